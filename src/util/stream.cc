@@ -73,11 +73,11 @@ Status Stream::fill(size_t min_free) {
   return {};
 }
 
-Result<std::string> Stream::read_line(size_t limit, bool* complete) {
+Result<std::string> Stream::read_until(char terminator, size_t limit, bool* complete) {
   size_t scanned = 0;
   for (;;) {
     size_t avail = read_buf_.size() - read_pos_;
-    size_t nl = read_buf_.find('\n', read_pos_ + scanned);
+    size_t nl = read_buf_.find(terminator, read_pos_ + scanned);
     if (nl != std::string::npos && nl - read_pos_ <= limit) {
       std::string line = read_buf_.substr(read_pos_, nl - read_pos_);
       read_pos_ = nl + 1;

@@ -61,7 +61,11 @@ class Stream {
   // *complete = false; the rest of the line is returned by later calls.
   // kEof when the stream ends before any byte; a final line without "\n"
   // is returned with *complete = false.
-  Result<std::string> read_line(size_t limit, bool* complete = nullptr);
+  Result<std::string> read_line(size_t limit, bool* complete = nullptr) {
+    return read_until('\n', limit, complete);
+  }
+  // read_line() with another terminator (NUL for attribute lists).
+  Result<std::string> read_until(char terminator, size_t limit, bool* complete = nullptr);
   // Exactly n bytes, or an error.
   Result<std::string> read_exact(size_t n);
   // Up to n bytes that are buffered or arrive in one read.
