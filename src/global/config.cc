@@ -32,7 +32,14 @@ Result<Config> Config::load(const std::string& config_dir, bool main_cf_optional
     auto entries = parse_main_cf(*text, main_path);
     if (!entries) return std::unexpected(entries.error());
     cfg.entries_ = std::move(*entries);
-    for (const auto& e : cfg.entries_) cfg.main_values_[e.name] = e.value;
+    for (const auto& e : cfg.entries_) {
+      auto [it, inserted] = cfg.main_values_.try_emplace(e.name, e.value);
+      if (!inserted) {
+        cfg.load_warnings_.push_back(fmt::format("{}, line {}: overriding earlier entry: {}={}",
+                                                 main_path, e.line, e.name, it->second));
+        it->second = e.value;
+      }
+    }
   }
   // Like Postfix, a configuration read from a named directory records it.
   if (config_dir != build_default("config_directory") && !cfg.main_values_.count("config_directory"))

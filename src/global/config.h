@@ -43,6 +43,8 @@ class Config {
   std::string master_cf_path() const { return config_dir_ + "/master.cf"; }
   const std::vector<MainCfEntry>& main_cf_entries() const { return entries_; }
   const std::vector<MasterService>& master_services() const { return services_; }
+  // Problems found while reading that are not errors (duplicate entries).
+  const std::vector<std::string>& load_warnings() const { return load_warnings_; }
   // Why master.cf could not be read (empty when it was).
   const std::string& master_cf_error() const { return master_error_; }
 
@@ -96,6 +98,7 @@ class Config {
   std::map<std::string, std::string, std::less<>> overrides_;
   std::vector<MasterService> services_;
   std::string master_error_;
+  std::vector<std::string> load_warnings_;
   std::vector<TransportParam> transport_params_;
   std::string process_name_ = "postern";
 };

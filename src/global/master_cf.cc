@@ -132,16 +132,11 @@ Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::s
     auto s = parse_master_entry(l.text);
     if (!s) return fail(Errc::kInvalid, fmt::format("file {}: line {}: {}", path, l.line, s.error().text));
     s->line = l.line;
-    // The last definition of name/type wins, at the position of the first.
-    bool replaced = false;
-    for (auto& old : services) {
-      if (old.name == s->name && old.type == s->type) {
-        old = std::move(*s);
-        replaced = true;
-        break;
-      }
-    }
-    if (!replaced) services.push_back(std::move(*s));
+    // The last definition of name/type wins, at its own position.
+    std::erase_if(services, [&](const MasterService& old) {
+      return old.name == s->name && old.type == s->type;
+    });
+    services.push_back(std::move(*s));
   }
   return services;
 }

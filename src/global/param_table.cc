@@ -60,16 +60,20 @@ bool is_delivery_agent_command(std::string_view command) {
          command == "error" || command == "pipe";
 }
 
+static bool runs_external_command(std::string_view command) {
+  return command == "pipe" || command == "spawn";
+}
+
 std::vector<TransportParam> transport_params(std::string_view service, std::string_view command) {
   std::vector<TransportParam> out;
-  if (!is_delivery_agent_command(command)) return out;
   auto add = [&](std::string_view suffix, ParamType type, char unit, std::string_view def) {
     std::string name = std::string(service) + "_" + std::string(suffix);
     if (find_static_param(name)) return;
     out.push_back({std::move(name), type, unit, std::string(def)});
   };
-  for (const Suffix& s : kTransportSuffixes) add(s.suffix, s.type, s.unit, s.default_text);
-  if (command == "pipe") add("time_limit", ParamType::kTime, 's', "$command_time_limit");
+  if (is_delivery_agent_command(command))
+    for (const Suffix& s : kTransportSuffixes) add(s.suffix, s.type, s.unit, s.default_text);
+  if (runs_external_command(command)) add("time_limit", ParamType::kTime, 's', "$command_time_limit");
   return out;
 }
 

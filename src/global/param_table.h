@@ -40,7 +40,8 @@ const ParamInfo* find_static_param(std::string_view name);
 // Per-transport parameters: a master.cf service whose command is one of
 // the delivery agents (smtp, lmtp, local, virtual, error, pipe) defines
 // <service>_<suffix> for each suffix, with a default that points at the
-// global parameter ("$default_destination_concurrency_limit").
+// global parameter ("$default_destination_concurrency_limit"); services
+// that run external commands (pipe, spawn) also get <service>_time_limit.
 struct TransportParam {
   std::string name;
   ParamType type;

@@ -35,6 +35,10 @@ int run_main_cf(const Options& opts, Config& cfg);
 int run_master_cf(const Options& opts, Config& cfg);
 int run_lists(const Options& opts);
 
+// Warns about main.cf as Postfix does in every mode: duplicate entries,
+// unused and undefined parameter names.
+void warn_about_main_cf(const Config& cfg);
+
 // Folds text at 80 columns with 4-space continuation indent (-f).
 std::string fold_line(const std::string& line, bool break_before_o = false);
 

@@ -41,8 +41,12 @@ bool is_legitimate(const Config& cfg, const std::set<std::string, std::less<>>& 
   return cfg.is_known(name) || user.count(name);
 }
 
-// The warnings Postfix gives about main.cf: unused and undefined names.
-void warn_about_main_cf(const Config& cfg, const std::set<std::string, std::less<>>& user) {
+}  // namespace
+
+// The warnings Postfix gives about main.cf: duplicates, unused and undefined names.
+void warn_about_main_cf(const Config& cfg) {
+  auto user = user_defined_names(cfg);
+  for (const auto& w : cfg.load_warnings()) log::warn("{}", w);
   std::string path = cfg.main_cf_path();
   std::set<std::string> warned;
   for (const auto& e : cfg.main_cf_entries()) {
@@ -59,6 +63,8 @@ void warn_about_main_cf(const Config& cfg, const std::set<std::string, std::less
   }
 }
 
+namespace {
+
 std::string format_param(const Options& opts, const std::string& name, std::string value) {
   value = collapse_whitespace(value);
   if (opts.name_only) return name;
@@ -69,7 +75,7 @@ std::string format_param(const Options& opts, const std::string& name, std::stri
 
 int print_params(const Options& opts, const Config& cfg) {
   auto user = user_defined_names(cfg);
-  if (!opts.defaults || !cfg.main_cf_entries().empty()) warn_about_main_cf(cfg, user);
+  if (!opts.defaults || !cfg.main_cf_entries().empty()) warn_about_main_cf(cfg);
 
   std::vector<std::string> names;
   if (!opts.args.empty()) {
@@ -122,11 +128,32 @@ int print_params(const Options& opts, const Config& cfg) {
   return 0;
 }
 
+// A value typed as 'name = a, \<newline>   b' inside shell quotes: the
+// backslash-newline and the indentation become one space, as the shell
+// would have made it without the quotes.
+std::string join_escaped_newlines(std::string_view arg) {
+  std::string out;
+  for (size_t i = 0; i < arg.size(); ++i) {
+    if (arg[i] == '\\' && i + 1 < arg.size() && arg[i + 1] == '\n') {
+      i += 2;
+      while (i < arg.size() && (arg[i] == ' ' || arg[i] == '\t')) ++i;
+      --i;
+      if (!out.empty() && out.back() != ' ') out += ' ';
+      continue;
+    }
+    out += arg[i];
+  }
+  return out;
+}
+
 int edit_params(const Options& opts, const Config& cfg) {
   MainCfEdit edit;
   if (opts.comment_out) edit.action = MainCfEdit::Action::kCommentOut;
   if (opts.remove) edit.action = MainCfEdit::Action::kRemove;
-  for (const auto& arg : opts.args) {
+  for (const auto& raw_arg : opts.args) {
+    std::string arg = join_escaped_newlines(raw_arg);
+    if (arg.find('\n') != std::string::npos)
+      log::fatal("-e, -X, or -# accepts no multi-line input");
     if (edit.action == MainCfEdit::Action::kSet) {
       auto nv = split_name_value(arg);
       if (!nv) log::fatal("{}: {}", arg, nv.error().text);

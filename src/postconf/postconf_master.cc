@@ -340,8 +340,8 @@ int master_params(const Options& opts, const Config& cfg) {
       for (const auto& [n, v] : params) {
         if (!glob_match(p.rest, n)) continue;
         std::string value = collapse_whitespace(v);
-        out += opts.hide_name ? value + "\n"
-                              : fmt::format("{}/{}/{} = {}\n", s.name, s.type, n, value);
+        std::string key = fmt::format("{}/{}/{}", s.name, s.type, n);
+        out += opts.hide_name ? value + "\n" : value.empty() ? key + " =\n" : key + " = " + value + "\n";
       }
     }
   }
@@ -352,8 +352,9 @@ int master_params(const Options& opts, const Config& cfg) {
 }  // namespace
 
 int run_master_cf(const Options& opts, Config& cfg) {
+  if (!cfg.main_cf_entries().empty()) warn_about_main_cf(cfg);
   if (!cfg.master_cf_error().empty() && !opts.edit && opts.args.empty())
-    log::fatal("open {}: {}", cfg.master_cf_path(), cfg.master_cf_error());
+    log::fatal("{}", cfg.master_cf_error());
   if (opts.master) return master_entries(opts, cfg);
   if (opts.master_field) return master_fields(opts, cfg);
   return master_params(opts, cfg);

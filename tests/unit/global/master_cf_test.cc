@@ -42,7 +42,8 @@ TEST(MasterCf, LastDefinitionOfNameAndTypeWins) {
   auto services = parse_master_cf("a unix - - n - 1 one\nb unix - - n - - x\na unix - - n - 2 two\n", "m");
   ASSERT_TRUE(services);
   ASSERT_EQ(services->size(), 2u);
-  EXPECT_EQ((*services)[0].program(), "two");
+  EXPECT_EQ((*services)[0].program(), "x");
+  EXPECT_EQ((*services)[1].program(), "two");
 }
 
 TEST(MasterCf, ErrorsNameFileAndLine) {

@@ -31,6 +31,9 @@ TEST(ParamTable, TransportParamsForDeliveryAgentsOnly) {
   EXPECT_EQ(transport_params("local", "local").size(), 14u);
   EXPECT_TRUE(transport_params("discard", "discard").empty());
   EXPECT_TRUE(transport_params("cleanup", "cleanup").empty());
+  auto spawn = transport_params("policy-spf", "spawn");
+  ASSERT_EQ(spawn.size(), 1u);
+  EXPECT_EQ(spawn[0].name, "policy-spf_time_limit");
 }
 
 }  // namespace
