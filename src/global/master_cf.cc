@@ -126,16 +126,21 @@ Result<MasterService> parse_master_entry(std::string_view line) {
   return s;
 }
 
+std::vector<MasterService> effective_services(std::vector<MasterService> services) {
+  std::vector<MasterService> out;
+  for (auto& s : services) {
+    std::erase_if(out, [&](const MasterService& old) { return old.key() == s.key(); });
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::string_view path) {
   std::vector<MasterService> services;
   for (const LogicalLine& l : read_logical_lines(text)) {
     auto s = parse_master_entry(l.text);
     if (!s) return fail(Errc::kInvalid, fmt::format("file {}: line {}: {}", path, l.line, s.error().text));
     s->line = l.line;
-    // The last definition of name/type wins, at its own position.
-    std::erase_if(services, [&](const MasterService& old) {
-      return old.name == s->name && old.type == s->type;
-    });
     services.push_back(std::move(*s));
   }
   return services;

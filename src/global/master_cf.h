@@ -2,8 +2,7 @@
 //   service type private unpriv chroot wakeup maxproc command [args...]
 // "-" selects the default of a field. Arguments in "{ ... }" are one
 // argument (braces removed, inner white space trimmed). "-o name=value"
-// and "-o { name = value }" override main.cf for that service. The last
-// definition of a service name and type wins.
+// and "-o { name = value }" override main.cf for that service.
 #pragma once
 
 #include <optional>
@@ -43,8 +42,13 @@ struct MasterService {
   std::string key() const { return name + "/" + type; }
 };
 
-// Parses master.cf text. Errors name the file and line.
+// Parses master.cf text; every entry is kept, duplicates too (postconf -M
+// shows them all). Errors name the file and line.
 Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::string_view path);
+// The services master runs: when a name/type is defined more than once,
+// the last definition wins, at its own position.
+std::vector<MasterService> effective_services(std::vector<MasterService> services);
+
 // Parses one logical line (without file/line context in errors).
 Result<MasterService> parse_master_entry(std::string_view line);
 

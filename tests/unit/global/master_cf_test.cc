@@ -39,11 +39,13 @@ TEST(MasterCf, FieldsDefaultsAndOverrides) {
 }
 
 TEST(MasterCf, LastDefinitionOfNameAndTypeWins) {
-  auto services = parse_master_cf("a unix - - n - 1 one\nb unix - - n - - x\na unix - - n - 2 two\n", "m");
-  ASSERT_TRUE(services);
-  ASSERT_EQ(services->size(), 2u);
-  EXPECT_EQ((*services)[0].program(), "x");
-  EXPECT_EQ((*services)[1].program(), "two");
+  auto all = parse_master_cf("a unix - - n - 1 one\nb unix - - n - - x\na unix - - n - 2 two\n", "m");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 3u);
+  auto services = effective_services(*all);
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_EQ(services[0].program(), "x");
+  EXPECT_EQ(services[1].program(), "two");
 }
 
 TEST(MasterCf, ErrorsNameFileAndLine) {
