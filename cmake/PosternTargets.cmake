@@ -1,12 +1,18 @@
 # Helpers that keep each program's CMakeLists.txt to a couple of lines.
 
-# postern_program(NAME name SOURCES ... [LIBS ...])
-# One executable per Postfix program name (smtpd, postconf, ...).
+# postern_program(NAME name [COMMAND] SOURCES ... [LIBS ...])
+# One executable per Postfix program name (smtpd, postconf, ...). COMMAND
+# programs (what administrators run) install into the command directory,
+# the others (daemons master runs) into the daemon directory.
 function(postern_program)
-  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "COMMAND" "NAME" "SOURCES;LIBS" ${ARGN})
   add_executable(${P_NAME} ${P_SOURCES})
   target_link_libraries(${P_NAME} PRIVATE postern_global ${P_LIBS})
-  set_property(GLOBAL APPEND PROPERTY POSTERN_PROGRAMS ${P_NAME})
+  if(P_COMMAND)
+    install(TARGETS ${P_NAME} RUNTIME DESTINATION ${POSTERN_COMMAND_DIR})
+  else()
+    install(TARGETS ${P_NAME} RUNTIME DESTINATION ${POSTERN_DAEMON_DIR})
+  endif()
 endfunction()
 
 # postern_unit_test(NAME name SOURCES ... [LIBS ...])
