@@ -45,6 +45,24 @@ std::vector<std::string> split_braced(std::string_view s, std::string_view separ
   return out;
 }
 
+std::vector<std::string> split_keeping_braces(std::string_view s, std::string_view separators) {
+  std::vector<std::string> out;
+  std::string token;
+  int depth = 0;
+  for (char c : s) {
+    if (depth == 0 && separators.find(c) != std::string_view::npos) {
+      if (!token.empty()) out.push_back(std::move(token));
+      token.clear();
+      continue;
+    }
+    if (c == '{') ++depth;
+    if (c == '}' && depth > 0) --depth;
+    token += c;
+  }
+  if (!token.empty()) out.push_back(std::move(token));
+  return out;
+}
+
 std::string_view trim_left(std::string_view s, std::string_view chars) {
   size_t start = s.find_first_not_of(chars);
   return start == std::string_view::npos ? std::string_view() : s.substr(start);

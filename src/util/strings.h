@@ -21,6 +21,12 @@ std::vector<std::string_view> split(std::string_view s,
 std::vector<std::string> split_braced(std::string_view s,
                                       std::string_view separators = kListSeparators);
 
+// Splits like split(), but a `{...}` group inside or at the start of a token
+// belongs to that token, braces and all ("inline:{a=b, c=d}" stays one
+// element), as Postfix's mystrtokq() does for lookup-table lists.
+std::vector<std::string> split_keeping_braces(std::string_view s,
+                                              std::string_view separators = kListSeparators);
+
 std::string_view trim(std::string_view s, std::string_view chars = kWhitespace);
 std::string_view trim_left(std::string_view s, std::string_view chars = kWhitespace);
 std::string_view trim_right(std::string_view s, std::string_view chars = kWhitespace);

@@ -65,3 +65,16 @@ TEST(Printable, ReplacesControlsAndHighBytes) {
 
 }  // namespace
 }  // namespace postern
+
+namespace postern {
+namespace {
+TEST(SplitKeepingBraces, BracesBelongToTheirToken) {
+  auto v = split_keeping_braces("inline:{a=b, c=d}, hash:/x  {e f} g");
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_EQ(v[0], "inline:{a=b, c=d}");
+  EXPECT_EQ(v[1], "hash:/x");
+  EXPECT_EQ(v[2], "{e f}");
+  EXPECT_EQ(v[3], "g");
+}
+}  // namespace
+}  // namespace postern
