@@ -1,0 +1,68 @@
+// Address resolution: what trivial-rewrite's "resolve" request answers for
+// a recipient: its address class, the delivery transport, the next hop and
+// the canonical recipient, with flags for routed, bad or failed lookups.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "global/match_list.h"
+#include "trivial-rewrite/rewrite.h"
+#include "util/inet.h"
+
+namespace postern {
+
+class Config;
+
+// Flag and class bits as Postfix's resolve protocol carries them.
+enum ResolveFlags : int {
+  kResolveRouted = 1 << 1,   // the address carried routing (%, !, nested @)
+  kResolveError = 1 << 2,    // bad destination syntax
+  kResolveFail = 1 << 3,     // a table lookup failed; try again later
+  kResolveClassLocal = 1 << 8,
+  kResolveClassAlias = 1 << 9,
+  kResolveClassVirtual = 1 << 10,
+  kResolveClassRelay = 1 << 11,
+  kResolveClassDefault = 1 << 12,
+  // Classes for which this host is the final destination.
+  kResolveClassFinal = kResolveClassLocal | kResolveClassAlias | kResolveClassVirtual,
+};
+
+struct ResolveReply {
+  std::string transport;
+  std::string nexthop;
+  std::string recipient;
+  int flags = 0;
+};
+
+struct ResolveSettings {
+  RewriteContext canonical;  // the local rewriting context
+  MatchList mydestination, virtual_alias_domains, virtual_mailbox_domains, relay_domains;
+  std::vector<IpAddress> own_addresses;  // inet_interfaces + proxy_interfaces
+  std::string myhostname;
+  std::string local_transport, virtual_transport, relay_transport, default_transport;
+  std::string relayhost;
+  std::vector<std::string> transport_maps;
+  bool transport_maps_parent = false;  // transport_maps in parent_domain_matches_subdomains
+  std::vector<std::string> sender_relayhost_maps, sender_default_transport_maps;
+  std::string empty_address_recipient = "MAILER-DAEMON";
+  std::string empty_sender_key = "<>";
+  std::string recipient_delimiter;
+  bool resolve_null_domain = false;
+  TableLookup lookup;
+
+  // Reads every setting above from `cfg`; fails on a bad domain list.
+  static Result<ResolveSettings> from_config(const Config& cfg, TableLookup lookup);
+};
+
+// Resolves `address` (internal form) sent by `sender`.
+ResolveReply resolve_address(const ResolveSettings& s, std::string_view sender,
+                             std::string_view address);
+
+// The addresses inet_interfaces (and proxy_interfaces) stand for: "all"
+// means every interface address, "loopback-only" 127.0.0.1 and ::1.
+std::vector<IpAddress> own_addresses(const Config& cfg);
+
+}  // namespace postern
