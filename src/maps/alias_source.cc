@@ -48,11 +48,13 @@ std::string collapse_outside_quotes(std::string_view s) {
     }
     if (space && !out.empty()) out.push_back(' ');
     space = false;
-    out.push_back(ch);
     if (ch == '\\' && i + 1 < s.size()) {
+      // Postfix stores \user as user outside quotes; keep it within them.
+      if (quoted) out.push_back(ch);
       out.push_back(s[++i]);
       continue;
     }
+    out.push_back(ch);
     if (ch == '"') quoted = !quoted;
   }
   return out;

@@ -64,8 +64,6 @@ class DbMap final : public Map {
           return fail(Errc::kIo, "lock database " + path_ + ": " + std::strerror(errno));
         if (create) ::fchmod(fd, new_file_mode());
       }
-      // Writers store one convention: with the NUL unless told otherwise.
-      if ((flags_ & kTryNull) && (flags_ & kTryNoNull)) flags_ &= ~kTryNoNull;
       if (!(flags_ & (kTryNull | kTryNoNull))) flags_ |= kTryNull;
     } else {
       watch_file(path_);
@@ -125,6 +123,8 @@ class DbMap final : public Map {
   }
 
   Result<UpdateOutcome> do_update(std::string_view key, std::string_view value) override {
+    // Writers store one convention: with the NUL unless told otherwise.
+    if ((flags_ & kTryNull) && (flags_ & kTryNoNull)) flags_ &= ~kTryNoNull;
     std::string k(key), v(value);
     if (flags_ & kTryNull) {
       k.push_back('\0');

@@ -46,7 +46,6 @@ class LmdbMap final : public Map {
       if (::flock(lock_fd_, LOCK_EX) != 0)
         return fail(Errc::kIo, "lock database " + path_ + ": " + std::strerror(errno));
       if (create_) ::fchmod(lock_fd_, new_file_mode());
-      if ((flags_ & kTryNull) && (flags_ & kTryNoNull)) flags_ &= ~kTryNoNull;
       if (!(flags_ & (kTryNull | kTryNoNull))) flags_ |= kTryNull;
     } else {
       struct stat st {};
@@ -132,6 +131,8 @@ class LmdbMap final : public Map {
   }
 
   Result<UpdateOutcome> do_update(std::string_view key, std::string_view value) override {
+    // Writers store one convention: with the NUL unless told otherwise.
+    if ((flags_ & kTryNull) && (flags_ & kTryNoNull)) flags_ &= ~kTryNoNull;
     std::string k(key), v(value);
     if (flags_ & kTryNull) {
       k.push_back('\0');

@@ -76,7 +76,7 @@ int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) 
   std::string line;
   while (read_stdin_line(line)) {
     if (auto v = find(line)) {
-      std::printf("%s\t%s\n", line.c_str(), v->c_str());
+      std::printf("%s%s\t%s\n", line.c_str(), o.aliases ? ":" : "", v->c_str());
       std::fflush(stdout);
       found = true;
     }
@@ -109,8 +109,9 @@ int do_delete(const MapCommandOptions& o, const std::vector<std::string>& specs)
 int do_dump(const MapCommandOptions& o, const std::vector<std::string>& specs) {
   for (const auto& spec : specs) {
     MapPtr map = open_or_die(o, spec, read_flags(o));
-    auto s = map->sequence([](std::string_view k, std::string_view v) {
-      std::printf("%.*s\t%.*s\n", int(k.size()), k.data(), int(v.size()), v.data());
+    const char* sep = o.aliases ? ":" : "";
+    auto s = map->sequence([sep](std::string_view k, std::string_view v) {
+      std::printf("%.*s%s\t%.*s\n", int(k.size()), k.data(), sep, int(v.size()), v.data());
       return true;
     });
     if (!s) log::fatal("{}", s.error().text);
@@ -165,7 +166,7 @@ void add_alias_markers(const MapCommandOptions& o, Map& map) {
   unsigned saved = map.flags();
   map.set_flags((saved | kDupReplace) & ~kDupWarn);
   (void)map.update("@", "@");
-  map.set_flags(((saved | kDupReplace) & ~kTryNull) | kTryNoNull);
+  map.set_flags(((saved | kDupReplace) & ~(kTryNull | kFoldFixed)) | kTryNoNull);
   (void)map.update("YP_LAST_MODIFIED", fmt::format("{:010d}", long(std::time(nullptr))));
   (void)map.update("YP_MASTER_NAME", o.hostname);
   map.set_flags(saved);
