@@ -1,0 +1,141 @@
+#include "maps/address_lookup.h"
+
+#include "global/config.h"
+#include "util/strings.h"
+
+namespace postern::maps {
+
+namespace {
+
+// Splits a list of tables on commas and white space outside braces, so
+// that "inline:{a=1, b=2}" stays one element.
+std::vector<std::string> split_tables(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  for (char c : s) {
+    if (c == '{') ++depth;
+    if (c == '}' && depth > 0) --depth;
+    if (depth == 0 && kListSeparators.find(c) != std::string_view::npos) {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur.push_back(c);
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+}  // namespace
+
+Result<MapList> MapList::open(std::string_view title, std::string_view tables, unsigned flags) {
+  MapList list;
+  list.title_ = title;
+  for (const std::string& spec : split_tables(tables)) {
+    auto map = open_map(spec, flags);
+    if (!map) {
+      Error e = map.error();
+      e.text = std::string(title) + ": " + spec + ": " + e.text;
+      return std::unexpected(e);
+    }
+    list.maps_.push_back(std::move(*map));
+  }
+  return list;
+}
+
+Result<std::string> MapList::find(std::string_view key, bool partial) {
+  for (auto& map : maps_) {
+    if (partial && map->is_pattern()) continue;
+    auto v = map->lookup(key);
+    if (v) return v;
+    if (v.error().code != Errc::kNotFound) {
+      Error e = v.error();
+      e.code = Errc::kTemporary;
+      e.text = title_ + ": " + map->spec() + ": " + e.text;
+      return std::unexpected(e);
+    }
+  }
+  return fail(Errc::kNotFound, "not found");
+}
+
+bool MapList::changed() const {
+  for (const auto& m : maps_)
+    if (m->changed()) return true;
+  return false;
+}
+
+LocalPart split_extension(std::string_view local, std::string_view delimiters) {
+  LocalPart out{std::string(local), {}, 0};
+  if (delimiters.empty() || local.empty()) return out;
+  size_t pos = local.find_first_of(delimiters);
+  if (pos == std::string_view::npos || pos == 0) return out;
+  char d = local[pos];
+  if (d == '-') {
+    if (istarts_with(local, "owner-") || iends_with(local, "-request")) return out;
+  }
+  out.user = local.substr(0, pos);
+  out.extension = local.substr(pos + 1);
+  out.delimiter = d;
+  return out;
+}
+
+Result<std::string> find_address(MapList& maps, std::string_view address,
+                                 const AddressLookupOptions& options, std::string* extension) {
+  size_t at = address.rfind('@');
+  std::string_view local = at == std::string_view::npos ? address : address.substr(0, at);
+  std::string_view domain = at == std::string_view::npos ? std::string_view{} : address.substr(at + 1);
+  LocalPart parts = split_extension(local, options.recipient_delimiter);
+  bool has_ext = parts.delimiter != 0;
+  if (extension) extension->clear();
+  auto found_without_ext = [&](Result<std::string> r) {
+    if (r && extension) *extension = parts.extension;
+    return r;
+  };
+  auto r = maps.find(address);
+  if (r || r.error().code != Errc::kNotFound) return r;
+  if (at == std::string_view::npos) {
+    if (has_ext) return found_without_ext(maps.find(parts.user, true));
+    return r;
+  }
+  if (has_ext) {
+    r = maps.find(parts.user + "@" + std::string(domain), true);
+    if (r || r.error().code != Errc::kNotFound) return found_without_ext(std::move(r));
+  }
+  if (options.domain_is_local && options.domain_is_local(domain)) {
+    r = maps.find(local, true);
+    if (r || r.error().code != Errc::kNotFound) return r;
+    if (has_ext) {
+      r = maps.find(parts.user, true);
+      if (r || r.error().code != Errc::kNotFound) return found_without_ext(std::move(r));
+    }
+  }
+  if (options.try_at_domain) {
+    r = maps.find("@" + std::string(domain), true);
+    if (r || r.error().code != Errc::kNotFound) return r;
+  }
+  return fail(Errc::kNotFound, "not found");
+}
+
+Result<std::string> find_domain(MapList& maps, std::string_view domain,
+                                bool parent_matches_subdomains, bool try_parents) {
+  auto r = maps.find(domain);
+  if (r || r.error().code != Errc::kNotFound || !try_parents) return r;
+  for (size_t dot = domain.find('.'); dot != std::string_view::npos;
+       dot = domain.find('.', dot + 1)) {
+    std::string_view parent = domain.substr(dot + 1);
+    if (parent.empty()) break;
+    std::string key = parent_matches_subdomains ? std::string(parent) : "." + std::string(parent);
+    r = maps.find(key, true);
+    if (r || r.error().code != Errc::kNotFound) return r;
+  }
+  return fail(Errc::kNotFound, "not found");
+}
+
+bool parent_matches_subdomains(std::string_view feature) {
+  for (std::string_view f : split(config().get("parent_domain_matches_subdomains")))
+    if (f == feature) return true;
+  return false;
+}
+
+}  // namespace postern::maps

@@ -1,0 +1,165 @@
+// cidr: tables: "network/prefix result" lines (IPv4 and IPv6, "[v6]/n"
+// too), "!network result" for the complement, "if network" ... "endif".
+// The first matching line in file order wins; an address never matches a
+// rule of the other family, negated or not.
+#include <optional>
+#include <vector>
+
+#include "maps/map_source.h"
+#include "maps/openers.h"
+#include "util/inet.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace postern::maps {
+namespace {
+
+struct CidrRule {
+  enum Kind { kMatch, kIf, kEndif } kind = kMatch;
+  bool negate = false;
+  Cidr net;
+  std::string result;
+  size_t endif_index = 0;
+  int line = 0;
+};
+
+class CidrMap final : public Map {
+ public:
+  using Map::Map;
+  bool is_pattern() const override { return true; }
+
+  void load(const std::vector<SourceLine>& lines) {
+    watch_file(name_);
+    std::vector<size_t> open_ifs;
+    for (const SourceLine& line : lines) {
+      auto rule = parse(line);
+      if (!rule) continue;
+      if (rule->kind == CidrRule::kEndif) {
+        if (open_ifs.empty()) {
+          warn(line.number, "ignoring ENDIF without matching IF");
+          continue;
+        }
+        rules_[open_ifs.back()].endif_index = rules_.size();
+        open_ifs.pop_back();
+      } else if (rule->kind == CidrRule::kIf) {
+        open_ifs.push_back(rules_.size());
+      }
+      rules_.push_back(std::move(*rule));
+    }
+    while (!open_ifs.empty()) {
+      warn(rules_[open_ifs.back()].line, "IF has no matching ENDIF");
+      rules_[open_ifs.back()].endif_index = rules_.size();
+      open_ifs.pop_back();
+    }
+  }
+
+ protected:
+  Result<std::string> do_lookup(std::string_view key) override {
+    auto addr = IpAddress::parse(key);
+    if (!addr) return fail(Errc::kNotFound, "not found");
+    for (size_t i = 0; i < rules_.size(); ++i) {
+      const CidrRule& rule = rules_[i];
+      if (rule.kind == CidrRule::kEndif) continue;
+      bool matched = false;
+      if (rule.net.network.family() == addr->family()) {
+        matched = rule.net.contains(*addr);
+        if (rule.negate) matched = !matched;
+      }
+      if (rule.kind == CidrRule::kIf) {
+        if (!matched) i = rule.endif_index;
+        continue;
+      }
+      if (matched) return rule.result;
+    }
+    return fail(Errc::kNotFound, "not found");
+  }
+
+ private:
+  void warn(int line, std::string_view text) {
+    log::warn("cidr map {}, line {}: {}", name_, line, text);
+  }
+
+  std::optional<CidrRule> parse(const SourceLine& line) {
+    std::string_view p = line.text;
+    CidrRule rule;
+    rule.line = line.number;
+    auto word = [&](std::string_view w) {
+      return p.size() >= w.size() && iequals(p.substr(0, w.size()), w) &&
+             (p.size() == w.size() || p[w.size()] == ' ' || p[w.size()] == '\t');
+    };
+    if (word("endif")) {
+      rule.kind = CidrRule::kEndif;
+      return rule;
+    }
+    if (word("if")) {
+      rule.kind = CidrRule::kIf;
+      p = trim_left(p.substr(2));
+    }
+    if (!p.empty() && p[0] == '!') {
+      rule.negate = true;
+      p = trim_left(p.substr(1));
+    }
+    KeyValue kv = split_key_value(p);
+    if (rule.kind == CidrRule::kIf) {
+      if (!kv.value.empty())
+        warn(line.number, fmt::format("ignoring extra text after IF statement: \"{}\"", kv.value));
+    } else if (kv.value.empty()) {
+      warn(line.number, "no lookup result: skipping this rule");
+      return std::nullopt;
+    }
+    rule.result = std::string(kv.value);
+    auto net = parse_network(kv.key, line.number);
+    if (!net) return std::nullopt;
+    rule.net = *net;
+    return rule;
+  }
+
+  // "addr", "addr/len", "[v6addr]/len", with Postfix's complaints.
+  std::optional<Cidr> parse_network(std::string_view text, int line) {
+    std::string_view addr_text = text, len_text;
+    size_t slash = text.find('/');
+    if (slash != std::string_view::npos) {
+      addr_text = text.substr(0, slash);
+      len_text = text.substr(slash + 1);
+    }
+    if (addr_text.size() >= 2 && addr_text.front() == '[' && addr_text.back() == ']')
+      addr_text = addr_text.substr(1, addr_text.size() - 2);
+    auto addr = IpAddress::parse(addr_text);
+    if (!addr) {
+      warn(line, fmt::format("bad net/mask pattern: \"{}\": skipping this rule", text));
+      return std::nullopt;
+    }
+    int len = addr->max_prefix();
+    if (slash != std::string_view::npos) {
+      auto n = parse_ulong(len_text);
+      if (!n || len_text.empty() || *n > unsigned(addr->max_prefix())) {
+        warn(line, fmt::format("bad mask length in \"{}\": skipping this rule", text));
+        return std::nullopt;
+      }
+      len = int(*n);
+    }
+    IpAddress net = addr->masked(len);
+    if (!(net == *addr)) {
+      std::string suggestion = net.to_string() + "/" + std::to_string(len);
+      warn(line, fmt::format("non-null host address bits in \"{}\", perhaps you should use \"{}\" "
+                             "instead: skipping this rule",
+                             text, suggestion));
+      return std::nullopt;
+    }
+    return Cidr{net, len};
+  }
+
+  std::vector<CidrRule> rules_;
+};
+
+}  // namespace
+
+Result<MapPtr> open_cidr(const std::string& type, const std::string& name, unsigned flags) {
+  auto lines = read_logical_lines(name);
+  if (!lines) return std::unexpected(lines.error());
+  auto map = std::make_unique<CidrMap>(type, name, flags);
+  map->load(*lines);
+  return map;
+}
+
+}  // namespace postern::maps

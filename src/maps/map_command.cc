@@ -1,0 +1,219 @@
+#include "maps/map_command.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "global/map_types.h"
+#include "maps/alias_source.h"
+#include "maps/map.h"
+#include "maps/map_source.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace postern::maps {
+namespace {
+
+unsigned null_flags(const MapCommandOptions& o) {
+  if (o.null_mode > 0) return kTryNull;
+  if (o.null_mode < 0) return kTryNoNull;
+  return kTryNull | kTryNoNull;
+}
+
+unsigned read_flags(const MapCommandOptions& o) {
+  return null_flags(o) | (o.fold ? kFoldFixed : 0u);
+}
+
+MapPtr open_or_die(const MapCommandOptions& o, const std::string& spec, unsigned flags) {
+  auto map = open_map(spec, flags, o.default_type);
+  if (!map) log::fatal("{}", map.error().text);
+  return std::move(*map);
+}
+
+// The name Postfix uses in "duplicate entry" warnings.
+std::string dup_label(const Map& map) {
+  if (map.type() == "lmdb") return map.spec();
+  std::string path = map_file_path(map.type(), map.name());
+  return path.empty() ? map.spec() : path;
+}
+
+[[noreturn]] void query_error(const Map& map, const Error& e) {
+  log::fatal("table {}: query error: {}", map.spec(), e.text);
+}
+
+// Reads lines from stdin (at most kMaxLogicalLine bytes each).
+bool read_stdin_line(std::string& line) {
+  if (!std::getline(std::cin, line)) return false;
+  if (line.size() > kMaxLogicalLine) line.resize(kMaxLogicalLine);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return true;
+}
+
+int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) {
+  std::vector<MapPtr> maps;
+  for (const auto& spec : specs) maps.push_back(open_or_die(o, spec, read_flags(o)));
+  auto find = [&](const std::string& key) -> std::optional<std::string> {
+    for (auto& map : maps) {
+      auto v = map->lookup(key);
+      if (v) return *v;
+      if (v.error().code != Errc::kNotFound) query_error(*map, v.error());
+    }
+    return std::nullopt;
+  };
+  if (o.key != "-") {
+    auto v = find(o.key);
+    if (!v) return 1;
+    std::printf("%s\n", v->c_str());
+    return 0;
+  }
+  bool found = false;
+  std::string line;
+  while (read_stdin_line(line)) {
+    if (auto v = find(line)) {
+      std::printf("%s%s\t%s\n", line.c_str(), o.aliases ? ":" : "", v->c_str());
+      std::fflush(stdout);
+      found = true;
+    }
+  }
+  return found ? 0 : 1;
+}
+
+int do_delete(const MapCommandOptions& o, const std::vector<std::string>& specs) {
+  std::vector<MapPtr> maps;
+  for (const auto& spec : specs) maps.push_back(open_or_die(o, spec, read_flags(o) | kWrite));
+  bool found = false;
+  auto remove = [&](const std::string& key) {
+    for (auto& map : maps) {
+      auto s = map->remove(key);
+      if (s) found = true;
+      else if (s.error().code != Errc::kNotFound) log::fatal("{}", s.error().text);
+    }
+  };
+  if (o.key != "-") {
+    remove(o.key);
+  } else {
+    std::string line;
+    while (read_stdin_line(line)) remove(line);
+  }
+  for (auto& map : maps)
+    if (auto s = map->commit(); !s) log::fatal("{}", s.error().text);
+  return found ? 0 : 1;
+}
+
+int do_dump(const MapCommandOptions& o, const std::vector<std::string>& specs) {
+  for (const auto& spec : specs) {
+    MapPtr map = open_or_die(o, spec, read_flags(o));
+    const char* sep = o.aliases ? ":" : "";
+    auto s = map->sequence([sep](std::string_view k, std::string_view v) {
+      std::printf("%.*s%s\t%.*s\n", int(k.size()), k.data(), sep, int(v.size()), v.data());
+      return true;
+    });
+    if (!s) log::fatal("{}", s.error().text);
+  }
+  return 0;
+}
+
+// Runs as the owner of a source file that root does not own, as Postfix
+// does, so that a user cannot make root write where the user cannot.
+void maybe_drop_privileges(const MapCommandOptions& o, const struct stat& st) {
+  if (o.keep_privileges || ::geteuid() != 0 || st.st_uid == 0) return;
+  if (::setegid(st.st_gid) != 0 || ::seteuid(st.st_uid) != 0)
+    log::fatal("set effective uid/gid to {}/{}: {}", st.st_uid, st.st_gid, std::strerror(errno));
+}
+
+void store(const MapCommandOptions& o, Map& map, const std::string& key, const std::string& value) {
+  auto r = map.update(key, value);
+  if (!r) log::fatal("{}", r.error().text);
+  if (*r == UpdateOutcome::kDuplicateKept && !o.quiet_duplicates)
+    log::warn("{}: duplicate entry: \"{}\"", dup_label(map), o.fold ? lowercase(key) : key);
+}
+
+// Adds the entries of one source (a file or stdin) to `map`.
+void load_source(const MapCommandOptions& o, Map& map, std::FILE* in, const std::string& label) {
+  LogicalLineReader reader(in);
+  for (;;) {
+    auto line = reader.next();
+    if (!line) log::fatal("{}, {}", label, line.error().text);
+    if (!*line) break;
+    const SourceLine& l = **line;
+    if (o.aliases) {
+      auto entry = parse_alias_line(l.text);
+      if (!entry) {
+        log::warn("{}, line {}: {}", label, l.number, entry.error().text);
+        continue;
+      }
+      store(o, map, entry->name, entry->value);
+    } else {
+      KeyValue kv = split_key_value(l.text);
+      if (kv.value.empty()) {
+        log::warn("{}, line {}: expected format: key whitespace value", label, l.number);
+        continue;
+      }
+      store(o, map, std::string(kv.key), std::string(kv.value));
+    }
+  }
+}
+
+// postalias's extra entries: "@" (the table is complete) and the NIS
+// markers, the latter stored without a NUL as Postfix does.
+void add_alias_markers(const MapCommandOptions& o, Map& map) {
+  unsigned saved = map.flags();
+  map.set_flags((saved | kDupReplace) & ~kDupWarn);
+  (void)map.update("@", "@");
+  map.set_flags(((saved | kDupReplace) & ~(kTryNull | kFoldFixed)) | kTryNoNull);
+  (void)map.update("YP_LAST_MODIFIED", fmt::format("{:010d}", long(std::time(nullptr))));
+  (void)map.update("YP_MASTER_NAME", o.hostname);
+  map.set_flags(saved);
+}
+
+int do_build(const MapCommandOptions& o, const std::vector<std::string>& specs) {
+  for (const auto& spec : specs) {
+    auto parsed = parse_map_spec(spec, o.default_type);
+    if (!parsed) log::fatal("{}", parsed.error().text);
+    if (!is_indexed_file_type(parsed->type)) {
+      bool known = false;
+      for (std::string_view t : supported_map_types()) known = known || t == parsed->type;
+      if (!known) log::fatal("unsupported dictionary type: {}", parsed->type);
+      log::fatal("unsupported dictionary type: {} does not support bulk-mode creation.",
+                 parsed->type);
+    }
+    unsigned dup = o.replace_duplicates ? kDupReplace : o.quiet_duplicates ? kDupIgnore : kDupWarn;
+    unsigned flags = null_flags(o) | (o.fold ? kFoldFixed : 0u) | dup;
+    std::string full = parsed->type + ":" + parsed->name;
+    if (o.incremental) {
+      MapPtr map = open_or_die(o, full, flags | kWrite);
+      load_source(o, *map, stdin, "stdin");
+      if (auto s = map->commit(); !s) log::fatal("{}", s.error().text);
+      continue;
+    }
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(parsed->name.c_str(), "r"),
+                                                       std::fclose);
+    if (!in) log::fatal("open {}: {}", parsed->name, std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fileno(in.get()), &st) != 0) log::fatal("fstat {}: {}", parsed->name, std::strerror(errno));
+    maybe_drop_privileges(o, st);
+    set_new_file_mode(o.default_permissions ? 0644 : (st.st_mode & 0777));
+    MapPtr map = open_or_die(o, full, flags | kCreate);
+    load_source(o, *map, in.get(), parsed->name);
+    if (o.aliases) add_alias_markers(o, *map);
+    if (auto s = map->commit(); !s) log::fatal("{}", s.error().text);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_map_command(const MapCommandOptions& o, const std::vector<std::string>& maps) {
+  if (o.query) return do_query(o, maps);
+  if (o.remove) return do_delete(o, maps);
+  if (o.dump) return do_dump(o, maps);
+  return do_build(o, maps);
+}
+
+}  // namespace postern::maps

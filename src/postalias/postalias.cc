@@ -1,0 +1,71 @@
+// postalias(1): build, update, query, delete and dump alias databases.
+//   postalias [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [type:]file...
+// The work is done by maps/map_command.cc with the aliases(5) syntax.
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "global/config.h"
+#include "maps/map_command.h"
+#include "util/log.h"
+
+using namespace postern;
+
+namespace {
+
+[[noreturn]] void usage() {
+  log::fatal("usage: postalias [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] "
+             "[map_type:]file...");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  log::init("postalias", "postalias");
+  log::disable_syslog();
+  maps::MapCommandOptions o;
+  o.program = "postalias";
+  o.aliases = true;
+  std::string config_dir;
+  int c;
+  while ((c = ::getopt(argc, argv, "c:d:finNopq:rsuvw")) != -1) {
+    switch (c) {
+      case 'c': config_dir = optarg; break;
+      case 'd':
+        if (o.query || o.dump) log::fatal("specify only one of -s -q or -d");
+        o.remove = true;
+        o.key = optarg;
+        break;
+      case 'q':
+        if (o.remove || o.dump) log::fatal("specify only one of -s -q or -d");
+        o.query = true;
+        o.key = optarg;
+        break;
+      case 's':
+        if (o.remove || o.query) log::fatal("specify only one of -s -q or -d");
+        o.dump = true;
+        break;
+      case 'f': o.fold = false; break;
+      case 'i': o.incremental = true; break;
+      case 'n': o.null_mode = -1; break;
+      case 'N': o.null_mode = 1; break;
+      case 'o': o.keep_privileges = true; break;
+      case 'p': o.default_permissions = true; break;
+      case 'r': o.replace_duplicates = true; o.quiet_duplicates = false; break;
+      case 'w': o.quiet_duplicates = true; o.replace_duplicates = false; break;
+      case 'v': log::increase_verbose(); break;
+      case 'u': break;
+      default: usage();
+    }
+  }
+  if (optind >= argc) usage();
+  if (config_dir.empty()) config_dir = default_config_directory();
+  auto cfg = Config::load(config_dir);
+  if (!cfg) log::fatal("{}", cfg.error().text);
+  o.default_type = cfg->get("default_database_type");
+  o.hostname = cfg->get("myhostname");
+  std::vector<std::string> maps(argv + optind, argv + argc);
+  set_config(std::move(*cfg));
+  return maps::run_map_command(o, maps);
+}
