@@ -228,8 +228,8 @@ void Master::stop(int signal) {
   stopping_ = true;
   for (auto& s : services_) close_service(*s);
   for (auto& [pid, c] : children_) ::kill(pid, SIGTERM);
-  // Give the children a few seconds, then force them.
-  for (int i = 0; i < 50 && !children_.empty(); ++i) {
+  // Give the children a few seconds (none on abort), then force them.
+  for (int i = 0; i < (signal == SIGQUIT ? 0 : 50) && !children_.empty(); ++i) {
     reap();
     if (!children_.empty()) ::usleep(100000);
   }

@@ -128,7 +128,6 @@ int main(int argc, char** argv) {
 
   Master master(config_dir, verbose);
   if (auto st = master.start(*cfg); !st) log::fatal("{}", st.error().text);
-  log::info("daemon started -- version {}, configuration {}", POSTERN_VERSION, config_dir);
   if (ready_write) {
     ssize_t ignored = ::write(ready_write.get(), "0", 1);
     (void)ignored;
@@ -138,5 +137,6 @@ int main(int argc, char** argv) {
     if (null_fd > 2) ::close(null_fd);
     log::set_stderr("");
   }
+  log::info("daemon started -- version {}, configuration {}", POSTERN_VERSION, config_dir);
   return master.run(exit_after);
 }
