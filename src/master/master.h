@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,7 @@ class Master {
     bool used = false;
     EventLoop::TimerId throttle_timer = 0;
     EventLoop::TimerId wakeup_timer = 0;
+    std::chrono::steady_clock::time_point last_limit_warning{};
   };
   struct Child {
     Service* service = nullptr;  // null once retired by a reload

@@ -88,7 +88,12 @@ void Master::read_status(Service& s) {
           s.used = true;
           if (s.plan.wakeup_after_use) schedule_wakeup(s);
         }
-        if (s.avail == 0 && s.plan.maxproc != 0 && s.total >= s.plan.maxproc) {
+        // Solitary services (maxproc 1) are always at their limit when busy: no warning.
+        auto now = std::chrono::steady_clock::now();
+        if (s.avail == 0 && s.plan.maxproc > 1 && s.total >= s.plan.maxproc &&
+            (s.last_limit_warning == std::chrono::steady_clock::time_point{} ||
+             now - s.last_limit_warning > std::chrono::minutes(5))) {
+          s.last_limit_warning = now;
           const Endpoint& ep = s.plan.endpoints.front();
           std::string where = ep.kind == ListenKind::kInet
                                   ? s.plan.name
