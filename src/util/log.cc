@@ -16,6 +16,7 @@ namespace {
 struct State {
   std::string program = "postern";
   std::string stderr_prefix;
+  std::string tag_override;
   bool to_syslog = true;
   bool syslog_open = false;
   int verbose = 0;
@@ -118,8 +119,14 @@ void increase_verbose() { ++state().verbose; }
 void set_exit_hook(ExitHook hook) { state().exit_hook = hook; }
 const std::string& program() { return state().program; }
 
+void set_tag(std::string_view full_tag) {
+  state().tag_override = std::string(full_tag);
+  configure(state().settings);  // reopen syslog with the new ident
+}
+
 std::string tag() {
   const State& s = state();
+  if (!s.tag_override.empty()) return s.tag_override;
   return s.settings.syslog_name + "/" + s.program;
 }
 

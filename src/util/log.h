@@ -57,6 +57,8 @@ void emit(Level level, std::string_view text);
 const std::string& program();
 // The full tag, e.g. "postfix/smtpd".
 std::string tag();
+// Replaces the whole tag (postlog -t); empty restores "<syslog_name>/<program>".
+void set_tag(std::string_view full_tag);
 
 // Formats one line as it appears in maillog_file (without the newline).
 std::string format_file_line(std::string_view hostname, std::string_view tag, int pid,
