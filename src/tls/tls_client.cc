@@ -1,0 +1,204 @@
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <fmt/format.h>
+
+#include "global/config.h"
+#include "tls/tls_internal.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace postern::tls {
+
+namespace {
+
+// The certificate chain is judged after the handshake, by the policy.
+int accept_any(int, X509_STORE_CTX*) { return 1; }
+
+void free_key(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::string*>(ptr);
+}
+
+// Ex-data slot holding the session-cache key of an SSL object.
+int key_index() {
+  static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_key);
+  return index;
+}
+
+std::string where(const Peer& peer) {
+  std::string w = fmt::format("{}[{}]", peer.name.empty() ? "unknown" : peer.name, peer.addr);
+  if (peer.port) w += fmt::format(":{}", peer.port);
+  return w;
+}
+
+bool is_ip_literal(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+ClientContext::~ClientContext() {
+  for (auto& [key, cached] : sessions_) SSL_SESSION_free(cached.session);
+  SSL_CTX_free(ctx_);
+}
+
+Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
+                                                             std::string_view prefix_view) {
+  std::string prefix(prefix_view);
+  std::unique_ptr<ClientContext> self(new ClientContext);
+  auto level = client_level(cfg, prefix);
+  if (!level) return std::unexpected(level.error());
+  self->level_ = *level;
+  if (cfg.is_known(prefix + "_tls_wrappermode")) {
+    auto w = cfg.bool_value(prefix + "_tls_wrappermode");
+    if (!w) return std::unexpected(w.error());
+    self->wrappermode_ = *w;
+  }
+  bool mandatory = level_is_mandatory(self->level_);
+  std::vector<std::string> extra;
+  if (self->level_ >= Level::kFingerprint || self->level_ == Level::kDaneOnly)
+    extra.emplace_back("aNULL");
+  auto common = detail::read_common(cfg, prefix, mandatory, extra);
+  if (!common) return std::unexpected(common.error());
+  self->common_ = *common;
+  auto ctx = detail::new_context(cfg, false, self->common_);
+  if (!ctx) return std::unexpected(ctx.error());
+  self->ctx_ = *ctx;
+  if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, false); !s)
+    return std::unexpected(s.error());
+  SSL_CTX_set_verify(self->ctx_, SSL_VERIFY_PEER, accept_any);
+  if (auto depth = cfg.int_value(prefix + "_tls_scert_verifydepth"); depth)
+    SSL_CTX_set_verify_depth(self->ctx_, static_cast<int>(*depth));
+
+  auto list = [&](const std::string& name) {
+    std::vector<std::string> out;
+    if (auto v = cfg.expand(name); v)
+      for (auto piece : split(*v)) out.emplace_back(piece);
+    return out;
+  };
+  self->verify_match_ = list(prefix + "_tls_verify_cert_match");
+  self->secure_match_ = list(prefix + "_tls_secure_cert_match");
+  self->fingerprint_match_ = list(prefix + "_tls_fingerprint_cert_match");
+  if (auto v = cfg.expand(prefix + "_tls_servername"); v) self->servername_ = std::string(trim(*v));
+  if (auto v = cfg.bool_value("tls_wildcard_matches_multiple_labels"); v)
+    self->wildcard_multiple_ = *v;
+  if (auto t = cfg.time_value(prefix + "_tls_session_cache_timeout"); t)
+    self->session_timeout_ = static_cast<long>(*t);
+
+  SSL_CTX_set_app_data(self->ctx_, self.get());
+  SSL_CTX_set_session_cache_mode(self->ctx_,
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(self->ctx_, new_session_cb);
+  return self;
+}
+
+int ClientContext::new_session_cb(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  auto* key = static_cast<std::string*>(SSL_get_ex_data(ssl, key_index()));
+  if (!self || !key || key->empty() || self->session_timeout_ <= 0) return 0;
+  auto it = self->sessions_.find(*key);
+  if (it != self->sessions_.end()) {
+    SSL_SESSION_free(it->second.session);
+    self->sessions_.erase(it);
+  }
+  self->sessions_[*key] = {session, Clock::now() + std::chrono::seconds(self->session_timeout_)};
+  return 1;  // we keep the reference
+}
+
+Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline deadline) {
+  return start(stream, peer, deadline, default_policy());
+}
+
+Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline deadline,
+                                  const Policy& policy) {
+  if (policy.level == Level::kNone) return fail(Errc::kInvalid, "TLS is disabled by policy");
+  if (policy.level == Level::kDaneOnly)
+    return fail(Errc::kTemporary, "TLS is required by \"dane-only\" but DNSSEC-validated TLSA "
+                                  "records are not available");
+  if (common_.loglevel >= 2) log::info("setting up TLS connection to {}", where(peer));
+  SSL* ssl = SSL_new(ctx_);
+  if (!ssl) return fail(Errc::kIo, "SSL_new: " + openssl_errors());
+  SSL_set_ex_data(ssl, key_index(), new std::string(peer.session_key));
+
+  std::string sni;
+  if (iequals(servername_, "hostname"))
+    sni = peer.name;
+  else if (iequals(servername_, "nexthop"))
+    sni = peer.nexthop;
+  else
+    sni = servername_;
+  if (!sni.empty() && !is_ip_literal(sni)) SSL_set_tlsext_host_name(ssl, sni.c_str());
+
+  if (!peer.session_key.empty()) {
+    auto it = sessions_.find(peer.session_key);
+    if (it != sessions_.end()) {
+      if (it->second.expires > Clock::now()) {
+        SSL_set_session(ssl, it->second.session);
+      } else {
+        SSL_SESSION_free(it->second.session);
+        sessions_.erase(it);
+      }
+    }
+  }
+
+  auto t = detail::start_on_stream(stream, ssl, deadline, false, common_.fingerprint_digest);
+  if (!t) {
+    log::info("SSL_connect error to {}: {}", where(peer), t.error().text);
+    return std::unexpected(t.error());
+  }
+  Info info = (*t)->info();
+  if (auto s = check_peer(info, info.peer_names, peer, policy); !s) {
+    log::info("{}", s.error().text);
+    return std::unexpected(s.error());
+  }
+  if (policy.level >= Level::kFingerprint) info.peer_matched = true;
+  if (common_.loglevel >= 2 && info.peer_has_cert)
+    log::info("{}: subject_CN={}, issuer_CN={}, fingerprint={}, pkey_fingerprint={}", where(peer),
+              info.peer_cn, info.issuer_cn, info.peer_cert_fingerprint,
+              info.peer_pkey_fingerprint);
+  if (common_.loglevel >= 1) log::info("{}", summary_line(info, false, peer));
+  return info;
+}
+
+Status ClientContext::check_peer(const Info& info, const std::vector<std::string>& names,
+                                 const Peer& peer, const Policy& policy) const {
+  switch (policy.level) {
+    case Level::kFingerprint: {
+      const auto& wanted = policy.match.empty() ? fingerprint_match_ : policy.match;
+      if (info.peer_has_cert)
+        for (const auto& w : wanted)
+          if (fingerprint_equal(w, info.peer_cert_fingerprint) ||
+              fingerprint_equal(w, info.peer_pkey_fingerprint))
+            return {};
+      return fail(Errc::kTemporary,
+                  fmt::format("server certificate verification failed for {}: {}", where(peer),
+                              info.peer_has_cert ? "fingerprint mismatch (" +
+                                                       info.peer_cert_fingerprint + ")"
+                                                 : "no certificate"));
+    }
+    case Level::kVerify:
+    case Level::kSecure: {
+      if (!info.peer_has_cert || !info.peer_trusted)
+        return fail(Errc::kTemporary,
+                    fmt::format("server certificate verification failed for {}: {}", where(peer),
+                                info.peer_has_cert ? "untrusted issuer: " + info.verify_error
+                                                   : "no certificate"));
+      const auto& strategies = !policy.match.empty() ? policy.match
+                               : policy.level == Level::kVerify ? verify_match_
+                                                                : secure_match_;
+      for (const auto& pattern : match_patterns(strategies, peer.name, peer.nexthop))
+        for (const auto& name : names)
+          if (name_matches(pattern, name, wildcard_multiple_)) return {};
+      return fail(Errc::kTemporary,
+                  fmt::format("server certificate verification failed for {}: certificate "
+                              "name mismatch (certificate names: {})",
+                              where(peer), join(names, ", ")));
+    }
+    default:
+      return {};
+  }
+}
+
+}  // namespace postern::tls

@@ -1,0 +1,499 @@
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+
+#include <fmt/format.h>
+
+#include "global/config.h"
+#include "tls/tls_internal.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace postern::tls {
+
+std::string openssl_errors() {
+  std::string out;
+  unsigned long e;
+  while ((e = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+std::string Info::trust() const {
+  if (!peer_has_cert) return "Anonymous";
+  if (peer_matched) return "Verified";
+  return peer_trusted ? "Trusted" : "Untrusted";
+}
+
+std::string summary_line(const Info& info, bool server, const Peer& peer) {
+  std::string where = fmt::format("{}[{}]", peer.name.empty() ? "unknown" : peer.name, peer.addr);
+  if (!server && peer.port) where += fmt::format(":{}", peer.port);
+  std::string line =
+      fmt::format("{} TLS connection established {} {}: {} with cipher {} ({}/{} bits)",
+                  info.trust(), server ? "from" : "to", where, info.protocol, info.cipher,
+                  info.cipher_bits, info.cipher_alg_bits);
+  if (!info.key_exchange.empty()) line += " key-exchange " + info.key_exchange;
+  if (!info.server_signature.empty()) line += " server-signature " + info.server_signature;
+  if (!info.server_digest.empty()) line += " server-digest " + info.server_digest;
+  if (!info.client_signature.empty()) line += " client-signature " + info.client_signature;
+  if (!info.client_digest.empty()) line += " client-digest " + info.client_digest;
+  return line;
+}
+
+namespace detail {
+
+namespace {
+
+Result<std::vector<std::string>> list_param(const Config& cfg, const std::string& name) {
+  auto v = cfg.expand(name);
+  if (!v) return std::unexpected(v.error());
+  std::vector<std::string> out;
+  for (auto piece : split(*v)) out.emplace_back(piece);
+  return out;
+}
+
+// One key with its certificate chain (leaf first).
+struct KeyChain {
+  EVP_PKEY* key = nullptr;
+  std::vector<X509*> certs;
+  std::string key_file, cert_file;
+  KeyChain() = default;
+  KeyChain(KeyChain&& o) noexcept
+      : key(std::exchange(o.key, nullptr)), certs(std::move(o.certs)),
+        key_file(std::move(o.key_file)), cert_file(std::move(o.cert_file)) {}
+  KeyChain& operator=(KeyChain&& o) noexcept {
+    if (this != &o) {
+      this->~KeyChain();
+      new (this) KeyChain(std::move(o));
+    }
+    return *this;
+  }
+  ~KeyChain() {
+    EVP_PKEY_free(key);
+    for (X509* c : certs) X509_free(c);
+  }
+};
+
+// PEM objects of a file, in order: keys and certificates (others skipped).
+struct PemObject {
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+};
+
+Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what) {
+  auto text = read_file(file, 1 << 20);
+  if (!text)
+    return fail(Errc::kInvalid, fmt::format("cannot get {} from file \"{}\": {}", what, file,
+                                            text.error().text));
+  BIO* bio = BIO_new_mem_buf(text->data(), static_cast<int>(text->size()));
+  std::vector<PemObject> out;
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long len = 0;
+    if (!PEM_read_bio(bio, &name, &header, &data, &len)) break;
+    std::string_view n(name);
+    const unsigned char* p = data;
+    if (n == "CERTIFICATE" || n == "TRUSTED CERTIFICATE" || n == "X509 CERTIFICATE") {
+      X509* c = n == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
+                                           : d2i_X509(nullptr, &p, len);
+      if (c) out.push_back({nullptr, c});
+    } else if (n.ends_with("PRIVATE KEY") && n != "ENCRYPTED PRIVATE KEY") {
+      EVP_PKEY* k = d2i_AutoPrivateKey(nullptr, &p, len);
+      if (k) out.push_back({k, nullptr});
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the end-of-file "no start line"
+  return out;
+}
+
+// Groups PEM objects: a key followed by its chain, or a chain followed by its key.
+Result<std::vector<KeyChain>> group_chain_file(const std::string& file) {
+  auto objects = read_pem(file, "private key and certificate");
+  if (!objects) return std::unexpected(objects.error());
+  std::vector<KeyChain> groups;
+  KeyChain cur;
+  auto flush = [&] {
+    if (cur.key || !cur.certs.empty()) groups.push_back(std::move(cur));
+    cur = KeyChain();
+  };
+  for (auto& o : *objects) {
+    if (o.key) {
+      if (cur.key) flush();
+      cur.key = o.key;
+      cur.key_file = file;
+      if (!cur.certs.empty()) flush();  // key last
+    } else {
+      cur.certs.push_back(o.cert);
+      cur.cert_file = file;
+    }
+  }
+  flush();
+  if (groups.empty())
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get private key and certificate from file \"{}\"", file));
+  return groups;
+}
+
+Status install(SSL_CTX* ctx, KeyChain& kc) {
+  if (!kc.key)
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get private key from file \"{}\"", kc.cert_file));
+  if (kc.certs.empty())
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get certificate from file \"{}\"", kc.key_file));
+  if (SSL_CTX_use_certificate(ctx, kc.certs[0]) != 1)
+    return fail(Errc::kInvalid, fmt::format("cannot use certificate from file \"{}\": {}",
+                                            kc.cert_file, openssl_errors()));
+  if (SSL_CTX_use_PrivateKey(ctx, kc.key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    std::string why = openssl_errors();
+    return fail(Errc::kInvalid,
+                fmt::format("private key in file \"{}\" does not match the certificate in file "
+                            "\"{}\"{}{}",
+                            kc.key_file, kc.cert_file, why.empty() ? "" : ": ", why));
+  }
+  for (size_t i = 1; i < kc.certs.size(); ++i)
+    if (SSL_CTX_add1_chain_cert(ctx, kc.certs[i]) != 1)
+      return fail(Errc::kInvalid, fmt::format("cannot add chain certificate from file \"{}\": {}",
+                                              kc.cert_file, openssl_errors()));
+  return {};
+}
+
+// The legacy cert_file/key_file pair.
+Status load_pair(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
+  auto certs = read_pem(cert_file, "certificate");
+  if (!certs) return std::unexpected(certs.error());
+  KeyChain kc;
+  kc.cert_file = cert_file;
+  kc.key_file = key_file;
+  for (auto& o : *certs) {
+    if (o.cert) kc.certs.push_back(o.cert);
+    if (o.key && !kc.key && key_file == cert_file)
+      kc.key = o.key;
+    else if (o.key)
+      EVP_PKEY_free(o.key);
+  }
+  if (kc.certs.empty())
+    return fail(Errc::kInvalid, fmt::format("cannot get certificate from file \"{}\"", cert_file));
+  if (key_file != cert_file) {
+    auto keys = read_pem(key_file, "private key");
+    if (!keys) return std::unexpected(keys.error());
+    for (auto& o : *keys) {
+      if (o.key && !kc.key)
+        kc.key = o.key;
+      else if (o.key)
+        EVP_PKEY_free(o.key);
+      if (o.cert) X509_free(o.cert);
+    }
+  }
+  if (!kc.key)
+    return fail(Errc::kInvalid, fmt::format("cannot get private key from file \"{}\"", key_file));
+  return install(ctx, kc);
+}
+
+std::string pkey_description(EVP_PKEY* key, bool tls13) {
+  if (!key) return {};
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+      return fmt::format("{} ({} bits)", tls13 ? "RSA-PSS" : "RSA", EVP_PKEY_get_bits(key));
+    case EVP_PKEY_RSA_PSS:
+      return fmt::format("RSA-PSS ({} bits)", EVP_PKEY_get_bits(key));
+    case EVP_PKEY_EC: {
+      char group[80] = "";
+      size_t len = 0;
+      EVP_PKEY_get_group_name(key, group, sizeof group, &len);
+      const char* nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+      return fmt::format("ECDSA ({})", nist ? nist : group);
+    }
+    case EVP_PKEY_ED25519: return "ED25519";
+    case EVP_PKEY_ED448: return "ED448";
+    default: return fmt::format("{} ({} bits)", OBJ_nid2sn(EVP_PKEY_get_base_id(key)),
+                                EVP_PKEY_get_bits(key));
+  }
+}
+
+std::string digest_name(int nid) {
+  if (nid == NID_undef) return {};
+  const char* sn = OBJ_nid2sn(nid);
+  return sn ? uppercase(sn) : std::string();
+}
+
+std::string fingerprint(const EVP_MD* md, const unsigned char* der, int len) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (len <= 0 || EVP_Digest(der, static_cast<size_t>(len), out, &n, md, nullptr) != 1) return {};
+  return format_fingerprint(std::string_view(reinterpret_cast<char*>(out), n));
+}
+
+std::string name_entry(X509_NAME* name) {
+  if (!name) return {};
+  int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (i < 0) return {};
+  ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, s);
+  if (len < 0) return {};
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
+  OPENSSL_free(utf8);
+  return printable(out);
+}
+
+}  // namespace
+
+Result<CommonSettings> read_common(const Config& cfg, const std::string& prefix, bool mandatory,
+                                   std::vector<std::string> extra_exclusions) {
+  CommonSettings s;
+  auto loglevel = cfg.int_value(prefix + "_tls_loglevel");
+  if (!loglevel) return std::unexpected(loglevel.error());
+  s.loglevel = static_cast<int>(*loglevel);
+  auto digest = cfg.expand(prefix + "_tls_fingerprint_digest");
+  if (digest && !trim(*digest).empty() && EVP_get_digestbyname(std::string(trim(*digest)).c_str()))
+    s.fingerprint_digest = lowercase(trim(*digest));
+  else if (digest && !trim(*digest).empty())
+    return fail(Errc::kInvalid, fmt::format("{}_tls_fingerprint_digest: unknown digest \"{}\"",
+                                            prefix, *digest));
+  auto cafile = cfg.expand(prefix + "_tls_CAfile");
+  auto capath = cfg.expand(prefix + "_tls_CApath");
+  if (!cafile) return std::unexpected(cafile.error());
+  if (!capath) return std::unexpected(capath.error());
+  s.cafile = std::string(trim(*cafile));
+  s.capath = std::string(trim(*capath));
+
+  std::string proto_param = prefix + (mandatory ? "_tls_mandatory_protocols" : "_tls_protocols");
+  auto protocols = cfg.expand(proto_param);
+  if (!protocols) return std::unexpected(protocols.error());
+  auto range = parse_protocols(proto_param, *protocols);
+  if (!range) return std::unexpected(range.error());
+  s.protocols = *range;
+
+  std::string cipher_param = prefix + (mandatory ? "_tls_mandatory_ciphers" : "_tls_ciphers");
+  auto grade = cfg.expand(cipher_param);
+  if (!grade) return std::unexpected(grade.error());
+  auto exclusions = list_param(cfg, prefix + "_tls_exclude_ciphers");
+  if (!exclusions) return std::unexpected(exclusions.error());
+  if (mandatory) {
+    auto more = list_param(cfg, prefix + "_tls_mandatory_exclude_ciphers");
+    if (!more) return std::unexpected(more.error());
+    exclusions->insert(exclusions->end(), more->begin(), more->end());
+  }
+  exclusions->insert(exclusions->end(), extra_exclusions.begin(), extra_exclusions.end());
+  auto ciphers = cipher_list(cfg, cipher_param, *grade, *exclusions);
+  if (!ciphers) return std::unexpected(ciphers.error());
+  s.ciphers = *ciphers;
+  return s;
+}
+
+Result<SSL_CTX*> new_context(const Config& cfg, bool server, const CommonSettings& common) {
+  SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+  if (!ctx) return fail(Errc::kIo, "cannot create TLS context: " + openssl_errors());
+  auto bad = [&](std::string why) {
+    SSL_CTX_free(ctx);
+    return fail(Errc::kInvalid, std::move(why));
+  };
+  SSL_CTX_set_min_proto_version(ctx, common.protocols.min_version);
+  SSL_CTX_set_max_proto_version(ctx, common.protocols.max_version);
+  SSL_CTX_set_options(ctx, common.protocols.disable_options | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_set_cipher_list(ctx, common.ciphers.c_str()) != 1)
+    return bad(fmt::format("invalid cipher list \"{}\": {}", common.ciphers, openssl_errors()));
+  // ECDHE groups: keep the names this OpenSSL knows.
+  if (auto curves = cfg.expand("tls_eecdh_auto_curves"); curves) {
+    std::vector<std::string> known;
+    for (auto c : split(*curves))
+      if (SSL_CTX_set1_groups_list(ctx, std::string(c).c_str()) == 1) known.emplace_back(c);
+    ERR_clear_error();
+    if (!known.empty()) SSL_CTX_set1_groups_list(ctx, join(known, ":").c_str());
+  }
+  if (!common.cafile.empty() || !common.capath.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, common.cafile.empty() ? nullptr : common.cafile.c_str(),
+                                      common.capath.empty() ? nullptr : common.capath.c_str()) !=
+        1) {
+      std::string which = !common.cafile.empty() ? "CAfile \"" + common.cafile + "\""
+                                                  : "CApath \"" + common.capath + "\"";
+      return bad(fmt::format("cannot load certificate authorities from {}: {}", which,
+                             openssl_errors()));
+    }
+  }
+  return ctx;
+}
+
+Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& prefix,
+                         bool required) {
+  auto chain_files = list_param(cfg, prefix + "_tls_chain_files");
+  if (!chain_files) return std::unexpected(chain_files.error());
+  bool loaded = false;
+  if (!chain_files->empty()) {
+    for (const auto& file : *chain_files) {
+      auto groups = group_chain_file(file);
+      if (!groups) return std::unexpected(groups.error());
+      for (auto& kc : *groups)
+        if (auto s = install(ctx, kc); !s) return s;
+    }
+    return {};
+  }
+  for (auto [cert, key] : {std::pair{"_tls_cert_file", "_tls_key_file"},
+                           std::pair{"_tls_eccert_file", "_tls_eckey_file"},
+                           std::pair{"_tls_dcert_file", "_tls_dkey_file"}}) {
+    if (!cfg.is_known(prefix + cert)) continue;
+    auto c = cfg.expand(prefix + cert);
+    auto k = cfg.expand(prefix + key);
+    if (!c) return std::unexpected(c.error());
+    if (!k) return std::unexpected(k.error());
+    std::string cf(trim(*c)), kf(trim(*k));
+    if (cf.empty()) continue;
+    if (kf.empty()) kf = cf;
+    if (auto s = load_pair(ctx, cf, kf); !s) return s;
+    loaded = true;
+  }
+  if (!loaded && required)
+    return fail(Errc::kInvalid, fmt::format("no certificate configured: set {0}_tls_chain_files "
+                                            "or {0}_tls_cert_file and {0}_tls_key_file",
+                                            prefix));
+  return {};
+}
+
+Status handshake(SSL* ssl, Deadline deadline) {
+  int fd = SSL_get_fd(ssl);
+  for (;;) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl);
+    if (r == 1) return {};
+    int err = SSL_get_error(ssl, r);
+    short events = 0;
+    if (err == SSL_ERROR_WANT_READ) events = POLLIN;
+    if (err == SSL_ERROR_WANT_WRITE) events = POLLOUT;
+    if (events) {
+      if (auto w = wait_fd(fd, events, deadline); !w) {
+        if (w.error().code == Errc::kTimeout)
+          return fail(Errc::kTimeout, "timeout during TLS handshake");
+        return w;
+      }
+      continue;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+      return fail(Errc::kEof, "lost connection during TLS handshake");
+    std::string why = openssl_errors();
+    return fail(Errc::kIo, "TLS handshake failed" + (why.empty() ? "" : ": " + why));
+  }
+}
+
+std::vector<std::string> certificate_names(X509* cert) {
+  std::vector<std::string> out;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+      if (g->type != GEN_DNS) continue;
+      const unsigned char* d = ASN1_STRING_get0_data(g->d.dNSName);
+      out.emplace_back(reinterpret_cast<const char*>(d),
+                       static_cast<size_t>(ASN1_STRING_length(g->d.dNSName)));
+    }
+    GENERAL_NAMES_free(names);
+  }
+  if (out.empty()) {
+    std::string cn = name_entry(X509_get_subject_name(cert));
+    if (!cn.empty()) out.push_back(cn);
+  }
+  return out;
+}
+
+Info collect_info(SSL* ssl, bool server, const std::string& digest) {
+  Info info;
+  info.protocol = SSL_get_version(ssl);
+  bool tls13 = SSL_version(ssl) >= TLS1_3_VERSION;
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) {
+    info.cipher = SSL_CIPHER_get_name(c);
+    info.cipher_bits = SSL_CIPHER_get_bits(c, &info.cipher_alg_bits);
+  }
+  int group = SSL_get_negotiated_group(ssl);
+  if (group > 0) {
+    const char* sn = OBJ_nid2sn(group & ~TLSEXT_nid_unknown);
+    const char* gn = SSL_group_to_name(ssl, group);
+    info.key_exchange = sn ? sn : gn ? gn : "";
+  }
+  info.session_reused = SSL_session_reused(ssl) == 1;
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  EVP_PKEY* own_key = SSL_get_privatekey(ssl);
+  int own_md = NID_undef, peer_md = NID_undef;
+  SSL_get_signature_nid(ssl, &own_md);
+  SSL_get_peer_signature_nid(ssl, &peer_md);
+  if (server) {
+    if (own_key && !info.session_reused) {
+      info.server_signature = pkey_description(own_key, tls13);
+      info.server_digest = digest_name(own_md);
+    }
+    if (peer) {
+      info.client_signature = pkey_description(X509_get0_pubkey(peer), tls13);
+      info.client_digest = digest_name(peer_md);
+    }
+  } else {
+    if (peer && !info.session_reused) {
+      info.server_signature = pkey_description(X509_get0_pubkey(peer), tls13);
+      info.server_digest = digest_name(peer_md);
+    }
+    if (SSL_get_certificate(ssl) && own_key && SSL_get_state(ssl) == TLS_ST_OK &&
+        own_md != NID_undef) {
+      info.client_signature = pkey_description(own_key, tls13);
+      info.client_digest = digest_name(own_md);
+    }
+  }
+  if (peer) {
+    info.peer_has_cert = true;
+    info.peer_cn = name_entry(X509_get_subject_name(peer));
+    info.issuer_cn = name_entry(X509_get_issuer_name(peer));
+    info.peer_names = certificate_names(peer);
+    long v = SSL_get_verify_result(ssl);
+    info.peer_trusted = v == X509_V_OK;
+    if (!info.peer_trusted) info.verify_error = X509_verify_cert_error_string(v);
+    const EVP_MD* md = EVP_get_digestbyname(digest.c_str());
+    if (md) {
+      unsigned char* der = nullptr;
+      int len = i2d_X509(peer, &der);
+      info.peer_cert_fingerprint = fingerprint(md, der, len);
+      OPENSSL_free(der);
+      der = nullptr;
+      len = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
+      info.peer_pkey_fingerprint = fingerprint(md, der, len);
+      OPENSSL_free(der);
+    }
+  }
+  return info;
+}
+
+Result<TlsTransport*> start_on_stream(Stream& stream, SSL* ssl, Deadline deadline, bool server,
+                                      const std::string& digest) {
+  stream.discard_buffered_input();
+  if (SSL_set_fd(ssl, stream.fd()) != 1) {
+    SSL_free(ssl);
+    return fail(Errc::kIo, "SSL_set_fd: " + openssl_errors());
+  }
+  if (server)
+    SSL_set_accept_state(ssl);
+  else
+    SSL_set_connect_state(ssl);
+  if (auto h = handshake(ssl, deadline); !h) {
+    SSL_free(ssl);
+    return std::unexpected(h.error());
+  }
+  auto transport = std::make_unique<TlsTransport>(ssl, collect_info(ssl, server, digest));
+  TlsTransport* raw = transport.get();
+  raw->adopt_lower(stream.replace_transport(std::move(transport)));
+  return raw;
+}
+
+}  // namespace detail
+}  // namespace postern::tls

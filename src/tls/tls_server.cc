@@ -1,0 +1,133 @@
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include <fmt/format.h>
+
+#include "global/config.h"
+#include "tls/tls_internal.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace postern::tls {
+
+namespace {
+
+// Client certificates are requested but judged after the handshake.
+int accept_any(int, X509_STORE_CTX*) { return 1; }
+
+Status load_dh(SSL_CTX* ctx, const std::string& file) {
+  auto text = read_file(file, 1 << 20);
+  if (!text)
+    return fail(Errc::kInvalid,
+                fmt::format("cannot load DH parameters from file \"{}\": {}", file,
+                            text.error().text));
+  BIO* bio = BIO_new_mem_buf(text->data(), static_cast<int>(text->size()));
+  EVP_PKEY* dh = PEM_read_bio_Parameters(bio, nullptr);
+  BIO_free(bio);
+  if (!dh || SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+    EVP_PKEY_free(dh);
+    return fail(Errc::kInvalid, fmt::format("cannot load DH parameters from file \"{}\": {}",
+                                            file, openssl_errors()));
+  }
+  return {};
+}
+
+std::string where(const Peer& peer) {
+  return fmt::format("{}[{}]", peer.name.empty() ? "unknown" : peer.name, peer.addr);
+}
+
+}  // namespace
+
+ServerContext::~ServerContext() { SSL_CTX_free(ctx_); }
+
+Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
+                                                             std::string_view prefix_view) {
+  std::string prefix(prefix_view);
+  std::unique_ptr<ServerContext> self(new ServerContext);
+  auto level = server_level(cfg, prefix);
+  if (!level) return std::unexpected(level.error());
+  self->level_ = *level;
+  auto flag = [&](const std::string& name) -> Result<bool> {
+    if (!cfg.is_known(name)) return false;
+    return cfg.bool_value(name);
+  };
+  auto ask = flag(prefix + "_tls_ask_ccert");
+  auto req = flag(prefix + "_tls_req_ccert");
+  auto wrapper = flag(prefix + "_tls_wrappermode");
+  if (!ask) return std::unexpected(ask.error());
+  if (!req) return std::unexpected(req.error());
+  if (!wrapper) return std::unexpected(wrapper.error());
+  self->wrappermode_ = *wrapper;
+  // Requiring a certificate only makes sense when TLS itself is required.
+  self->req_ccert_ = *req && self->level_ == Level::kEncrypt;
+  if (*req && !self->req_ccert_)
+    log::warn("{}_tls_req_ccert requires {}_tls_security_level = encrypt; asking only", prefix,
+              prefix);
+  self->ask_ccert_ = *ask || *req;
+
+  std::vector<std::string> extra;
+  if (self->ask_ccert_) extra.emplace_back("aNULL");
+  auto common = detail::read_common(cfg, prefix, self->level_ == Level::kEncrypt, extra);
+  if (!common) return std::unexpected(common.error());
+  self->common_ = *common;
+  auto ctx = detail::new_context(cfg, true, self->common_);
+  if (!ctx) return std::unexpected(ctx.error());
+  self->ctx_ = *ctx;
+  if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, true); !s)
+    return std::unexpected(s.error());
+
+  auto dh_file = cfg.expand(prefix + "_tls_dh1024_param_file");
+  if (dh_file && !trim(*dh_file).empty()) {
+    if (auto s = load_dh(self->ctx_, std::string(trim(*dh_file))); !s)
+      return std::unexpected(s.error());
+  } else {
+    SSL_CTX_set_dh_auto(self->ctx_, 1);
+  }
+
+  if (self->ask_ccert_) {
+    int mode = SSL_VERIFY_PEER | (self->req_ccert_ ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    SSL_CTX_set_verify(self->ctx_, mode, accept_any);
+    if (auto depth = cfg.int_value(prefix + "_tls_ccert_verifydepth"); depth)
+      SSL_CTX_set_verify_depth(self->ctx_, static_cast<int>(*depth));
+    if (!self->common_.cafile.empty()) {
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(self->common_.cafile.c_str());
+      if (names) SSL_CTX_set_client_CA_list(self->ctx_, names);
+      ERR_clear_error();
+    }
+  }
+  // Session resumption: tickets (stateless) plus the in-process cache.
+  static const unsigned char kSidContext[] = "postern-smtpd";
+  SSL_CTX_set_session_id_context(self->ctx_, kSidContext, sizeof kSidContext - 1);
+  if (auto timeout = cfg.time_value(prefix + "_tls_session_cache_timeout"); timeout)
+    SSL_CTX_set_timeout(self->ctx_, static_cast<long>(*timeout));
+  SSL_CTX_set_session_cache_mode(self->ctx_, SSL_SESS_CACHE_SERVER);
+  return self;
+}
+
+Result<Info> ServerContext::start(Stream& stream, const Peer& peer, Deadline deadline) {
+  if (common_.loglevel >= 2) log::info("setting up TLS connection from {}", where(peer));
+  SSL* ssl = SSL_new(ctx_);
+  if (!ssl) return fail(Errc::kIo, "SSL_new: " + openssl_errors());
+  auto t = detail::start_on_stream(stream, ssl, deadline, true, common_.fingerprint_digest);
+  if (!t) {
+    if (common_.loglevel >= 1 || t.error().code != Errc::kEof)
+      log::info("SSL_accept error from {}: {}", where(peer), t.error().text);
+    return std::unexpected(t.error());
+  }
+  const Info& info = (*t)->info();
+  if (info.peer_has_cert && common_.loglevel >= 1)
+    log::info("{}: {}: subject_CN={}, issuer_CN={}, fingerprint={}, pkey_fingerprint={}",
+              where(peer), info.peer_trusted ? "Trusted" : "Untrusted", info.peer_cn,
+              info.issuer_cn, info.peer_cert_fingerprint, info.peer_pkey_fingerprint);
+  if (req_ccert_ && !(info.peer_has_cert && info.peer_trusted)) {
+    std::string why = info.peer_has_cert ? "client certificate not trusted: " + info.verify_error
+                                         : "client certificate required";
+    log::info("{}: {}", where(peer), why);
+    return fail(Errc::kPermanent, why);
+  }
+  if (common_.loglevel >= 1) log::info("{}", summary_line(info, true, peer));
+  return info;
+}
+
+}  // namespace postern::tls

@@ -1,0 +1,419 @@
+// Handshakes between our server and client contexts over a socketpair,
+// with a PKI generated at test time by make_certs.sh.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "global/config.h"
+#include "tls/tls.h"
+#include "util/log.h"
+
+namespace postern::tls {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string g_dir;
+
+std::string f(const std::string& name) { return g_dir + "/" + name; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/postern-tls-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    g_dir = tmpl;
+    std::string cmd = std::string("sh ") + POSTERN_SOURCE_DIR + "/tests/unit/tls/make_certs.sh " + g_dir;
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    signal(SIGPIPE, SIG_IGN);  // as every daemon does
+    log::init("smtpd", "test");
+    log::disable_syslog();
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(g_dir); }
+
+  static Config server_config() {
+    Config c;
+    c.set_override("compatibility_level", "3.7");  // sha256 fingerprints
+    c.set_override("smtpd_tls_security_level", "may");
+    c.set_override("smtpd_tls_cert_file", f("server-rsa.pem"));
+    c.set_override("smtpd_tls_key_file", f("server-rsa.key"));
+    return c;
+  }
+  static Config client_config(std::string level = "may") {
+    Config c;
+    c.set_override("compatibility_level", "3.7");
+    c.set_override("smtp_tls_security_level", level);
+    return c;
+  }
+  static std::unique_ptr<ServerContext> server(const Config& c) {
+    auto s = ServerContext::create(c);
+    EXPECT_TRUE(s) << s.error().text;
+    return s ? std::move(*s) : nullptr;
+  }
+  static std::unique_ptr<ClientContext> client(const Config& c) {
+    auto s = ClientContext::create(c);
+    EXPECT_TRUE(s) << s.error().text;
+    return s ? std::move(*s) : nullptr;
+  }
+
+  struct Outcome {
+    Result<Info> server = fail(Errc::kInvalid, "not run");
+    Result<Info> client = fail(Errc::kInvalid, "not run");
+    std::string server_got;  // what the server read after the handshake
+    std::string client_got;
+  };
+
+  static Peer mail_peer(std::string name = "mail.example.com", std::string nexthop = "example.com") {
+    Peer p;
+    p.name = std::move(name);
+    p.addr = "127.0.0.1";
+    p.port = 25;
+    p.nexthop = std::move(nexthop);
+    return p;
+  }
+
+  // Server and client handshake on a socketpair, then exchange one line each way.
+  static Outcome run(ServerContext& s, ClientContext& c, const Peer& peer,
+                     const ClientContext::Policy* policy = nullptr) {
+    int sv[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    Stream ss = Stream::from_fd(UniqueFd(sv[0]));
+    auto cs = std::make_unique<Stream>(Stream::from_fd(UniqueFd(sv[1])));
+    ss.set_timeout(5s);
+    cs->set_timeout(5s);
+    Outcome out;
+    std::thread t([&] {
+      out.server = s.start(ss, {"client.example", "127.0.0.1", 0, "", ""}, Clock::now() + 5s);
+      if (!out.server) return;
+      (void)ss.write_flush("220 hello\r\n");
+      if (auto line = ss.read_line(100)) out.server_got = *line;
+    });
+    out.client = policy ? c.start(*cs, peer, Clock::now() + 5s, *policy)
+                        : c.start(*cs, peer, Clock::now() + 5s);
+    if (out.client) {
+      if (auto line = cs->read_line(100)) out.client_got = *line;
+      (void)cs->write_flush("QUIT\r\n");
+    }
+    cs.reset();
+    t.join();
+    return out;
+  }
+};
+
+TEST_F(TlsTest, OpportunisticHandshakeCarriesData) {
+  auto s = server(server_config());
+  auto c = client(client_config());
+  ASSERT_TRUE(s && c);
+  testing::internal::CaptureStderr();
+  auto cfg = server_config();
+  cfg.set_override("smtpd_tls_loglevel", "1");
+  auto logging = server(cfg);
+  auto out = run(*logging, *c, mail_peer());
+  std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(out.server) << out.server.error().text;
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client_got, "220 hello\r");
+  EXPECT_EQ(out.server_got, "QUIT\r");
+  EXPECT_EQ(out.client->protocol, "TLSv1.3");
+  EXPECT_EQ(out.server->protocol, "TLSv1.3");
+  EXPECT_EQ(out.server->trust(), "Anonymous");
+  EXPECT_EQ(out.client->trust(), "Untrusted");  // no CAfile on the client
+  EXPECT_EQ(out.client->peer_cn, "mail.example.com");
+  EXPECT_EQ(out.client->peer_cert_fingerprint, slurp(f("server-rsa.fpr")));
+  EXPECT_NE(log.find("Anonymous TLS connection established from client.example[127.0.0.1]: "
+                     "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("server-signature RSA-PSS (2048 bits)"), std::string::npos) << log;
+}
+
+TEST_F(TlsTest, ClientLogLineNamesTrust) {
+  auto s = server(server_config());
+  auto cc = client_config("verify");
+  cc.set_override("smtp_tls_CAfile", f("ca.pem"));
+  cc.set_override("smtp_tls_loglevel", "1");
+  auto c = client(cc);
+  testing::internal::CaptureStderr();
+  auto out = run(*s, *c, mail_peer());
+  std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->trust(), "Verified");
+  EXPECT_NE(log.find("Verified TLS connection established to mail.example.com[127.0.0.1]:25: "
+                     "TLSv1.3 with cipher"),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(TlsTest, PipelinedPlaintextIsDiscarded) {
+  auto s = server(server_config());
+  auto c = client(client_config());
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Stream ss = Stream::from_fd(UniqueFd(sv[0]));
+  Stream cs = Stream::from_fd(UniqueFd(sv[1]));
+  ss.set_timeout(5s);
+  cs.set_timeout(5s);
+  ASSERT_TRUE(cs.write_flush("STARTTLS\r\nMAIL FROM:<injected@example.com>\r\n"));
+  auto first = ss.read_line(100);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, "STARTTLS\r");
+  Result<Info> server_info = fail(Errc::kInvalid, "not run");
+  std::string after;
+  std::thread t([&] {
+    server_info = s->start(ss, {"client", "127.0.0.1", 0, "", ""}, Clock::now() + 5s);
+    if (server_info)
+      if (auto line = ss.read_line(100)) after = *line;
+  });
+  auto ci = c->start(cs, mail_peer(), Clock::now() + 5s);
+  ASSERT_TRUE(ci) << ci.error().text;
+  ASSERT_TRUE(cs.write_flush("EHLO client\r\n"));
+  t.join();
+  ASSERT_TRUE(server_info) << server_info.error().text;
+  EXPECT_EQ(after, "EHLO client\r");
+}
+
+TEST_F(TlsTest, ChainFilesServeRsaAndEcdsa) {
+  Config sc;
+  sc.set_override("smtpd_tls_security_level", "may");
+  sc.set_override("smtpd_tls_chain_files", f("server-chain.pem"));
+  auto s = server(sc);
+  ASSERT_TRUE(s);
+  for (auto [exclude, expect] : {std::pair{"aRSA", "ECDSA (P-256)"},
+                                 std::pair{"aECDSA", "RSA (2048 bits)"}}) {
+    auto cc = client_config();
+    cc.set_override("smtp_tls_protocols", "<=TLSv1.2");
+    cc.set_override("smtp_tls_exclude_ciphers", exclude);
+    auto c = client(cc);
+    auto out = run(*s, *c, mail_peer());
+    ASSERT_TRUE(out.client) << out.client.error().text;
+    EXPECT_EQ(out.client->protocol, "TLSv1.2");
+    EXPECT_EQ(out.client->server_signature, expect) << exclude;
+  }
+}
+
+TEST_F(TlsTest, ProtocolPolicyIsEnforced) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_protocols", "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.3");
+  auto s12 = server(sc);
+  auto c = client(client_config());
+  auto out = run(*s12, *c, mail_peer());
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->protocol, "TLSv1.2");
+
+  // A client limited to TLS 1.0/1.1 is refused by a ">=TLSv1.2" server.
+  auto sc2 = server_config();
+  sc2.set_override("smtpd_tls_protocols", ">=TLSv1.2");
+  auto s2 = server(sc2);
+  auto cc = client_config();
+  cc.set_override("smtp_tls_protocols", "<=TLSv1.1");
+  auto old = client(cc);
+  auto refused = run(*s2, *old, mail_peer());
+  EXPECT_FALSE(refused.client);
+  EXPECT_FALSE(refused.server);
+}
+
+TEST_F(TlsTest, MandatoryParametersApplyAtEncrypt) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_security_level", "encrypt");
+  sc.set_override("smtpd_tls_mandatory_protocols", "TLSv1.2");
+  sc.set_override("smtpd_tls_protocols", ">=TLSv1.3");  // ignored at encrypt
+  auto s = server(sc);
+  auto c = client(client_config());
+  auto out = run(*s, *c, mail_peer());
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->protocol, "TLSv1.2");
+}
+
+TEST_F(TlsTest, VerifyLevel) {
+  auto s = server(server_config());
+  auto cc = client_config("verify");
+  cc.set_override("smtp_tls_CAfile", f("ca.pem"));
+  auto c = client(cc);
+  auto good = run(*s, *c, mail_peer("mail.example.com"));
+  ASSERT_TRUE(good.client) << good.client.error().text;
+  EXPECT_EQ(good.client->trust(), "Verified");
+  EXPECT_EQ(good.client_got, "220 hello\r");
+  auto wildcard = run(*s, *c, mail_peer("mx1.wild.example.com"));
+  EXPECT_TRUE(wildcard.client);
+  auto wrong_name = run(*s, *c, mail_peer("mx.other.org"));
+  ASSERT_FALSE(wrong_name.client);
+  EXPECT_NE(wrong_name.client.error().text.find("name mismatch"), std::string::npos);
+
+  auto untrusting = client(client_config("verify"));  // no CAfile
+  auto untrusted = run(*s, *untrusting, mail_peer());
+  ASSERT_FALSE(untrusted.client);
+  EXPECT_NE(untrusted.client.error().text.find("untrusted issuer"), std::string::npos);
+
+  auto rogue_cfg = server_config();
+  rogue_cfg.set_override("smtpd_tls_cert_file", f("rogue.pem"));
+  rogue_cfg.set_override("smtpd_tls_key_file", f("rogue.key"));
+  auto rogue = server(rogue_cfg);
+  EXPECT_FALSE(run(*rogue, *c, mail_peer()).client);
+}
+
+TEST_F(TlsTest, SecureLevelMatchesNexthop) {
+  auto s = server(server_config());
+  auto cc = client_config("secure");
+  cc.set_override("smtp_tls_CAfile", f("ca.pem"));
+  auto c = client(cc);
+  // MX host name is not checked at "secure": the next-hop domain is.
+  auto ok = run(*s, *c, mail_peer("whatever.invalid", "example.com"));
+  ASSERT_TRUE(ok.client) << ok.client.error().text;
+  EXPECT_EQ(ok.client->trust(), "Verified");
+  auto bad = run(*s, *c, mail_peer("mail.example.com", "example.net"));
+  EXPECT_FALSE(bad.client);
+  // A per-destination policy can name the match.
+  ClientContext::Policy p{Level::kSecure, {"mail.example.com"}};
+  EXPECT_TRUE(run(*s, *c, mail_peer("x", "example.net"), &p).client);
+}
+
+TEST_F(TlsTest, FingerprintLevel) {
+  auto s = server(server_config());
+  auto cc = client_config("fingerprint");
+  cc.set_override("smtp_tls_fingerprint_cert_match", "00:11, " + slurp(f("server-rsa.fpr")));
+  auto c = client(cc);
+  auto ok = run(*s, *c, mail_peer("anything", "anything"));
+  ASSERT_TRUE(ok.client) << ok.client.error().text;
+  EXPECT_EQ(ok.client->trust(), "Verified");
+  auto wrong = client_config("fingerprint");
+  wrong.set_override("smtp_tls_fingerprint_cert_match", "00:11:22");
+  auto cw = client(wrong);
+  auto bad = run(*s, *cw, mail_peer());
+  ASSERT_FALSE(bad.client);
+  EXPECT_NE(bad.client.error().text.find("fingerprint mismatch"), std::string::npos);
+}
+
+TEST_F(TlsTest, ClientCertificates) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_ask_ccert", "yes");
+  sc.set_override("smtpd_tls_CAfile", f("ca.pem"));
+  sc.set_override("smtpd_tls_loglevel", "1");
+  auto s = server(sc);
+  auto cc = client_config();
+  cc.set_override("smtp_tls_cert_file", f("client.pem"));
+  cc.set_override("smtp_tls_key_file", f("client.key"));
+  auto c = client(cc);
+  testing::internal::CaptureStderr();
+  auto out = run(*s, *c, mail_peer());
+  std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(out.server) << out.server.error().text;
+  EXPECT_TRUE(out.server->peer_has_cert);
+  EXPECT_TRUE(out.server->peer_trusted);
+  EXPECT_EQ(out.server->peer_cn, "client.example.com");
+  EXPECT_EQ(out.server->peer_cert_fingerprint.size(), 95u);  // SHA-256, colon separated
+  EXPECT_NE(log.find("Trusted TLS connection established from client.example[127.0.0.1]"),
+            std::string::npos)
+      << log;
+
+  // Asked but not given: still fine, anonymous.
+  auto plain = client(client_config());
+  auto anon = run(*s, *plain, mail_peer());
+  ASSERT_TRUE(anon.server);
+  EXPECT_FALSE(anon.server->peer_has_cert);
+
+  // Required at "encrypt": a client without a certificate is refused.
+  auto rc = server_config();
+  rc.set_override("smtpd_tls_security_level", "encrypt");
+  rc.set_override("smtpd_tls_req_ccert", "yes");
+  rc.set_override("smtpd_tls_CAfile", f("ca.pem"));
+  auto strict = server(rc);
+  auto refused = run(*strict, *plain, mail_peer());
+  EXPECT_FALSE(refused.server);
+  EXPECT_TRUE(refused.client_got.empty());
+  auto accepted = run(*strict, *c, mail_peer());
+  EXPECT_TRUE(accepted.server) << accepted.server.error().text;
+}
+
+TEST_F(TlsTest, SessionReuse) {
+  auto s = server(server_config());
+  auto c = client(client_config());
+  Peer p = mail_peer();
+  p.session_key = "smtp:127.0.0.1:25:mail.example.com";
+  auto first = run(*s, *c, p);
+  ASSERT_TRUE(first.client);
+  EXPECT_FALSE(first.client->session_reused);
+  EXPECT_GE(c->cached_sessions(), 1u);
+  auto second = run(*s, *c, p);
+  ASSERT_TRUE(second.client);
+  EXPECT_TRUE(second.client->session_reused);
+  EXPECT_TRUE(second.server->session_reused);
+}
+
+TEST_F(TlsTest, SilentPeerHitsDeadline) {
+  auto s = server(server_config());
+  auto c = client(client_config());
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  Stream a = Stream::from_fd(UniqueFd(sv[0]));
+  Stream b = Stream::from_fd(UniqueFd(sv[1]));
+  auto r = s->start(a, {"client", "127.0.0.1", 0, "", ""}, Clock::now() + 300ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kTimeout);
+  auto r2 = c->start(b, mail_peer(), Clock::now() + 300ms);  // the peer never answers
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().code, Errc::kTimeout);
+}
+
+TEST_F(TlsTest, CertificateErrorsNameTheFile) {
+  auto missing = server_config();
+  missing.set_override("smtpd_tls_key_file", f("nonexistent.key"));
+  auto r = ServerContext::create(missing);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().text.find("private key"), std::string::npos) << r.error().text;
+  EXPECT_NE(r.error().text.find(f("nonexistent.key")), std::string::npos) << r.error().text;
+
+  auto no_cert = server_config();
+  no_cert.set_override("smtpd_tls_cert_file", f("absent.pem"));
+  no_cert.set_override("smtpd_tls_key_file", f("server-rsa.key"));
+  auto r2 = ServerContext::create(no_cert);
+  ASSERT_FALSE(r2);
+  EXPECT_NE(r2.error().text.find("cannot get certificate from file \"" + f("absent.pem")),
+            std::string::npos)
+      << r2.error().text;
+
+  auto mismatch = server_config();
+  mismatch.set_override("smtpd_tls_key_file", f("client.key"));
+  auto r3 = ServerContext::create(mismatch);
+  ASSERT_FALSE(r3);
+  EXPECT_NE(r3.error().text.find("does not match"), std::string::npos) << r3.error().text;
+
+  Config nothing;
+  nothing.set_override("smtpd_tls_security_level", "may");
+  auto r4 = ServerContext::create(nothing);
+  ASSERT_FALSE(r4);
+  EXPECT_NE(r4.error().text.find("smtpd_tls_cert_file"), std::string::npos);
+
+  auto bad_proto = server_config();
+  bad_proto.set_override("smtpd_tls_protocols", "!SSLv3, TLSv2");
+  EXPECT_FALSE(ServerContext::create(bad_proto));
+}
+
+TEST_F(TlsTest, WrapperModeAndLevelsFromConfig) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_wrappermode", "yes");
+  auto s = server(sc);
+  EXPECT_TRUE(s->wrappermode());
+  EXPECT_EQ(s->level(), Level::kMay);
+  auto cc = client_config("dane");
+  cc.set_override("smtp_tls_wrappermode", "yes");
+  auto c = client(cc);
+  EXPECT_TRUE(c->wrappermode());
+  // dane without DNSSEC behaves as "may".
+  auto out = run(*s, *c, mail_peer());
+  EXPECT_TRUE(out.client);
+}
+
+}  // namespace
+}  // namespace postern::tls
