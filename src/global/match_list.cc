@@ -136,13 +136,20 @@ Result<MatchList> MatchList::parse(std::string_view text, MatchListOptions optio
   return list;
 }
 
+std::vector<std::string> MatchList::tables() const {
+  std::vector<std::string> out;
+  for (const Element& e : elements_)
+    if (e.is_table) out.push_back(e.pattern);
+  return out;
+}
+
 Result<bool> MatchList::domain_matches(const Element& e, std::string_view name) const {
   if (e.is_table) {
     // Ask for the name, then each parent: "parent.com" when parent matching
     // is on for this list, ".parent.com" otherwise.
     std::string_view entry = name;
     while (!entry.empty()) {
-      auto found = options_.lookup(e.pattern, entry);
+      auto found = options_.lookup(e.pattern, entry, entry.size() != name.size());
       if (found) return true;
       if (found.error().code != Errc::kNotFound) return std::unexpected(found.error());
       size_t dot = entry.find('.', 1);
@@ -163,7 +170,7 @@ Result<bool> MatchList::domain_matches(const Element& e, std::string_view name) 
 Result<bool> MatchList::address_matches(const Element& e, std::string_view address) const {
   if (address.empty()) return false;
   if (e.is_table) {
-    auto found = options_.lookup(e.pattern, address);
+    auto found = options_.lookup(e.pattern, address, false);
     if (found) return true;
     if (found.error().code != Errc::kNotFound) return std::unexpected(found.error());
     return false;
@@ -187,7 +194,7 @@ Result<bool> MatchList::element_matches(const Element& e, Matcher how,
       return address_matches(e, subject);
     case Matcher::kString: {
       if (!e.is_table) return iequals(subject, e.pattern);
-      auto found = options_.lookup(e.pattern, subject);
+      auto found = options_.lookup(e.pattern, subject, false);
       if (found) return true;
       if (found.error().code != Errc::kNotFound) return std::unexpected(found.error());
       return false;

@@ -29,8 +29,10 @@ class Config;
 
 // Looks `key` up in the table `spec` ("hash:/etc/postfix/relay"): the value,
 // Errc::kNotFound when absent, Errc::kTemporary when the table cannot answer.
-using TableLookup =
-    std::function<Result<std::string>(std::string_view spec, std::string_view key)>;
+// `partial` marks a derived key (a parent domain, user@, @domain): pattern
+// tables (regexp, pcre, cidr) see only whole keys and answer kNotFound.
+using TableLookup = std::function<Result<std::string>(std::string_view spec,
+                                                      std::string_view key, bool partial)>;
 
 struct MatchListOptions {
   // Name of the parameter the list came from; used in error messages and to
@@ -70,6 +72,8 @@ class MatchList {
   Result<bool> match_string(std::string_view text) const;
 
   bool empty() const { return elements_.empty(); }
+  // The `type:table` elements, so a daemon can open them before chroot.
+  std::vector<std::string> tables() const;
 
  private:
   struct Element {

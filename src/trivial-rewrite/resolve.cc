@@ -19,10 +19,10 @@ std::vector<std::string> table_list(const Config& cfg, std::string_view param) {
 // The first table in `tables` that has `key`; nullopt when none has it.
 Result<std::optional<std::string>> find_in(const ResolveSettings& s,
                                            const std::vector<std::string>& tables,
-                                           std::string_view key) {
+                                           std::string_view key, bool partial) {
   for (const std::string& table : tables) {
     if (!s.lookup) return fail(Errc::kTemporary, "no lookup table support for " + table);
-    auto value = s.lookup(table, key);
+    auto value = s.lookup(table, key, partial);
     if (value) return std::optional<std::string>(*value);
     if (value.error().code != Errc::kNotFound) return std::unexpected(value.error());
   }
@@ -46,16 +46,16 @@ Result<std::optional<std::string>> find_for_sender(const ResolveSettings& s,
                                                    const std::vector<std::string>& tables,
                                                    std::string_view sender) {
   if (tables.empty()) return std::optional<std::string>();
-  if (sender.empty()) return find_in(s, tables, s.empty_sender_key);
-  auto hit = find_in(s, tables, sender);
+  if (sender.empty()) return find_in(s, tables, s.empty_sender_key, false);
+  auto hit = find_in(s, tables, sender, false);
   if (!hit || *hit) return hit;
   if (auto bare = without_extension(s, sender)) {
-    hit = find_in(s, tables, *bare);
+    hit = find_in(s, tables, *bare, true);
     if (!hit || *hit) return hit;
   }
   SplitAddress parts = split_address(sender);
   if (!parts.has_at) return std::optional<std::string>();
-  return find_in(s, tables, "@" + lowercase(parts.domain));
+  return find_in(s, tables, "@" + lowercase(parts.domain), true);
 }
 
 // transport_maps search: address, address without extension, domain, each
@@ -65,22 +65,22 @@ Result<std::optional<std::string>> find_transport(const ResolveSettings& s,
                                                   std::string_view domain) {
   if (s.transport_maps.empty()) return std::optional<std::string>();
   std::string rcpt = lowercase(recipient);
-  auto hit = find_in(s, s.transport_maps, rcpt);
+  auto hit = find_in(s, s.transport_maps, rcpt, false);
   if (!hit || *hit) return hit;
   if (auto bare = without_extension(s, rcpt)) {
-    hit = find_in(s, s.transport_maps, *bare);
+    hit = find_in(s, s.transport_maps, *bare, true);
     if (!hit || *hit) return hit;
   }
   std::string name = lowercase(domain);
   std::string_view entry = name;
   while (!entry.empty()) {
-    hit = find_in(s, s.transport_maps, entry);
+    hit = find_in(s, s.transport_maps, entry, true);
     if (!hit || *hit) return hit;
     size_t dot = entry.find('.', 1);
     if (dot == std::string_view::npos) break;
     entry = entry.substr(s.transport_maps_parent ? dot + 1 : dot);
   }
-  return find_in(s, s.transport_maps, "*");
+  return find_in(s, s.transport_maps, "*", true);
 }
 
 bool is_own_literal(const ResolveSettings& s, std::string_view domain) {
@@ -172,6 +172,16 @@ Result<ResolveSettings> ResolveSettings::from_config(const Config& cfg, TableLoo
   s.recipient_delimiter = cfg.get("recipient_delimiter");
   s.resolve_null_domain = cfg.get_bool("resolve_null_domain");
   return s;
+}
+
+std::vector<std::string> ResolveSettings::tables() const {
+  std::vector<std::string> out;
+  for (const MatchList* list :
+       {&mydestination, &virtual_alias_domains, &virtual_mailbox_domains, &relay_domains})
+    for (std::string& t : list->tables()) out.push_back(std::move(t));
+  for (const auto* group : {&transport_maps, &sender_relayhost_maps, &sender_default_transport_maps})
+    out.insert(out.end(), group->begin(), group->end());
+  return out;
 }
 
 ResolveReply resolve_address(const ResolveSettings& s, std::string_view sender,

@@ -9,33 +9,13 @@
 #include <vector>
 
 #include "global/match_list.h"
+#include "global/resolve_reply.h"
 #include "trivial-rewrite/rewrite.h"
 #include "util/inet.h"
 
 namespace postern {
 
 class Config;
-
-// Flag and class bits as Postfix's resolve protocol carries them.
-enum ResolveFlags : int {
-  kResolveRouted = 1 << 1,   // the address carried routing (%, !, nested @)
-  kResolveError = 1 << 2,    // bad destination syntax
-  kResolveFail = 1 << 3,     // a table lookup failed; try again later
-  kResolveClassLocal = 1 << 8,
-  kResolveClassAlias = 1 << 9,
-  kResolveClassVirtual = 1 << 10,
-  kResolveClassRelay = 1 << 11,
-  kResolveClassDefault = 1 << 12,
-  // Classes for which this host is the final destination.
-  kResolveClassFinal = kResolveClassLocal | kResolveClassAlias | kResolveClassVirtual,
-};
-
-struct ResolveReply {
-  std::string transport;
-  std::string nexthop;
-  std::string recipient;
-  int flags = 0;
-};
 
 struct ResolveSettings {
   RewriteContext canonical;  // the local rewriting context
@@ -55,6 +35,8 @@ struct ResolveSettings {
 
   // Reads every setting above from `cfg`; fails on a bad domain list.
   static Result<ResolveSettings> from_config(const Config& cfg, TableLookup lookup);
+  // Every table these settings consult.
+  std::vector<std::string> tables() const;
 };
 
 // Resolves `address` (internal form) sent by `sender`.

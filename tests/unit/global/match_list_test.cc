@@ -44,7 +44,7 @@ TEST(MatchList, FirstMatchWinsAndNegationSaysNo) {
 
 TEST(MatchList, TablesAreAskedForTheNameThenEachParent) {
   std::vector<std::string> asked;
-  auto lookup = [&](std::string_view spec, std::string_view key) -> Result<std::string> {
+  auto lookup = [&](std::string_view spec, std::string_view key, bool) -> Result<std::string> {
     EXPECT_EQ(spec, "hash:/etc/postfix/relay");
     asked.emplace_back(key);
     if (key == "example.com" || key == ".example.com") return std::string("OK");
@@ -61,7 +61,7 @@ TEST(MatchList, TablesAreAskedForTheNameThenEachParent) {
 }
 
 TEST(MatchList, TableFailureIsTemporaryAndNamesTheList) {
-  auto lookup = [](std::string_view, std::string_view) -> Result<std::string> {
+  auto lookup = [](std::string_view, std::string_view, bool) -> Result<std::string> {
     return fail(Errc::kTemporary, "ldap:/etc/postfix/ldap.cf: server unavailable");
   };
   auto r = parse("ldap:/etc/postfix/ldap.cf", false, lookup).match_domain("x.org");
@@ -72,7 +72,7 @@ TEST(MatchList, TableFailureIsTemporaryAndNamesTheList) {
 
 TEST(MatchList, BracedTableSpecsStayWhole) {
   std::string seen;
-  auto lookup = [&](std::string_view spec, std::string_view key) -> Result<std::string> {
+  auto lookup = [&](std::string_view spec, std::string_view key, bool) -> Result<std::string> {
     seen = spec;
     if (key == "b.com") return std::string("2");
     return fail(Errc::kNotFound, "");

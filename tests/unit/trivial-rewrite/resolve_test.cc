@@ -12,7 +12,7 @@ struct FakeTables {
   std::map<std::string, std::map<std::string, std::string>> tables;
   std::vector<std::string> asked;
   TableLookup lookup() {
-    return [this](std::string_view spec, std::string_view key) -> Result<std::string> {
+    return [this](std::string_view spec, std::string_view key, bool) -> Result<std::string> {
       asked.push_back(std::string(spec) + "|" + std::string(key));
       if (spec.starts_with("temp:")) return fail(Errc::kTemporary, "table unavailable");
       auto t = tables.find(std::string(spec));

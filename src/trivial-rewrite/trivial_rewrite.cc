@@ -1,0 +1,103 @@
+// trivial-rewrite: the rewrite and resolve services (private/rewrite).
+//
+// Clients keep a connection open and send one attribute list per request:
+//   request=rewrite rule=local|remote address=A  -> flags=0 address=CANONICAL
+//   request=resolve|verify sender=S address=A    -> flags=0 transport= nexthop=
+//                                                   recipient= flags=CLASS|FLAGS
+// Tables are opened before privileges are dropped; when one of them changes
+// on disk the process finishes its clients and exits, and master starts a
+// fresh one that reads the new contents.
+#include <memory>
+
+#include "global/attr.h"
+#include "global/mail_server.h"
+#include "maps/table_lookup.h"
+#include "trivial-rewrite/resolve.h"
+#include "util/stream.h"
+#include "util/strings.h"
+
+using namespace postern;
+
+namespace {
+
+constexpr std::string_view kProtocol = "trivial_rewrite_protocol";
+
+struct State {
+  RewriteSettings rewrite;
+  ResolveSettings resolve;
+};
+std::unique_ptr<State> state;
+
+AttrList answer(const AttrList& req) {
+  std::string_view request = req.str("request");
+  if (request == "rewrite") {
+    std::string_view rule = req.str("rule");
+    const RewriteContext& context = rule == "remote" ? state->rewrite.remote : state->rewrite.local;
+    if (rule != "local" && rule != "remote")
+      log::warn("unknown rewrite rule \"{}\"; using \"local\"", printable(rule));
+    std::string out = rewrite_address(context, req.str("address"));
+    log::debug("rewrite {} {} -> {}", rule, req.str("address"), out);
+    return AttrList{{"flags", "0"}, {"address", out}};
+  }
+  if (request == "resolve" || request == "verify") {
+    ResolveReply r = resolve_address(state->resolve, req.str("sender"), req.str("address"));
+    if (r.flags & kResolveFail)
+      log::warn("{}: table lookup problem", printable(req.str("address")));
+    log::debug("resolve {} -> {} {} {} {}", req.str("address"), r.transport, r.nexthop,
+               r.recipient, r.flags);
+    AttrList out;
+    out.add("flags", 0);
+    out.add("transport", r.transport);
+    out.add("nexthop", r.nexthop);
+    out.add("recipient", r.recipient);
+    out.add("flags", r.flags);
+    return out;
+  }
+  log::warn("bad request: \"{}\"", printable(request));
+  return AttrList{{"flags", "0"}, {"status", "-1"}};
+}
+
+void serve(UniqueFd fd, ServiceContext& ctx, std::function<void()> done) {
+  int raw = fd.get();
+  auto stream = std::make_shared<Stream>(Stream::from_fd(std::move(fd)));
+  stream->set_timeout(std::chrono::seconds(ctx.ipc_timeout()));
+  attr_write(*stream, AttrEncoding::kNul, AttrList{{"protocol", std::string(kProtocol)}});
+  if (!stream->flush()) {
+    done();
+    return;
+  }
+  ctx.loop().watch_read(raw, [stream, raw, &ctx, done] {
+    // Answer every request that is already here (clients may pipeline).
+    do {
+      auto req = attr_read(*stream, AttrEncoding::kNul);
+      if (!req) {
+        if (req.error().code != Errc::kEof) log::warn("read request: {}", req.error().text);
+        ctx.loop().unwatch(raw);
+        done();
+        return;
+      }
+      attr_write(*stream, AttrEncoding::kNul, answer(*req));
+    } while (stream->has_buffered_input());
+    if (!stream->flush()) {
+      ctx.loop().unwatch(raw);
+      done();
+    }
+  });
+}
+
+void load_settings(ServiceContext& ctx) {
+  TableLookup lookup = maps::make_table_lookup();
+  auto resolve = ResolveSettings::from_config(ctx.cfg(), lookup);
+  if (!resolve) log::fatal("{}", resolve.error().text);
+  state = std::make_unique<State>(State{RewriteSettings::from_config(ctx.cfg()), *resolve});
+  if (auto st = maps::preopen_tables(lookup, state->resolve.tables()); !st)
+    log::warn("{}", st.error().text);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServiceHooks hooks;
+  hooks.pre_init = load_settings;
+  return multi_server_main(argc, argv, "trivial-rewrite", serve, hooks);
+}
