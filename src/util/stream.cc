@@ -1,5 +1,7 @@
 #include "util/stream.h"
 
+#include <sys/socket.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -39,7 +41,14 @@ Result<size_t> FdTransport::read_some(char* buf, size_t len, Deadline deadline) 
 
 Result<size_t> FdTransport::write_some(const char* buf, size_t len, Deadline deadline) {
   for (;;) {
-    ssize_t n = ::write(fd_.get(), buf, len);
+    // send() with MSG_NOSIGNAL: a peer that went away is an EPIPE error for
+    // the caller, never a SIGPIPE that kills the process. Pipes and files
+    // (ENOTSOCK) use write().
+    ssize_t n = is_socket_ != 0 ? ::send(fd_.get(), buf, len, MSG_NOSIGNAL) : -1;
+    if (n < 0 && (is_socket_ == 0 || errno == ENOTSOCK)) {
+      is_socket_ = 0;
+      n = ::write(fd_.get(), buf, len);
+    }
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return sys_fail("write");

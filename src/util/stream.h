@@ -42,6 +42,7 @@ class FdTransport : public Transport {
 
  private:
   UniqueFd fd_;
+  int is_socket_ = -1;  // -1 unknown, 0 no (use write), 1 yes (use send)
 };
 
 // Waits until `fd` is readable (events = POLLIN) or writable (POLLOUT).
@@ -83,6 +84,8 @@ class Stream {
   Status flush();
   // write() + flush().
   Status write_flush(std::string_view data);
+  // Bytes written but not yet flushed.
+  size_t buffered_output() const { return write_buf_.size(); }
 
   Transport& transport() { return *transport_; }
   int fd() const { return transport_->fd(); }
