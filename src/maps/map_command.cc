@@ -172,21 +172,24 @@ void add_alias_markers(const MapCommandOptions& o, Map& map) {
   map.set_flags(saved);
 }
 
+// postmap builds only the indexed file types.
+void check_buildable(const std::string& type) {
+  if (is_indexed_file_type(type)) return;
+  bool known = false;
+  for (std::string_view t : supported_map_types()) known = known || t == type;
+  if (!known) log::fatal("unsupported dictionary type: {}", type);
+  log::fatal("unsupported dictionary type: {} does not support bulk-mode creation.", type);
+}
+
 int do_build(const MapCommandOptions& o, const std::vector<std::string>& specs) {
   for (const auto& spec : specs) {
     auto parsed = parse_map_spec(spec, o.default_type);
     if (!parsed) log::fatal("{}", parsed.error().text);
-    if (!is_indexed_file_type(parsed->type)) {
-      bool known = false;
-      for (std::string_view t : supported_map_types()) known = known || t == parsed->type;
-      if (!known) log::fatal("unsupported dictionary type: {}", parsed->type);
-      log::fatal("unsupported dictionary type: {} does not support bulk-mode creation.",
-                 parsed->type);
-    }
     unsigned dup = o.replace_duplicates ? kDupReplace : o.quiet_duplicates ? kDupIgnore : kDupWarn;
     unsigned flags = null_flags(o) | (o.fold ? kFoldFixed : 0u) | dup;
     std::string full = parsed->type + ":" + parsed->name;
     if (o.incremental) {
+      check_buildable(parsed->type);
       MapPtr map = open_or_die(o, full, flags | kWrite);
       load_source(o, *map, stdin, "stdin");
       if (auto s = map->commit(); !s) log::fatal("{}", s.error().text);
@@ -197,6 +200,7 @@ int do_build(const MapCommandOptions& o, const std::vector<std::string>& specs) 
     if (!in) log::fatal("open {}: {}", parsed->name, std::strerror(errno));
     struct stat st {};
     if (::fstat(fileno(in.get()), &st) != 0) log::fatal("fstat {}: {}", parsed->name, std::strerror(errno));
+    check_buildable(parsed->type);
     maybe_drop_privileges(o, st);
     set_new_file_mode(o.default_permissions ? 0644 : (st.st_mode & 0777));
     MapPtr map = open_or_die(o, full, flags | kCreate);
