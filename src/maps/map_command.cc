@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <iostream>
 #include <memory>
 
 #include "global/map_types.h"
@@ -49,10 +48,22 @@ std::string dup_label(const Map& map) {
 
 // Reads lines from stdin (at most kMaxLogicalLine bytes each).
 bool read_stdin_line(std::string& line) {
-  if (!std::getline(std::cin, line)) return false;
-  if (line.size() > kMaxLogicalLine) line.resize(kMaxLogicalLine);
+  line.clear();
+  int c;
+  bool any = false;
+  while ((c = std::getc(stdin)) != EOF) {
+    any = true;
+    if (c == '\n') break;
+    if (line.size() < kMaxLogicalLine) line.push_back(char(c));
+  }
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  return true;
+  return any;
+}
+
+// Flushes stdout when no more input is waiting, so that a program
+// talking to us line by line sees each answer, and bulk input stays fast.
+void flush_if_idle() {
+  if (stdin->_IO_read_ptr >= stdin->_IO_read_end) std::fflush(stdout);
 }
 
 int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) {
@@ -77,9 +88,9 @@ int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) 
   while (read_stdin_line(line)) {
     if (auto v = find(line)) {
       std::printf("%s%s\t%s\n", line.c_str(), o.aliases ? ":" : "", v->c_str());
-      std::fflush(stdout);
       found = true;
     }
+    flush_if_idle();
   }
   return found ? 0 : 1;
 }
