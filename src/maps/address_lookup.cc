@@ -133,7 +133,8 @@ Result<std::string> find_domain(MapList& maps, std::string_view domain,
 }
 
 bool parent_matches_subdomains(std::string_view feature) {
-  for (std::string_view f : split(config().get("parent_domain_matches_subdomains")))
+  std::string features = config().get("parent_domain_matches_subdomains");
+  for (std::string_view f : split(features))
     if (f == feature) return true;
   return false;
 }

@@ -2,6 +2,7 @@
 // too), "!network result" for the complement, "if network" ... "endif".
 // The first matching line in file order wins; an address never matches a
 // rule of the other family, negated or not.
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -22,6 +23,16 @@ struct CidrRule {
   size_t endif_index = 0;
   int line = 0;
 };
+
+// Whether the first `prefix` bits of two addresses are equal.
+bool prefix_equal(const unsigned char* a, const unsigned char* b, int prefix) {
+  int full = prefix / 8;
+  if (std::memcmp(a, b, size_t(full)) != 0) return false;
+  int rest = prefix % 8;
+  if (rest == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return ((a[full] ^ b[full]) & mask) == 0;
+}
 
 class CidrMap final : public Map {
  public:
@@ -62,7 +73,7 @@ class CidrMap final : public Map {
       if (rule.kind == CidrRule::kEndif) continue;
       bool matched = false;
       if (rule.net.network.family() == addr->family()) {
-        matched = rule.net.contains(*addr);
+        matched = prefix_equal(rule.net.network.bytes(), addr->bytes(), rule.net.prefix);
         if (rule.negate) matched = !matched;
       }
       if (rule.kind == CidrRule::kIf) {

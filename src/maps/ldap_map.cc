@@ -78,7 +78,8 @@ class LdapMap final : public Map {
     LdapSettings& s = settings_;
     std::string port = cfg.get("server_port", "389");
     std::vector<std::string> uris;
-    for (std::string_view h : split(cfg.get("server_host", "localhost"))) {
+    std::string hosts = cfg.get("server_host", "localhost");
+    for (std::string_view h : split(hosts)) {
       if (h.find("://") != std::string_view::npos) uris.emplace_back(h);
       else if (h.find(':') != std::string_view::npos) uris.push_back("ldap://" + std::string(h));
       else uris.push_back("ldap://" + std::string(h) + ":" + port);
@@ -86,7 +87,8 @@ class LdapMap final : public Map {
     s.uris = join(uris, " ");
     s.search_base = cfg.get("search_base", "");
     s.query_filter = cfg.get("query_filter", "(mailacceptinggeneralid=%s)");
-    for (std::string_view a : split(cfg.get("result_attribute", "maildrop")))
+    std::string attributes = cfg.get("result_attribute", "maildrop");
+    for (std::string_view a : split(attributes))
       s.result_attributes.emplace_back(a);
     s.result_format = cfg.get("result_format", cfg.get("result_filter", "%s"));
     std::string scope = lowercase(cfg.get("scope", "sub"));

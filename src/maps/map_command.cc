@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <iostream>
 #include <memory>
 
 #include "global/map_types.h"
@@ -49,10 +48,22 @@ std::string dup_label(const Map& map) {
 
 // Reads lines from stdin (at most kMaxLogicalLine bytes each).
 bool read_stdin_line(std::string& line) {
-  if (!std::getline(std::cin, line)) return false;
-  if (line.size() > kMaxLogicalLine) line.resize(kMaxLogicalLine);
+  line.clear();
+  int c;
+  bool any = false;
+  while ((c = std::getc(stdin)) != EOF) {
+    any = true;
+    if (c == '\n') break;
+    if (line.size() < kMaxLogicalLine) line.push_back(char(c));
+  }
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  return true;
+  return any;
+}
+
+// Flushes stdout when no more input is waiting, so that a program
+// talking to us line by line sees each answer, and bulk input stays fast.
+void flush_if_idle() {
+  if (stdin->_IO_read_ptr >= stdin->_IO_read_end) std::fflush(stdout);
 }
 
 int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) {
@@ -77,9 +88,9 @@ int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) 
   while (read_stdin_line(line)) {
     if (auto v = find(line)) {
       std::printf("%s%s\t%s\n", line.c_str(), o.aliases ? ":" : "", v->c_str());
-      std::fflush(stdout);
       found = true;
     }
+    flush_if_idle();
   }
   return found ? 0 : 1;
 }
@@ -172,21 +183,24 @@ void add_alias_markers(const MapCommandOptions& o, Map& map) {
   map.set_flags(saved);
 }
 
+// postmap builds only the indexed file types.
+void check_buildable(const std::string& type) {
+  if (is_indexed_file_type(type)) return;
+  bool known = false;
+  for (std::string_view t : supported_map_types()) known = known || t == type;
+  if (!known) log::fatal("unsupported dictionary type: {}", type);
+  log::fatal("unsupported dictionary type: {} does not support bulk-mode creation.", type);
+}
+
 int do_build(const MapCommandOptions& o, const std::vector<std::string>& specs) {
   for (const auto& spec : specs) {
     auto parsed = parse_map_spec(spec, o.default_type);
     if (!parsed) log::fatal("{}", parsed.error().text);
-    if (!is_indexed_file_type(parsed->type)) {
-      bool known = false;
-      for (std::string_view t : supported_map_types()) known = known || t == parsed->type;
-      if (!known) log::fatal("unsupported dictionary type: {}", parsed->type);
-      log::fatal("unsupported dictionary type: {} does not support bulk-mode creation.",
-                 parsed->type);
-    }
     unsigned dup = o.replace_duplicates ? kDupReplace : o.quiet_duplicates ? kDupIgnore : kDupWarn;
     unsigned flags = null_flags(o) | (o.fold ? kFoldFixed : 0u) | dup;
     std::string full = parsed->type + ":" + parsed->name;
     if (o.incremental) {
+      check_buildable(parsed->type);
       MapPtr map = open_or_die(o, full, flags | kWrite);
       load_source(o, *map, stdin, "stdin");
       if (auto s = map->commit(); !s) log::fatal("{}", s.error().text);
@@ -197,6 +211,7 @@ int do_build(const MapCommandOptions& o, const std::vector<std::string>& specs) 
     if (!in) log::fatal("open {}: {}", parsed->name, std::strerror(errno));
     struct stat st {};
     if (::fstat(fileno(in.get()), &st) != 0) log::fatal("fstat {}: {}", parsed->name, std::strerror(errno));
+    check_buildable(parsed->type);
     maybe_drop_privileges(o, st);
     set_new_file_mode(o.default_permissions ? 0644 : (st.st_mode & 0777));
     MapPtr map = open_or_die(o, full, flags | kCreate);

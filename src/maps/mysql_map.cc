@@ -30,7 +30,8 @@ class MysqlMap final : public Map {
   ~MysqlMap() override { disconnect(); }
 
   Status configure(const TableConfig& cfg) {
-    for (std::string_view h : split(cfg.get("hosts", "localhost"))) {
+    std::string hosts = cfg.get("hosts", "localhost");
+    for (std::string_view h : split(hosts)) {
       MysqlHost host;
       host.label = h;
       if (h.starts_with("unix:")) {

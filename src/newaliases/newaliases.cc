@@ -16,6 +16,8 @@ using namespace postern;
 
 int main(int argc, char** argv) {
   log::init("newaliases", "newaliases");
+  static char program_name[] = "newaliases";
+  argv[0] = program_name;  // getopt's messages name the program as Postfix does
   log::disable_syslog();
   std::string config_dir;
   int c;
@@ -39,7 +41,8 @@ int main(int argc, char** argv) {
   o.default_type = cfg->get("default_database_type");
   o.hostname = cfg->get("myhostname");
   std::vector<std::string> maps;
-  for (std::string_view m : split(cfg->get("alias_database"))) maps.emplace_back(m);
+  std::string databases = cfg->get("alias_database");
+  for (std::string_view m : split(databases)) maps.emplace_back(m);
   set_config(std::move(*cfg));
   if (maps.empty()) return 0;
   return maps::run_map_command(o, maps);

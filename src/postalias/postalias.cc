@@ -23,6 +23,8 @@ namespace {
 
 int main(int argc, char** argv) {
   log::init("postalias", "postalias");
+  static char program_name[] = "postalias";
+  argv[0] = program_name;  // getopt's messages name the program as Postfix does
   log::disable_syslog();
   maps::MapCommandOptions o;
   o.program = "postalias";

@@ -23,6 +23,8 @@ namespace {
 
 int main(int argc, char** argv) {
   log::init("postmap", "postmap");
+  static char program_name[] = "postmap";
+  argv[0] = program_name;  // getopt's messages name the program as Postfix does
   log::disable_syslog();
   maps::MapCommandOptions o;
   std::string config_dir;
