@@ -12,6 +12,7 @@ way (mail_owner "postern"); run by a user, wholly as that user.
 """
 import os
 import pathlib
+import pwd
 import re
 import signal
 import socket
@@ -81,15 +82,22 @@ def _let_mail_owner_through(path):
 
 
 class Instance:
-    def __init__(self, tmpdir, port=None, name="inst"):
+    """`user` (only when running as root): make and run the instance as that
+    user instead, i.e. an unprivileged instance."""
+
+    def __init__(self, tmpdir, port=None, name="inst", user=None):
         self.dir = pathlib.Path(tmpdir) / name
         self.port = port or free_port()
         self.bin = BIN
+        self.user = user
         if os.geteuid() == 0:
             _let_mail_owner_through(pathlib.Path(tmpdir))
-        subprocess.run([str(SOURCE / "tools" / "make-instance"), "--dir", str(self.dir),
-                        "--port", str(self.port), "--bin", str(BIN)],
-                       check=True, capture_output=True, text=True, timeout=60)
+        if user:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            pw = pwd.getpwnam(user)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self._run([str(SOURCE / "tools" / "make-instance"), "--dir", str(self.dir),
+                   "--port", str(self.port), "--bin", str(BIN)], check=True)
         self.etc = self.dir / "etc"
         self.spool = self.dir / "spool"
         self.maillog = self.dir / "log" / "maillog"
@@ -106,10 +114,26 @@ class Instance:
         (self.etc / "master.cf").write_text(text)
 
     # --- commands ------------------------------------------------------
+    def _run(self, argv, timeout=60, check=False):
+        """Runs argv (as self.user when set); CompletedProcess with text output."""
+        kw = {}
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+
+            def become_user():
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+
+            kw["preexec_fn"] = become_user
+            kw["env"] = dict(os.environ, HOME=str(self.dir), USER=self.user, LOGNAME=self.user)
+            kw["cwd"] = str(self.dir)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, **kw)
+
     def postfix(self, *args, timeout=60):
         """Runs our postfix -c ETC args...; returns CompletedProcess (text)."""
-        return subprocess.run([str(BIN / "postfix"), "-c", str(self.etc), *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout)
+        return self._run([str(BIN / "postfix"), "-c", str(self.etc), *map(str, args)],
+                         timeout=timeout)
 
     def start(self):
         r = self.postfix("start")

@@ -335,3 +335,97 @@ def test_logrotate(inst):
     subprocess_run([str(BIN / "postlog"), "-c", str(inst.etc), "after rotation"], check=True, timeout=30)
     inst.wait_for_log(r"postfix/postlog\[\d+\]: after rotation")
     assert "before rotation" not in inst.log_text()
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to become another user")
+def test_unprivileged_instance_runs_as_invoking_user(tmp_path):
+    """Started by a user who is not root, the whole instance runs as that user."""
+    with Instance(tmp_path, user="postern") as inst:
+        postern = pwd.getpwnam("postern")
+        main_cf = (inst.etc / "main.cf").read_text()
+        assert "mail_owner = postern" in main_cf
+        inst.write_master_cf(POSTLOG +
+                             "echo      unix  -       -       y       -       2       test-echo\n")
+        inst.start()
+        master = inst.master_pid()
+        assert os.stat(f"/proc/{master}").st_uid == postern.pw_uid
+        c = Echo(inst.connect_unix("echo"))
+        assert c.ask("whoami") == f"uid={postern.pw_uid} gid={postern.pw_gid}"
+        # No chroot without root: the service still sees the whole file system.
+        assert c.ask("cwd") == str(inst.spool)
+        c.close()
+        assert (inst.spool / "pid").stat().st_uid == postern.pw_uid
+        inst.wait_for_log(r"postfix/master\[\d+\]: daemon started")
+        r = inst.postfix("stop")
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: not process_alive(master), 10, what="master gone")
+
+
+def test_multi_client_server(inst):
+    echo_instance(inst, "multi     unix  -       -       n       -       1       test-echo multi\n")
+    a = Echo(inst.connect_unix("multi"))
+    assert a.ask("echo one") == "one"
+    a.close()
+    b = Echo(inst.connect_unix("multi"))
+    assert b.pid == a.pid  # the same process serves the next client
+    b.close()
+
+
+def test_pass_service_gets_the_passed_descriptor(inst):
+    echo_instance(inst, "handoff   pass  -       -       n       -       1       test-echo\n")
+    ours, theirs = socket.socketpair()
+    carrier = inst.connect_unix("handoff")
+    socket.send_fds(carrier, [b"x"], [theirs.fileno()])
+    theirs.close()
+    carrier.close()
+    ours.settimeout(10)
+    c = Echo(ours)
+    assert c.ask("service") == "handoff pass"
+    c.close()
+
+
+def test_fifo_wakeup(inst):
+    inst.write_master_cf(POSTLOG + "tickf     fifo  n       -       n       1       1       test-echo trigger\n")
+    inst.start()
+    assert (inst.spool / "public" / "tickf").is_fifo()
+    inst.wait_for_log(r"postfix/test-echo\[\d+\]: trigger: W", timeout=10, count=2)
+
+
+def test_max_use_and_max_idle(inst):
+    echo_instance(inst, "used      unix  -       -       n       -       1       test-echo -o max_use=2\n"
+                        "idle      unix  -       -       n       -       1       test-echo -o max_idle=1s\n")
+    a = Echo(inst.connect_unix("used"))
+    a.close()
+    b = Echo(inst.connect_unix("used"))
+    assert b.pid == a.pid
+    assert b.ask("config max_use") == "2"
+    b.close()
+    # Two clients served: that process exits, and the next client gets a new one.
+    wait_until(lambda: not process_alive(a.pid), 10, what="max_use exit")
+    c = Echo(inst.connect_unix("used"))
+    assert c.pid != a.pid
+    c.close()
+    d = Echo(inst.connect_unix("idle"))
+    d.close()
+    wait_until(lambda: not process_alive(d.pid), 10, what="max_idle exit")
+    # Exits for max_use/max_idle are normal: nothing is logged as abnormal.
+    assert f"pid {a.pid} exit status" not in inst.log_text()
+
+
+def test_start_fg(inst):
+    inst.write_master_cf(POSTLOG + "echo      unix  -       -       n       -       2       test-echo\n")
+    import subprocess
+    fg = subprocess.Popen([str(BIN / "postfix"), "-c", str(inst.etc), "start-fg"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: inst.master_pid() == fg.pid, 10, what="master in the foreground")
+        c = Echo(inst.connect_unix("echo"))
+        assert c.ask("echo fg") == "fg"
+        c.close()
+        assert inst.postfix("stop").returncode == 0
+        assert fg.wait(timeout=15) == 0
+        assert "postfix/master: daemon started" in fg.stderr.read()
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
