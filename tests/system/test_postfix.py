@@ -429,3 +429,24 @@ def test_start_fg(inst):
         if fg.poll() is None:
             fg.kill()
             fg.wait()
+
+
+def test_reload_moves_inet_listener_to_new_interface(inst):
+    inst.write_master_cf(POSTLOG + f"{inst.port} inet n - n - - test-echo\n")
+    inst.start()
+    c = Echo(socket.create_connection(("127.0.0.1", inst.port), timeout=10))
+    c.close()
+    inst.set_main(inet_interfaces="127.0.0.2")
+    assert inst.postfix("reload").returncode == 0
+    inst.wait_for_log(r"reload -- version")
+    c = Echo(wait_until(lambda: _try_connect(("127.0.0.2", inst.port)), 10, what="new listener"))
+    assert c.ask("echo moved") == "moved"
+    c.close()
+    wait_until(lambda: not _try_connect(("127.0.0.1", inst.port)), 10, what="old listener closed")
+
+
+def _try_connect(addr):
+    try:
+        return socket.create_connection(addr, timeout=5)
+    except OSError:
+        return None
