@@ -212,7 +212,7 @@ UniqueFd take_client(int listen_fd, ServiceContext& ctx) {
 }
 
 // Reads a trigger request: everything a client writes before it closes,
-// at most 1024 bytes, within the ipc timeout.
+// at most 1024 bytes, within $trigger_timeout.
 std::string read_trigger(UniqueFd conn, int timeout) {
   std::string data;
   Deadline deadline = Clock::now() + std::chrono::seconds(timeout);
@@ -293,8 +293,9 @@ int trigger_server_main(int argc, char** argv, std::string_view program, Trigger
     return 0;
   }
   bool fifo = ctx.args().service_type == "fifo";
+  int trigger_timeout = static_cast<int>(ctx.cfg().get_time("trigger_timeout"));
   for (int fd : core.listeners()) {
-    ctx.loop().watch_read(fd, [&core, &ctx, &handler, fd, fifo] {
+    ctx.loop().watch_read(fd, [&core, &ctx, &handler, fd, fifo, trigger_timeout] {
       std::string data;
       if (fifo) {
         char buf[1024];
@@ -304,7 +305,7 @@ int trigger_server_main(int argc, char** argv, std::string_view program, Trigger
       } else {
         UniqueFd client = take_client(fd, ctx);
         if (!client) return;
-        data = read_trigger(std::move(client), ctx.ipc_timeout());
+        data = read_trigger(std::move(client), trigger_timeout);
       }
       core.begin_work();
       handler(data, ctx);

@@ -50,6 +50,13 @@ std::vector<std::string> make_environment(const Config& cfg, const std::string& 
 }  // namespace
 
 Status Master::start(const Config& cfg) {
+  // Signals first: "postfix reload" may follow as soon as start-up reports success.
+  ::signal(SIGPIPE, SIG_IGN);
+  loop_.watch_signal(SIGCHLD, [this] { reap(); });
+  loop_.watch_signal(SIGHUP, [this] { reload(); });
+  loop_.watch_signal(SIGTERM, [this] { stop(SIGTERM); });
+  loop_.watch_signal(SIGINT, [this] { stop(SIGINT); });
+  loop_.watch_signal(SIGQUIT, [this] { stop(SIGQUIT); });
   queue_dir_ = cfg.get("queue_directory");
   mail_owner_ = cfg.get("mail_owner");
   throttle_seconds_ = static_cast<int>(cfg.get_time("service_throttle_time"));
@@ -194,6 +201,10 @@ void Master::reload() {
       for (auto& l : s->listeners) loop_.unwatch(l.fd.get());
       reuse = std::move(s->listeners);
       s->listeners.clear();
+      // Close what is not kept now: a new address may need the same port.
+      std::erase_if(reuse, [&](const Listener& l) {
+        return std::find(p.endpoints.begin(), p.endpoints.end(), l.endpoint) == p.endpoints.end();
+      });
       if (s->throttle_timer) loop_.cancel_timer(s->throttle_timer);
       if (s->wakeup_timer) loop_.cancel_timer(s->wakeup_timer);
       s->throttle_timer = s->wakeup_timer = 0;
@@ -243,12 +254,6 @@ void Master::stop(int signal) {
 }
 
 int Master::run(int exit_after_seconds) {
-  ::signal(SIGPIPE, SIG_IGN);
-  loop_.watch_signal(SIGCHLD, [this] { reap(); });
-  loop_.watch_signal(SIGHUP, [this] { reload(); });
-  loop_.watch_signal(SIGTERM, [this] { stop(SIGTERM); });
-  loop_.watch_signal(SIGINT, [this] { stop(SIGINT); });
-  loop_.watch_signal(SIGQUIT, [this] { stop(SIGQUIT); });
   if (exit_after_seconds > 0)
     loop_.add_timer(std::chrono::seconds(exit_after_seconds), [this] {
       log::info("master exit time has arrived");

@@ -127,7 +127,13 @@ int main(int argc, char** argv) {
   if (!data_lock) log::fatal("{}", data_lock.error().text);
 
   Master master(config_dir, verbose);
-  if (auto st = master.start(*cfg); !st) log::fatal("{}", st.error().text);
+  if (auto st = master.start(*cfg); !st) {
+    // Unlock before the -w parent learns of the failure, so that a
+    // "postfix status" right after a failed start says "not running".
+    pid_lock = fail(Errc::kInvalid, "released");
+    data_lock = fail(Errc::kInvalid, "released");
+    log::fatal("{}", st.error().text);
+  }
   if (ready_write) {
     ssize_t ignored = ::write(ready_write.get(), "0", 1);
     (void)ignored;

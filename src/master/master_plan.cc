@@ -82,7 +82,9 @@ Result<std::vector<std::string>> host_addresses(std::string_view host, const Fam
 
 std::string Endpoint::key() const {
   switch (kind) {
-    case ListenKind::kInet: return fmt::format("inet:{}:{}", host, port);
+    case ListenKind::kInet:
+      return host.find(':') == std::string::npos ? fmt::format("inet:{}:{}", host, port)
+                                                 : fmt::format("inet:[{}]:{}", host, port);
     case ListenKind::kUnix: return "unix:" + path;
     case ListenKind::kUnixDgram: return "unix-dgram:" + path;
     case ListenKind::kFifo: return "fifo:" + path;

@@ -27,7 +27,7 @@ struct Endpoint {
   std::string path;  // unix, unix-dgram, fifo, pass
   std::string host;  // inet: numeric address
   int port = 0;      // inet
-  // A stable identity: equal keys mean the same socket ("inet:127.0.0.1:25").
+  // A stable identity: equal keys mean the same socket ("inet:127.0.0.1:25", "inet:[::1]:25").
   std::string key() const;
   friend bool operator==(const Endpoint& a, const Endpoint& b) { return a.key() == b.key(); }
 };

@@ -110,6 +110,10 @@ void Master::read_status(Service& s) {
 }
 
 void Master::reap() {
+  // Status reports written before a child died must count (it may have
+  // served a client before crashing): read them before reaping.
+  for (auto& s : services_)
+    if (s->status_read) read_status(*s);
   for (;;) {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
