@@ -417,3 +417,22 @@ TEST_F(TlsTest, WrapperModeAndLevelsFromConfig) {
 
 }  // namespace
 }  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+TEST_F(TlsTest, EecdhGradeAndServerPreference) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_eecdh_grade", "strong");
+  sc.set_override("tls_preempt_cipherlist", "yes");
+  auto s = server(sc);
+  auto c = client(client_config());
+  auto out = run(*s, *c, mail_peer());
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->key_exchange, "prime256v1");
+  sc.set_override("smtpd_tls_eecdh_grade", "extreme");
+  EXPECT_FALSE(ServerContext::create(sc));
+}
+
+}  // namespace
+}  // namespace postern::tls
