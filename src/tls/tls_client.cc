@@ -48,6 +48,7 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
                                                              std::string_view prefix_view) {
   std::string prefix(prefix_view);
   std::unique_ptr<ClientContext> self(new ClientContext);
+  detail::ignore_sigpipe();
   auto level = client_level(cfg, prefix);
   if (!level) return std::unexpected(level.error());
   self->level_ = *level;

@@ -5,6 +5,8 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 
+#include <csignal>
+
 #include <fmt/format.h>
 
 #include "global/config.h"
@@ -251,6 +253,12 @@ std::string name_entry(X509_NAME* name) {
 }
 
 }  // namespace
+
+void ignore_sigpipe() {
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
+}
 
 Result<CommonSettings> read_common(const Config& cfg, const std::string& prefix, bool mandatory,
                                    std::vector<std::string> extra_exclusions) {

@@ -11,6 +11,9 @@
 
 namespace postern::tls::detail {
 
+// Writing to a socket the peer has closed must be an error, not death:
+// sets SIGPIPE to "ignore" unless the program chose a handler itself.
+void ignore_sigpipe();
 // Reads loglevel, digest, CA locations, protocols and ciphers for
 // <prefix>_tls_*; `mandatory` picks the *_mandatory_* protocol and cipher
 // parameters. `extra_exclusions` are appended as ":!X".

@@ -45,6 +45,7 @@ Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
                                                              std::string_view prefix_view) {
   std::string prefix(prefix_view);
   std::unique_ptr<ServerContext> self(new ServerContext);
+  detail::ignore_sigpipe();
   auto level = server_level(cfg, prefix);
   if (!level) return std::unexpected(level.error());
   self->level_ = *level;

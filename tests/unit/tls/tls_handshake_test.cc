@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -37,7 +36,6 @@ class TlsTest : public ::testing::Test {
     g_dir = tmpl;
     std::string cmd = std::string("sh ") + POSTERN_SOURCE_DIR + "/tests/unit/tls/make_certs.sh " + g_dir;
     ASSERT_EQ(std::system(cmd.c_str()), 0);
-    signal(SIGPIPE, SIG_IGN);  // as every daemon does
     log::init("smtpd", "test");
     log::disable_syslog();
   }
