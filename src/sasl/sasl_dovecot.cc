@@ -7,6 +7,8 @@
 // Fields are TAB separated; values are escaped with \t \n \\ (\001 → \1).
 #include <unistd.h>
 
+#include <csignal>
+
 #include <fmt/format.h>
 
 #include "sasl/base64.h"
@@ -109,8 +111,11 @@ class DovecotBackend : public ServerBackend {
     auto deadline = Clock::now() + kTimeout;
     auto fd = connect_endpoint(settings_.path, deadline);
     if (!fd) {
-      log::warn("SASL: Connect to {} failed: {}", settings_.path, fd.error().text);
-      return fail(Errc::kTemporary, "Connect to " + settings_.path + " failed: " + fd.error().text);
+      std::string why = fd.error().text;  // "connect to PATH: reason"
+      if (size_t colon = why.find(": "); why.starts_with("connect to ") && colon != std::string::npos)
+        why.erase(0, colon + 2);
+      log::warn("SASL: Connect to {} failed: {}", settings_.path, why);
+      return fail(Errc::kTemporary, "Connect to " + settings_.path + " failed: " + why);
     }
     stream_ = std::make_unique<Stream>(Stream::from_fd(std::move(*fd)));
     stream_->set_timeout(kTimeout);
@@ -261,6 +266,10 @@ ServerReply DovecotSession::step(std::string_view response) {
 }  // namespace
 
 Result<std::unique_ptr<ServerBackend>> make_dovecot_server(const ServerSettings& settings) {
+  // A Dovecot that goes away must not kill us on the next write.
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
   return std::make_unique<DovecotBackend>(settings);
 }
 

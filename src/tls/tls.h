@@ -106,6 +106,8 @@ struct CommonSettings {
   std::string cafile, capath;
   ProtocolRange protocols;
   std::string ciphers;
+  std::string curves;          // ECDHE groups, white-space separated
+  bool server_preference = false;  // tls_preempt_cipherlist
 };
 
 class ServerContext {

@@ -48,6 +48,7 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
                                                              std::string_view prefix_view) {
   std::string prefix(prefix_view);
   std::unique_ptr<ClientContext> self(new ClientContext);
+  detail::ignore_sigpipe();
   auto level = client_level(cfg, prefix);
   if (!level) return std::unexpected(level.error());
   self->level_ = *level;
@@ -63,7 +64,7 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
   auto common = detail::read_common(cfg, prefix, mandatory, extra);
   if (!common) return std::unexpected(common.error());
   self->common_ = *common;
-  auto ctx = detail::new_context(cfg, false, self->common_);
+  auto ctx = detail::new_context(false, self->common_);
   if (!ctx) return std::unexpected(ctx.error());
   self->ctx_ = *ctx;
   if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, false); !s)

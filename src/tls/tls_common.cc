@@ -5,6 +5,8 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 
+#include <csignal>
+
 #include <fmt/format.h>
 
 #include "global/config.h"
@@ -252,6 +254,12 @@ std::string name_entry(X509_NAME* name) {
 
 }  // namespace
 
+void ignore_sigpipe() {
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
 Result<CommonSettings> read_common(const Config& cfg, const std::string& prefix, bool mandatory,
                                    std::vector<std::string> extra_exclusions) {
   CommonSettings s;
@@ -292,10 +300,28 @@ Result<CommonSettings> read_common(const Config& cfg, const std::string& prefix,
   auto ciphers = cipher_list(cfg, cipher_param, *grade, *exclusions);
   if (!ciphers) return std::unexpected(ciphers.error());
   s.ciphers = *ciphers;
+
+  // ECDHE groups: <prefix>_tls_eecdh_grade (servers) picks the list.
+  std::string curve_param = "tls_eecdh_auto_curves";
+  if (cfg.is_known(prefix + "_tls_eecdh_grade")) {
+    auto eecdh = cfg.expand(prefix + "_tls_eecdh_grade");
+    if (!eecdh) return std::unexpected(eecdh.error());
+    std::string g = lowercase(trim(*eecdh));
+    if (g == "strong") curve_param = "tls_eecdh_strong_curve";
+    else if (g == "ultra") curve_param = "tls_eecdh_ultra_curve";
+    else if (g != "auto" && g != "none" && !g.empty())
+      return fail(Errc::kInvalid, fmt::format("invalid {}_tls_eecdh_grade value \"{}\"", prefix, g));
+  }
+  auto curves = cfg.expand(curve_param);
+  if (!curves) return std::unexpected(curves.error());
+  s.curves = *curves;
+  auto preempt = cfg.bool_value("tls_preempt_cipherlist");
+  if (!preempt) return std::unexpected(preempt.error());
+  s.server_preference = *preempt;
   return s;
 }
 
-Result<SSL_CTX*> new_context(const Config& cfg, bool server, const CommonSettings& common) {
+Result<SSL_CTX*> new_context(bool server, const CommonSettings& common) {
   SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (!ctx) return fail(Errc::kIo, "cannot create TLS context: " + openssl_errors());
   auto bad = [&](std::string why) {
@@ -309,14 +335,14 @@ Result<SSL_CTX*> new_context(const Config& cfg, bool server, const CommonSetting
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_set_cipher_list(ctx, common.ciphers.c_str()) != 1)
     return bad(fmt::format("invalid cipher list \"{}\": {}", common.ciphers, openssl_errors()));
+  if (server && common.server_preference)
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // ECDHE groups: keep the names this OpenSSL knows.
-  if (auto curves = cfg.expand("tls_eecdh_auto_curves"); curves) {
-    std::vector<std::string> known;
-    for (auto c : split(*curves))
-      if (SSL_CTX_set1_groups_list(ctx, std::string(c).c_str()) == 1) known.emplace_back(c);
-    ERR_clear_error();
-    if (!known.empty()) SSL_CTX_set1_groups_list(ctx, join(known, ":").c_str());
-  }
+  std::vector<std::string> known;
+  for (auto c : split(common.curves))
+    if (SSL_CTX_set1_groups_list(ctx, std::string(c).c_str()) == 1) known.emplace_back(c);
+  ERR_clear_error();
+  if (!known.empty()) SSL_CTX_set1_groups_list(ctx, join(known, ":").c_str());
   if (!common.cafile.empty() || !common.capath.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, common.cafile.empty() ? nullptr : common.cafile.c_str(),
                                       common.capath.empty() ? nullptr : common.capath.c_str()) !=

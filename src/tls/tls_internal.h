@@ -11,13 +11,16 @@
 
 namespace postern::tls::detail {
 
+// Writing to a socket the peer has closed must be an error, not death:
+// sets SIGPIPE to "ignore" unless the program chose a handler itself.
+void ignore_sigpipe();
 // Reads loglevel, digest, CA locations, protocols and ciphers for
 // <prefix>_tls_*; `mandatory` picks the *_mandatory_* protocol and cipher
 // parameters. `extra_exclusions` are appended as ":!X".
 Result<CommonSettings> read_common(const Config& cfg, const std::string& prefix, bool mandatory,
                                    std::vector<std::string> extra_exclusions = {});
 // A new SSL_CTX with protocols, ciphers, groups and CA locations applied.
-Result<SSL_CTX*> new_context(const Config& cfg, bool server, const CommonSettings& common);
+Result<SSL_CTX*> new_context(bool server, const CommonSettings& common);
 // Loads every key and certificate chain from *_tls_chain_files (a key and
 // its chain per group, RSA and ECDSA together), or from the legacy
 // cert_file/key_file, eccert_file/eckey_file pairs. `required`: fail when

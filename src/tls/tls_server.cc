@@ -45,6 +45,7 @@ Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
                                                              std::string_view prefix_view) {
   std::string prefix(prefix_view);
   std::unique_ptr<ServerContext> self(new ServerContext);
+  detail::ignore_sigpipe();
   auto level = server_level(cfg, prefix);
   if (!level) return std::unexpected(level.error());
   self->level_ = *level;
@@ -71,7 +72,7 @@ Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
   auto common = detail::read_common(cfg, prefix, self->level_ == Level::kEncrypt, extra);
   if (!common) return std::unexpected(common.error());
   self->common_ = *common;
-  auto ctx = detail::new_context(cfg, true, self->common_);
+  auto ctx = detail::new_context(true, self->common_);
   if (!ctx) return std::unexpected(ctx.error());
   self->ctx_ = *ctx;
   if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, true); !s)

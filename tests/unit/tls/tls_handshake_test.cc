@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -37,7 +36,6 @@ class TlsTest : public ::testing::Test {
     g_dir = tmpl;
     std::string cmd = std::string("sh ") + POSTERN_SOURCE_DIR + "/tests/unit/tls/make_certs.sh " + g_dir;
     ASSERT_EQ(std::system(cmd.c_str()), 0);
-    signal(SIGPIPE, SIG_IGN);  // as every daemon does
     log::init("smtpd", "test");
     log::disable_syslog();
   }
@@ -413,6 +411,25 @@ TEST_F(TlsTest, WrapperModeAndLevelsFromConfig) {
   // dane without DNSSEC behaves as "may".
   auto out = run(*s, *c, mail_peer());
   EXPECT_TRUE(out.client);
+}
+
+}  // namespace
+}  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+TEST_F(TlsTest, EecdhGradeAndServerPreference) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_eecdh_grade", "strong");
+  sc.set_override("tls_preempt_cipherlist", "yes");
+  auto s = server(sc);
+  auto c = client(client_config());
+  auto out = run(*s, *c, mail_peer());
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->key_exchange, "prime256v1");
+  sc.set_override("smtpd_tls_eecdh_grade", "extreme");
+  EXPECT_FALSE(ServerContext::create(sc));
 }
 
 }  // namespace

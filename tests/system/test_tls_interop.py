@@ -1,0 +1,249 @@
+# ctest-timeout: 300
+"""postern_tls against other implementations, through tests/tools/tls-probe:
+openssl s_client -starttls smtp, Python's ssl and smtplib against our
+server; our client against openssl s_server; the summary log line compared
+with Debian's Postfix for the same handshake."""
+import os
+import re
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import postfix_oracle
+from conftest import BIN, SOURCE, run
+
+PROBE = BIN.parent / "tests" / "tls-probe"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    r = run(["sh", SOURCE / "tests/unit/tls/make_certs.sh", d])
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+class Server:
+    """tls-probe server on a free port; stderr (the log) into a file."""
+
+    def __init__(self, tmp_path, *opts):
+        assert PROBE.exists(), f"{PROBE} is not built"
+        self.logfile = tmp_path / f"probe-{time.monotonic_ns()}.log"
+        argv = [str(PROBE)]
+        for o in opts:
+            argv += ["-o", o]
+        self.err = open(self.logfile, "w")
+        self.proc = subprocess.Popen(argv + ["server", "0"], stdout=subprocess.PIPE,
+                                     stderr=self.err, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("port "):
+            self.stop()
+            raise AssertionError(f"tls-probe did not start: {self.log()}")
+        self.port = int(line.split()[1])
+
+    def log(self):
+        return self.logfile.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.err.close()
+
+
+@pytest.fixture
+def server(tmp_path, certs):
+    started = []
+
+    def start(*extra, level="may"):
+        s = Server(tmp_path, f"smtpd_tls_security_level={level}",
+                   f"smtpd_tls_cert_file={certs}/server-rsa.pem",
+                   f"smtpd_tls_key_file={certs}/server-rsa.key",
+                   "smtpd_tls_loglevel=1", *extra)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def s_client(port, *args, send="NOOP\nQUIT\n"):
+    return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-quiet",
+                           *args], input=send, capture_output=True, text=True, timeout=30)
+
+
+def wait_for(predicate, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+SUMMARY = re.compile(r"(\w+) TLS connection established from [^:]+: (.*)$", re.M)
+
+
+def test_openssl_starttls(server):
+    s = server()
+    r = s_client(s.port, "-starttls", "smtp")
+    assert "250 2.0.0 Ok tls" in r.stdout, r.stdout + r.stderr
+    assert wait_for(lambda: "TLS connection established" in s.log())
+    m = SUMMARY.search(s.log())
+    assert m.group(1) == "Anonymous"
+    assert re.match(r"TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)", m.group(2)), m.group(2)
+
+
+def test_python_smtplib_starttls(server, certs):
+    s = server()
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=10) as smtp:
+        smtp.ehlo("client.example")
+        assert smtp.has_extn("starttls")
+        # the certificate names mail.example.com, not 127.0.0.1
+        smtp._host = "mail.example.com"
+        smtp.starttls(context=ctx)
+        assert smtp.sock.version() == "TLSv1.3"
+        assert smtp.noop() == (250, b"2.0.0 Ok tls")
+
+
+def test_implicit_tls_wrappermode(server, certs):
+    s = server("smtpd_tls_wrappermode=yes")
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="mail.example.com") as tls:
+            assert tls.recv(100).startswith(b"220 probe ESMTP")
+
+
+def test_ecdsa_and_rsa_from_chain_files(server, certs):
+    s = server(f"smtpd_tls_chain_files={certs}/server-chain.pem", "smtpd_tls_cert_file=",
+               "smtpd_tls_key_file=")
+    for auth, expect in (("ECDSA", "server-signature ECDSA (P-256)"),
+                         ("RSA", "server-signature RSA (2048 bits)")):
+        cipher = f"ECDHE-{auth}-AES256-GCM-SHA384"
+        r = s_client(s.port, "-starttls", "smtp", "-tls1_2", "-cipher", cipher)
+        assert "250 2.0.0 Ok tls" in r.stdout, r.stderr
+        assert wait_for(lambda: f"with cipher {cipher} (256/256 bits)" in s.log()), s.log()
+        line = [l for l in s.log().splitlines() if cipher in l][0]
+        assert expect in line, line
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_old_protocols_refused_when_configured(server):
+    s = server("smtpd_tls_protocols=>=TLSv1.2", "smtpd_tls_mandatory_protocols=>=TLSv1.2")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=10) as smtp:
+        smtp.ehlo()
+        with pytest.raises((ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError)):
+            smtp.starttls(context=ctx)
+    assert wait_for(lambda: "SSL_accept error from localhost[127.0.0.1]" in s.log()), s.log()
+    # And an upper bound is honoured too.
+    s12 = server("smtpd_tls_protocols=<=TLSv1.2")
+    ctx2 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx2.check_hostname = False
+    ctx2.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", s12.port, timeout=10) as smtp:
+        smtp.ehlo()
+        smtp.starttls(context=ctx2)
+        assert smtp.sock.version() == "TLSv1.2"
+
+
+def test_client_certificate_is_trusted(server, certs):
+    s = server("smtpd_tls_ask_ccert=yes", f"smtpd_tls_CAfile={certs}/ca.pem")
+    r = s_client(s.port, "-starttls", "smtp", "-cert", certs / "client.pem", "-key", certs / "client.key")
+    assert "250 2.0.0 Ok tls" in r.stdout, r.stderr
+    assert wait_for(lambda: "Trusted TLS connection established from" in s.log()), s.log()
+    assert "subject_CN=client.example.com" in s.log()
+
+
+def test_handshake_stall_times_out(server):
+    s = server("smtpd_starttls_timeout=1s")
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        f = c.makefile("rb")
+        f.readline()
+        c.sendall(b"STARTTLS\r\n")
+        assert f.readline().startswith(b"220 2.0.0")
+        # ... and never send a ClientHello.
+        assert wait_for(lambda: "timeout during TLS handshake" in s.log(), timeout=15), s.log()
+    # The server is still serving.
+    assert "250 2.0.0 Ok tls" in s_client(s.port, "-starttls", "smtp").stdout
+
+
+def test_missing_key_names_the_file(tmp_path, certs):
+    r = run([PROBE, "-o", "smtpd_tls_security_level=may", "-o", f"smtpd_tls_cert_file={certs}/server-rsa.pem",
+             "-o", f"smtpd_tls_key_file={tmp_path}/missing.key", "server", "0"])
+    assert r.returncode == 1
+    assert f'cannot get private key from file "{tmp_path}/missing.key"' in r.stderr
+
+
+@pytest.fixture
+def s_server(certs):
+    """openssl s_server (plain TLS, no SMTP) serving until the test ends."""
+    procs = []
+
+    def start(cert="server-rsa"):
+        port = postfix_oracle.free_port()
+        p = subprocess.Popen(["openssl", "s_server", "-accept", str(port), "-cert", certs / f"{cert}.pem",
+                              "-key", certs / f"{cert}.key", "-quiet"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        postfix_oracle.wait_for_port(port)
+        return port
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def client(port, *opts, name="mail.example.com", nexthop="example.com"):
+    argv = [PROBE, "-o", "smtp_tls_wrappermode=yes", "-o", "compatibility_level=3.7"]
+    for o in opts:
+        argv += ["-o", o]
+    return run(argv + ["client", "127.0.0.1", str(port), name, nexthop])
+
+
+def test_our_client_verifies_openssl_server(s_server, certs):
+    r = client(s_server(), "smtp_tls_security_level=verify", f"smtp_tls_CAfile={certs}/ca.pem")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "trust: Verified" in r.stdout
+    r = client(s_server(), "smtp_tls_security_level=verify", f"smtp_tls_CAfile={certs}/ca.pem",
+               name="mx.elsewhere.org")
+    assert r.returncode == 1 and "name mismatch" in r.stdout, r.stdout
+    r = client(s_server("rogue"), "smtp_tls_security_level=secure", f"smtp_tls_CAfile={certs}/ca.pem")
+    assert r.returncode == 1 and "untrusted issuer" in r.stdout, r.stdout
+    fpr = (certs / "server-rsa.fpr").read_text().strip()
+    r = client(s_server(), "smtp_tls_security_level=fingerprint", f"smtp_tls_fingerprint_cert_match={fpr}")
+    assert r.returncode == 0 and "trust: Verified" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not postfix_oracle.available(), reason="Debian's Postfix (as root) is needed")
+def test_summary_line_matches_postfix(tmp_path, server, certs):
+    os.chmod(certs, 0o755)
+    for f in certs.iterdir():
+        os.chmod(f, 0o644)
+    port = postfix_oracle.free_port()
+    with postfix_oracle.PostfixInstance(tmp_path, port) as pf:
+        pf.set_main(smtpd_tls_security_level="may", smtpd_tls_cert_file=f"{certs}/server-rsa.pem",
+                    smtpd_tls_key_file=f"{certs}/server-rsa.key", smtpd_tls_loglevel=1)
+        pf.start()
+        r = s_client(port, "-starttls", "smtp")
+        assert "250" in r.stdout, r.stdout + r.stderr
+        assert wait_for(lambda: "TLS connection established" in pf.log()), pf.log()
+        theirs = SUMMARY.search(pf.log())
+    ours_server = server()
+    s_client(ours_server.port, "-starttls", "smtp")
+    assert wait_for(lambda: "TLS connection established" in ours_server.log())
+    ours = SUMMARY.search(ours_server.log())
+    assert ours.group(1) == theirs.group(1)
+    assert ours.group(2) == theirs.group(2)
