@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "maps/file_lock.h"
 #include "maps/openers.h"
 
 namespace postern::maps {
@@ -68,11 +69,29 @@ class LmdbMap final : public Map {
     if (rc == 0) rc = begin();
     if (rc == 0) rc = mdb_dbi_open(txn_, nullptr, 0, &dbi_);
     if (rc != 0) return fail(Errc::kInvalid, "open database " + path_ + ": " + mdb_strerror(rc));
-    if (!write_) watch_file(path_);
+    if (!write_) {
+      watch_file(path_);
+      // Readers take a fresh snapshot per lookup (renew/reset) under a
+      // shared flock, so in-place updates by postmap -i are seen safely.
+      mdb_txn_reset(txn_);
+      if (mdb_env_get_fd(env_, &read_fd_) != 0) read_fd_ = -1;
+    }
     return {};
   }
 
   Status sequence(const std::function<bool(std::string_view, std::string_view)>& visit) override {
+    SharedLookupLock lock(write_ ? -1 : read_fd_);
+    if (!write_) {
+      int rc = mdb_txn_renew(txn_);
+      if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": " + mdb_strerror(rc));
+    }
+    struct Reset {
+      MDB_txn* txn;
+      bool active;
+      ~Reset() {
+        if (active) mdb_txn_reset(txn);
+      }
+    } reset{txn_, !write_};
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(txn_, dbi_, &cursor);
     if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": " + mdb_strerror(rc));
@@ -113,6 +132,17 @@ class LmdbMap final : public Map {
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {
+    if (write_) return lookup_in_txn(key);
+    SharedLookupLock lock(read_fd_);
+    int rc = mdb_txn_renew(txn_);
+    if (rc == MDB_MAP_RESIZED && mdb_env_set_mapsize(env_, 0) == 0) rc = mdb_txn_renew(txn_);
+    if (rc != 0) return fail(Errc::kTemporary, "database " + path_ + ": " + mdb_strerror(rc));
+    auto r = lookup_in_txn(key);
+    mdb_txn_reset(txn_);
+    return r;
+  }
+
+  Result<std::string> lookup_in_txn(std::string_view key) {
     if (flags_ & kTryNull) {
       std::string k(key);
       k.push_back('\0');
@@ -227,6 +257,7 @@ class LmdbMap final : public Map {
   bool create_ = false;
   bool write_ = false;
   int lock_fd_ = -1;
+  int read_fd_ = -1;
   std::string path_;
   std::string tmp_path_;
   std::vector<LoggedOp> log_;
