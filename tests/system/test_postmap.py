@@ -270,3 +270,24 @@ def test_seed_recipes(tmp_path, confdir):
              f"regexp:{tmp_path}/mime_header_checks"])
     assert r.stdout == "REJECT Attachment type not allowed: x.vbs\n"
     assert run([ours(), "-c", confdir, "-q", "anyone", "static:5000"]).stdout == "5000\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to test privilege dropping")
+def test_root_builds_as_the_source_owner(tmp_path, confdir):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    for side, exe in (("ours", ours()), ("theirs", theirs())):
+        for opts in ([], ["-o"]):
+            d = tmp_path / f"{side}{len(opts)}"
+            d.mkdir()
+            d.chmod(0o777)
+            (d / "t").write_text("a b\n")
+            os.chown(d / "t", nobody.pw_uid, nobody.pw_gid)
+            for p in [tmp_path, *tmp_path.parents]:
+                if str(p) in ("/", "/tmp"):
+                    break
+                p.chmod(p.stat().st_mode | 0o011)
+            r = run([exe, "-c", confdir, *opts, "t"], cwd=d)
+            assert r.returncode == 0, (side, r.stderr)
+            owner = (d / "t.db").stat().st_uid
+            assert owner == (0 if opts else nobody.pw_uid), (side, opts)
