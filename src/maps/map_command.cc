@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "global/map_types.h"
+#include "global/mime_state.h"
 #include "maps/alias_source.h"
 #include "maps/map.h"
 #include "maps/map_source.h"
@@ -67,6 +68,10 @@ void flush_if_idle() {
 }
 
 int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) {
+  if ((o.header_keys || o.body_keys || o.mime_keys) && o.key != "-")
+    log::fatal("specify -b -h or -m only with \"-q -\"");
+  bool message_mode = o.header_keys || o.body_keys;
+  if (o.mime_keys && !message_mode) log::warn("ignoring -m option without -b or -h");
   std::vector<MapPtr> maps;
   for (const auto& spec : specs) maps.push_back(open_or_die(o, spec, read_flags(o)));
   auto find = [&](const std::string& key) -> std::optional<std::string> {
@@ -85,6 +90,28 @@ int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) 
   }
   bool found = false;
   std::string line;
+  if (message_mode) {
+    auto try_key = [&](std::string_view key) {
+      if (auto v = find(std::string(key))) {
+        std::printf("%.*s\t%s\n", int(key.size()), key.data(), v->c_str());
+        found = true;
+      }
+    };
+    MimeCallbacks callbacks;
+    // MIME part headers are only seen with -m (MIME parsing on).
+    callbacks.header = [&](HeaderClass, std::string_view header) {
+      if (o.header_keys) try_key(header);
+    };
+    callbacks.body = [&](std::string_view body, bool) {
+      if (o.body_keys) try_key(body);
+    };
+    MimeLimits limits;
+    limits.mime_processing = o.mime_keys;
+    MimeState mime(std::move(callbacks), limits);
+    while (read_stdin_line(line)) mime.feed(line);
+    mime.finish();
+    return found ? 0 : 1;
+  }
   while (read_stdin_line(line)) {
     if (auto v = find(line)) {
       std::printf("%s%s\t%s\n", line.c_str(), o.aliases ? ":" : "", v->c_str());

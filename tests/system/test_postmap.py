@@ -152,7 +152,7 @@ def test_new_file_takes_source_permissions(tmp_path, confdir):
 
 def test_pattern_tables_match_oracle(tmp_path, confdir):
     regexp = ("/^(a+)b$/ got $1\n/^Sub/i   subj\nif /^x/\n/y$/ xy\nendif\n!/^z/ notz\n"
-              "/(/ bad\n/abc/q flag\n!/(n)/ $1\n/unclosed x\n/^(u)(v)?/ [$1][$2]\n"
+              "/(/ bad\n/abc/q flag\n!/(n)/ $1\n/unclosed x\n/^(q)/ a$0\n/^(r)/ $foo\n/^(s)/ ${1\n/^(u)(v)?/ [$1][$2]\n"
               "/^Content-(Disposition|Type).*name\\s*=\\s*\"?(.+\\.(exe|vbs|pif|scr|bat|cmd|com|cpl))(\\?=)?\"?\\s*$/\n"
               "    REJECT Attachment type not allowed: $2\nendif\n")
     cidr = ("192.168.1.0/24 net24\n192.168.0.0/16 net16\n10.0.0.1 host\n2001:db8::/32 v6net\n"
@@ -291,3 +291,31 @@ def test_root_builds_as_the_source_owner(tmp_path, confdir):
             assert r.returncode == 0, (side, r.stderr)
             owner = (d / "t.db").stat().st_uid
             assert owner == (0 if opts else nobody.pw_uid), (side, opts)
+
+
+MESSAGE = """Subject: spam here
+X-Long: one
+ two
+Content-Type: multipart/mixed; boundary="b"
+
+preamble body line
+--b
+Content-Type: text/plain
+
+body line in part
+--b--
+"""
+
+
+def test_header_and_body_query_modes_match(tmp_path, confdir):
+    checks = ("/^Subject:.*spam/ REJECT subj\n/^X-Long:/ LONG\n/body line/ BODY\n"
+              "/^Content-Type: text\\/plain/ CT\n/^$/ EMPTY\n/^--b/ BOUNDARY\n")
+    _, _, d1, d2 = both(tmp_path, confdir, ["-q", "x", "static:x"], files={"checks": checks})
+    for opts in (["-h"], ["-b"], ["-hb"], ["-m"], ["-bm"], ["-hm"], ["-hmb"]):
+        for kind in ("regexp", "pcre"):
+            a = run([ours(), "-c", confdir, *opts, "-q", "-", f"{kind}:checks"], cwd=d1, input=MESSAGE)
+            b = run([theirs(), "-c", confdir, *opts, "-q", "-", f"{kind}:checks"], cwd=d2, input=MESSAGE)
+            same(a, b)
+    a = run([ours(), "-c", confdir, "-h", "-q", "x", "regexp:checks"], cwd=d1)
+    b = run([theirs(), "-c", confdir, "-h", "-q", "x", "regexp:checks"], cwd=d2)
+    same(a, b)
