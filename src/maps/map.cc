@@ -23,7 +23,15 @@ std::string Map::fold(std::string_view key) const {
   return fold ? lowercase(key) : std::string(key);
 }
 
-Result<std::string> Map::lookup(std::string_view key) { return do_lookup(fold(key)); }
+Result<std::string> Map::lookup(std::string_view key) {
+  auto v = do_lookup(fold(key));
+  if (v && v->empty()) {
+    // Postfix's complaint about tables that answer "" instead of nothing.
+    log::warn("table {}: key {}: empty string result is not allowed", spec(), key);
+    log::warn("table {} should return NO RESULT in case of NOT FOUND", spec());
+  }
+  return v;
+}
 
 Result<UpdateOutcome> Map::update(std::string_view key, std::string_view value) {
   return do_update(fold(key), value);

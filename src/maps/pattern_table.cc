@@ -197,8 +197,10 @@ class PatternTableMap final : public Map {
                                                                 : trim(p.substr(flags_end));
     std::string replacement_text;
     if (rule.kind == Rule::kIf) {
-      if (!rest.empty())
+      if (!rest.empty()) {
         warn(line.number, fmt::format("ignoring extra text after IF statement: \"{}\"", rest));
+        warn(line.number, "do not prepend whitespace to statements between IF and ENDIF");
+      }
     } else {
       if (rest.empty()) warn(line.number, "no replacement text: using empty string");
       std::string global, local;
