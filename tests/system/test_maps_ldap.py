@@ -59,6 +59,24 @@ sn: C
 mail: carol@example.com
 mailLocalAddress: team@example.com
 mailRoutingAddress: carol@mail.example.com
+
+dn: cn=staff,ou=people,{BASE}
+objectClass: groupOfNames
+objectClass: inetLocalMailRecipient
+cn: staff
+mailLocalAddress: staff@example.com
+member: uid=alice,ou=people,{BASE}
+member: uid=bob,ou=people,{BASE}
+
+dn: cn=everyone,ou=people,{BASE}
+objectClass: groupOfNames
+objectClass: inetLocalMailRecipient
+cn: everyone
+mailLocalAddress: everyone@example.com
+mailRoutingAddress: owner@mail.example.com
+member: cn=staff,ou=people,{BASE}
+member: uid=carol,ou=people,{BASE}
+member: uid=nobody,ou=people,{BASE}
 """
 
 
@@ -164,6 +182,19 @@ CASES = [
     ({"query_filter": "(mail=%s)", "result_attribute": "uid", "bind": "no"},
      "alice@example.com", "alice"),
     ({"query_filter": "(mail=%d)", "result_attribute": "uid"}, "no-domain", None),
+    # Groups: DNs in special_result_attribute are followed, recursively.
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "mailRoutingAddress",
+      "special_result_attribute": "member"}, "staff@example.com",
+     "alice@mail.example.com,bob@mail.example.com"),
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "mailRoutingAddress",
+      "special_result_attribute": "member"}, "everyone@example.com",
+     "owner@mail.example.com,alice@mail.example.com,bob@mail.example.com,carol@mail.example.com"),
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "uid",
+      "leaf_result_attribute": "mail", "special_result_attribute": "member"},
+     "staff@example.com", "alice,alice@example.com,bob,bob@example.com,robert@example.org"),
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "uid",
+      "terminal_result_attribute": "mailRoutingAddress", "special_result_attribute": "member"},
+     "everyone@example.com", "owner@mail.example.com"),
 ]
 
 
