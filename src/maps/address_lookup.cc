@@ -5,34 +5,10 @@
 
 namespace postern::maps {
 
-namespace {
-
-// Splits a list of tables on commas and white space outside braces, so
-// that "inline:{a=1, b=2}" stays one element.
-std::vector<std::string> split_tables(std::string_view s) {
-  std::vector<std::string> out;
-  std::string cur;
-  int depth = 0;
-  for (char c : s) {
-    if (c == '{') ++depth;
-    if (c == '}' && depth > 0) --depth;
-    if (depth == 0 && kListSeparators.find(c) != std::string_view::npos) {
-      if (!cur.empty()) out.push_back(std::move(cur));
-      cur.clear();
-      continue;
-    }
-    cur.push_back(c);
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
-}
-
-}  // namespace
-
 Result<MapList> MapList::open(std::string_view title, std::string_view tables, unsigned flags) {
   MapList list;
   list.title_ = title;
-  for (const std::string& spec : split_tables(tables)) {
+  for (const std::string& spec : split_map_list(tables)) {
     auto map = open_map(spec, flags);
     if (!map) {
       Error e = map.error();

@@ -87,9 +87,10 @@ constexpr std::array kTypes = {
     TypeEntry{"hash", open_db},       TypeEntry{"inline", open_inline},
     TypeEntry{"ldap", open_ldap},     TypeEntry{"lmdb", open_lmdb},
     TypeEntry{"mysql", open_mysql},   TypeEntry{"pcre", open_pcre},
-    TypeEntry{"proxy", open_proxy},   TypeEntry{"regexp", open_regexp},
+    TypeEntry{"pipemap", open_pipemap}, TypeEntry{"proxy", open_proxy},
+    TypeEntry{"randmap", open_randmap}, TypeEntry{"regexp", open_regexp},
     TypeEntry{"static", open_static}, TypeEntry{"texthash", open_texthash},
-    TypeEntry{"unix", open_unix},
+    TypeEntry{"unionmap", open_unionmap}, TypeEntry{"unix", open_unix},
 };
 
 }  // namespace
@@ -120,6 +121,24 @@ Result<MapPtr> open_map(std::string_view spec, unsigned flags, std::string_view 
     if (t.type == parsed->type) return t.opener(parsed->type, parsed->name, flags);
   }
   return fail(Errc::kPermanent, "unsupported dictionary type: " + parsed->type);
+}
+
+std::vector<std::string> split_map_list(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  for (char c : s) {
+    if (c == '{') ++depth;
+    if (c == '}' && depth > 0) --depth;
+    if (depth == 0 && kListSeparators.find(c) != std::string_view::npos) {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur.push_back(c);
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
 }
 
 std::string map_file_path(std::string_view type, std::string_view name) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/error.h"
 
@@ -114,6 +115,10 @@ struct MapSpec {
   std::string name;
 };
 Result<MapSpec> parse_map_spec(std::string_view spec, std::string_view default_type = {});
+
+// Splits a list of tables (or values) on commas and white space outside
+// braces, so that "inline:{a=1, b=2}" stays one element.
+std::vector<std::string> split_map_list(std::string_view list);
 
 // The file an indexed type keeps its data in: name.db for hash/btree,
 // name.lmdb for lmdb; empty for other types.

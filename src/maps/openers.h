@@ -22,6 +22,9 @@ Result<MapPtr> open_regexp(const std::string& type, const std::string& name, uns
 Result<MapPtr> open_pcre(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_cidr(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_ldap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_unionmap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_pipemap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_randmap(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_mysql(const std::string& type, const std::string& name, unsigned flags);
 
 }  // namespace postern::maps

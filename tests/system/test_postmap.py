@@ -190,7 +190,14 @@ def test_other_types_match_oracle(tmp_path, confdir):
                  ["-q", "a", "inline:{a=1"], ["-q", "zz", "static:{ a b }"],
                  ["-q", "zz", "fail:foo"], ["-q", "root", "unix:passwd.byname"],
                  ["-q", "root", "unix:group.byname"], ["-q", "KEY2", "texthash:t"],
-                 ["-q", "x", "texthash:missing"]):
+                 ["-q", "x", "texthash:missing"],
+                 ["-q", "a", "unionmap:{inline:{a=1}, inline:{a=2,b=3}, static:s}"],
+                 ["-q", "a", "unionmap:{inline:{a=1}, fail:x}"],
+                 ["-q", "a", "unionmap:{inline:{b=1}}"], ["-q", "a", "unionmap:inline:{a=1}"],
+                 ["-q", "a", "pipemap:{inline:{a=x}, inline:{x=y}}"],
+                 ["-q", "a", "pipemap:{inline:{a=x}, inline:{z=y}}"],
+                 ["-q", "a", "pipemap:{inline:{a=1}}"],
+                 ["-q", "a", "randmap:{x}"], ["-q", "a", "randmap:{}"]):
         a = run([ours(), "-c", confdir, *argv], cwd=d1)
         b = run([theirs(), "-c", confdir, *argv], cwd=d2)
         same(a, b)

@@ -90,6 +90,23 @@ TEST(Proxy, OpensTheInnerTable) {
   EXPECT_EQ(q(*p, "A"), "b");
 }
 
+TEST(Composite, UnionPipeRand) {
+  auto u = must_open("unionmap:{inline:{a=1}, inline:{A=2, b=3}, static:s}");
+  EXPECT_EQ(q(*u, "a"), "1,2,s");
+  auto p = must_open("pipemap:{inline:{a=x}, inline:{x=y}}");
+  EXPECT_EQ(q(*p, "A"), "y");
+  EXPECT_EQ(q(*p, "b"), "<not found>");
+  auto r = must_open("randmap:{x, {y z}}");
+  for (int i = 0; i < 20; ++i) {
+    std::string v = q(*r, "k");
+    EXPECT_TRUE(v == "x" || v == "y z") << v;
+  }
+  auto f = must_open("unionmap:{inline:{a=1}, fail:x}");
+  EXPECT_EQ(f->lookup("a").error().code, Errc::kTemporary);
+  EXPECT_FALSE(open_map("unionmap:inline:{a=1}"));
+  EXPECT_FALSE(open_map("randmap:{}"));
+}
+
 TEST(ReadOnlyTypes, RefuseUpdates) {
   auto m = must_open("static:x");
   auto u = m->update("a", "b");
