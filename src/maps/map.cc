@@ -89,7 +89,8 @@ constexpr std::array kTypes = {
     TypeEntry{"mysql", open_mysql},   TypeEntry{"pcre", open_pcre},
     TypeEntry{"pipemap", open_pipemap}, TypeEntry{"proxy", open_proxy},
     TypeEntry{"randmap", open_randmap}, TypeEntry{"regexp", open_regexp},
-    TypeEntry{"static", open_static}, TypeEntry{"texthash", open_texthash},
+    TypeEntry{"socketmap", open_socketmap}, TypeEntry{"static", open_static},
+    TypeEntry{"tcp", open_tcp},       TypeEntry{"texthash", open_texthash},
     TypeEntry{"unionmap", open_unionmap}, TypeEntry{"unix", open_unix},
 };
 

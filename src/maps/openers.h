@@ -25,6 +25,8 @@ Result<MapPtr> open_ldap(const std::string& type, const std::string& name, unsig
 Result<MapPtr> open_unionmap(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_pipemap(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_randmap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_socketmap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_tcp(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_mysql(const std::string& type, const std::string& name, unsigned flags);
 
 }  // namespace postern::maps

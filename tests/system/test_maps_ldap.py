@@ -182,6 +182,8 @@ CASES = [
     ({"query_filter": "(mail=%s)", "result_attribute": "uid", "bind": "no"},
      "alice@example.com", "alice"),
     ({"query_filter": "(mail=%d)", "result_attribute": "uid"}, "no-domain", None),
+    ({"query_filter": "(mail=%s)", "result_attribute": "uid", "result_format": "%S"},
+     "ALICE@Example.COM", "alice@example.com"),
     # Groups: DNs in special_result_attribute are followed, recursively.
     ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "mailRoutingAddress",
       "special_result_attribute": "member"}, "staff@example.com",

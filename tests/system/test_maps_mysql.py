@@ -127,6 +127,7 @@ CASES = [
     ({"query": "SELECT domain FROM domains WHERE domain='%d'"}, "nodomain", None),
     ({"query": Q_ALIAS, "result_format": "smtp:[%d]"}, "postmaster@example.com", "smtp:[example.com]"),
     ({"query": Q_ALIAS, "domain": "example.org"}, "team@example.com", None),
+    ({"query": "SELECT '%s'"}, "MiXed@Example.COM", "mixed@example.com"),
     ({"table": "users", "select_field": "maildir", "where_field": "email"},
      "alice@example.com", "example.com/alice/"),
 ]
