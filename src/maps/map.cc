@@ -85,6 +85,7 @@ constexpr std::array kTypes = {
     TypeEntry{"btree", open_db},      TypeEntry{"cidr", open_cidr},
     TypeEntry{"environ", open_environ}, TypeEntry{"fail", open_fail},
     TypeEntry{"hash", open_db},       TypeEntry{"inline", open_inline},
+    TypeEntry{"internal", open_internal},
     TypeEntry{"ldap", open_ldap},     TypeEntry{"lmdb", open_lmdb},
     TypeEntry{"mysql", open_mysql},   TypeEntry{"pcre", open_pcre},
     TypeEntry{"pipemap", open_pipemap}, TypeEntry{"proxy", open_proxy},

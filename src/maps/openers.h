@@ -14,6 +14,7 @@ Result<MapPtr> open_db(const std::string& type, const std::string& name, unsigne
 Result<MapPtr> open_lmdb(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_texthash(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_inline(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_internal(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_static(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_fail(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_environ(const std::string& type, const std::string& name, unsigned flags);

@@ -107,6 +107,21 @@ TEST(Composite, UnionPipeRand) {
   EXPECT_FALSE(open_map("randmap:{}"));
 }
 
+TEST(Internal, UpdateLookupRemove) {
+  auto m = must_open("internal:test", kFoldFixed | kDupReplace);
+  EXPECT_EQ(q(*m, "a"), "<not found>");
+  ASSERT_TRUE(m->update("A", "1"));
+  ASSERT_TRUE(m->update("b", "2"));
+  ASSERT_TRUE(m->update("a", "3"));
+  EXPECT_EQ(q(*m, "a"), "3");
+  EXPECT_TRUE(m->remove("a"));
+  EXPECT_EQ(q(*m, "a"), "<not found>");
+  EXPECT_EQ(q(*m, "b"), "2");
+  int n = 0;
+  ASSERT_TRUE(m->sequence([&](std::string_view, std::string_view) { return ++n > 0; }));
+  EXPECT_EQ(n, 1);
+}
+
 TEST(ReadOnlyTypes, RefuseUpdates) {
   auto m = must_open("static:x");
   auto u = m->update("a", "b");
