@@ -52,7 +52,7 @@ bool read_stdin_line(std::string& line) {
   line.clear();
   int c;
   bool any = false;
-  while ((c = std::getc(stdin)) != EOF) {
+  while ((c = getc_unlocked(stdin)) != EOF) {
     any = true;
     if (c == '\n') break;
     if (line.size() < kMaxLogicalLine) line.push_back(char(c));
