@@ -27,6 +27,7 @@ struct MapCommandOptions {
   bool default_permissions = false; // -p
   bool header_keys = false;     // -h: with -q -, message headers are the keys
   bool body_keys = false;       // -b: body lines are the keys
+  bool base64 = false;          // -F: values are files (build) / base64 (query, dump)
   bool mime_keys = false;       // -m: parse MIME (part headers are headers, not body)
 };
 

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
       case 'h': o.header_keys = true; break;
       case 'm': o.mime_keys = true; break;
       case 'u': case 'U': break;  // SMTPUTF8: no effect here
-      case 'F': log::fatal("option -F is not supported yet");
+      case 'F': o.base64 = true; break;
       default: usage();
     }
   }

@@ -327,3 +327,18 @@ def test_header_and_body_query_modes_match(tmp_path, confdir):
     a = run([ours(), "-c", confdir, "-h", "-q", "x", "regexp:checks"], cwd=d1)
     b = run([theirs(), "-c", confdir, "-h", "-q", "x", "regexp:checks"], cwd=d2)
     same(a, b)
+
+
+def test_base64_option_matches_oracle(tmp_path, confdir):
+    files = {"f1": "hello\n", "f2": "world", "t": "k f1, f2\nm f1\nn nofile\n", "bad": "x notbase64!!\n"}
+    a, b, d1, d2 = both(tmp_path, confdir, ["-F", "t"], files=files)
+    same(a, b)
+    for argv in (["-s", "t"], ["-F", "-s", "t"], ["-F", "-q", "k", "t"], ["-F", "-q", "-", "t"]):
+        x = run([ours(), "-c", confdir, *argv], cwd=d1, input="k\nm\nz\n")
+        y = run([theirs(), "-c", confdir, *argv], cwd=d2, input="k\nm\nz\n")
+        assert (x.returncode, sorted(x.stdout.split("\n")), x.stderr) == \
+            (y.returncode, sorted(y.stdout.split("\n")), y.stderr), argv
+    for d in (d1, d2):
+        assert run([ours(), "-c", confdir, "bad"], cwd=d).returncode == 0
+    for argv in (["-F", "-q", "x", "bad"], ["-F", "-s", "bad"]):
+        same(run([ours(), "-c", confdir, *argv], cwd=d1), run([theirs(), "-c", confdir, *argv], cwd=d2))
