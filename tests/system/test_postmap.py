@@ -224,6 +224,15 @@ def test_postalias_matches_oracle(tmp_path, confdir, kind):
         assert x.stdout == y.stdout == 'root:\tadmin, "|/usr/bin/prog arg"\n'
 
 
+def test_postalias_usage_messages_match(tmp_path, confdir):
+    for argv in ([], ["-z", "x"], ["-q", "x", "-s", "a"], ["-d", "x", "-q", "y", "a"]):
+        same(run([ours("postalias"), "-c", confdir, *argv], cwd=tmp_path),
+             run([theirs("postalias"), "-c", confdir, *argv], cwd=tmp_path))
+    for argv in (["-q", "x", "-d", "y", "a"], ["-s", "-q", "x", "a"]):
+        same(run([ours(), "-c", confdir, *argv], cwd=tmp_path),
+             run([theirs(), "-c", confdir, *argv], cwd=tmp_path))
+
+
 def test_newaliases_rebuilds_every_alias_database(tmp_path, confdir):
     (tmp_path / "aliases").write_text("root: admin\n")
     (tmp_path / "more").write_text("postmaster: root\n")
