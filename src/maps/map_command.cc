@@ -265,6 +265,9 @@ void load_source(const MapCommandOptions& o, Map& map, std::FILE* in, const std:
         log::warn("{}, line {}: expected format: key whitespace value", label, l.number);
         continue;
       }
+      if (kv.key.back() == ':')
+        log::warn("{}, line {}: record is in \"key: value\" format; is this an alias file?", label,
+                  l.number);
       if (o.base64) {
         // The value names files; store their contents, joined by
         // newlines, base64-encoded.

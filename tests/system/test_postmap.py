@@ -351,3 +351,33 @@ def test_base64_option_matches_oracle(tmp_path, confdir):
         assert run([ours(), "-c", confdir, "bad"], cwd=d).returncode == 0
     for argv in (["-F", "-q", "x", "bad"], ["-F", "-s", "bad"]):
         same(run([ours(), "-c", confdir, *argv], cwd=d1), run([theirs(), "-c", confdir, *argv], cwd=d2))
+
+
+def test_seed_content_checks_match_oracle(tmp_path, confdir):
+    """header_checks, mime_header_checks and body_checks from the seeds,
+    queried as regexp tables and also run through plain `postmap FILE`
+    as the seeds do."""
+    files = {
+        "header_checks": "/^Subject:.*\\bviagra\\b/i    REJECT Spam content detected\n"
+                         "/^X-Mailer: SuperSpamBot/   REJECT Known spam tool\n",
+        "body_checks": "/click here to claim your prize/i   REJECT Spam body content\n"
+                       "# Block URLs with dangerous patterns\n"
+                       "/^.*http:\\/\\/.*malicious-domain\\.com.*$/\n    REJECT URL blocked by policy\n",
+        "mime_header_checks": "# Block dangerous file types\n"
+                              "/^Content-(Disposition|Type).*name\\s*=\\s*\"?(.+\\.(exe|vbs|pif|scr|bat|cmd|com|cpl))(\\?=)?\"?\\s*$/\n"
+                              "    REJECT Attachment type not allowed: $2\n",
+    }
+    keys = ["Subject: buy viagra now", "Subject: buy VIAGRA now", "Subject: viagras",
+            "X-Mailer: SuperSpamBot 2.0", "x-mailer: superspambot", "click here to claim your prize",
+            "CLICK HERE TO CLAIM YOUR PRIZE", "see http://www.malicious-domain.com/x",
+            "see https://malicious-domain.com", 'Content-Type: application/x; name="a.scr"',
+            'Content-Disposition: attachment; filename="b.pdf"']
+    _, _, d1, d2 = both(tmp_path, confdir, ["-q", "x", "static:x"], files=files)
+    for name in files:
+        for kind in ("regexp", "pcre"):
+            a = run([ours(), "-c", confdir, "-q", "-", f"{kind}:{name}"], cwd=d1, input="\n".join(keys) + "\n")
+            b = run([theirs(), "-c", confdir, "-q", "-", f"{kind}:{name}"], cwd=d2, input="\n".join(keys) + "\n")
+            same(a, b)
+            assert a.stdout, (name, kind)
+        same(run([ours(), "-c", confdir, name], cwd=d1), run([theirs(), "-c", confdir, name], cwd=d2))
+        assert dump(ours(), confdir, name, d1) == dump(theirs(), confdir, name, d2)
