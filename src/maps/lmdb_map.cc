@@ -111,11 +111,12 @@ class LmdbMap final : public Map {
     if (txn_ && write_) {
       int rc = mdb_txn_commit(txn_);
       txn_ = nullptr;
-      if (rc == MDB_MAP_FULL) {
+      while (rc == MDB_MAP_FULL) {
         if (auto s = replay_with_bigger_map(); !s) return s;
-      } else if (rc != 0) {
-        return fail(Errc::kIo, "database " + path_ + ": commit: " + mdb_strerror(rc));
+        rc = mdb_txn_commit(txn_);
+        txn_ = nullptr;
       }
+      if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": commit: " + mdb_strerror(rc));
       mdb_env_sync(env_, 1);
     }
     if (txn_) mdb_txn_abort(txn_);
@@ -175,6 +176,7 @@ class LmdbMap final : public Map {
       if (rc == MDB_KEYEXIST) return UpdateOutcome::kDuplicateKept;
       if (rc == 0) {
         log_.push_back({k, v, replace});
+        if (auto s = checkpoint(); !s) return std::unexpected(s.error());
         return UpdateOutcome::kStored;
       }
       if (rc != MDB_MAP_FULL && rc != MDB_TXN_FULL)
@@ -209,6 +211,25 @@ class LmdbMap final : public Map {
   };
 
   int begin() { return mdb_txn_begin(env_, nullptr, write_ ? 0 : MDB_RDONLY, &txn_); }
+
+  // While building a new table (invisible until renamed), commits every
+  // kCheckpoint writes so that the replay log stays small.
+  static constexpr size_t kCheckpoint = 10000;
+  Status checkpoint() {
+    if (!create_ || log_.size() < kCheckpoint) return {};
+    int rc = mdb_txn_commit(txn_);
+    txn_ = nullptr;
+    while (rc == MDB_MAP_FULL) {
+      if (auto s = replay_with_bigger_map(); !s) return s;
+      rc = mdb_txn_commit(txn_);
+      txn_ = nullptr;
+    }
+    if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": commit: " + mdb_strerror(rc));
+    log_.clear();
+    rc = begin();
+    if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": " + mdb_strerror(rc));
+    return {};
+  }
 
   // The map filled up: abort, double the map size, and redo this
   // transaction's writes (LMDB cannot grow a map inside a transaction).
