@@ -68,6 +68,7 @@ class DbMap final : public Map {
       if (!(flags_ & (kTryNull | kTryNoNull))) flags_ |= kTryNull;
     } else {
       watch_file(path_);
+      warn_if_older_than_source(path_, name_);
       if (db_->fd(db_, &read_fd_) != 0) read_fd_ = -1;
     }
     return {};

@@ -71,6 +71,7 @@ class LmdbMap final : public Map {
     if (rc != 0) return fail(Errc::kInvalid, "open database " + path_ + ": " + mdb_strerror(rc));
     if (!write_) {
       watch_file(path_);
+      warn_if_older_than_source(path_, name_);
       // Readers take a fresh snapshot per lookup (renew/reset) under a
       // shared flock, so in-place updates by postmap -i are seen safely.
       mdb_txn_reset(txn_);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <ctime>
 #include <utility>
 
 #include "maps/openers.h"
@@ -158,6 +159,13 @@ unsigned new_file_mode() { return g_new_file_mode; }
 
 std::string temp_path_for(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid());
+}
+
+void warn_if_older_than_source(const std::string& db_path, const std::string& source_path) {
+  struct stat db {}, source {};
+  if (::stat(db_path.c_str(), &db) != 0 || ::stat(source_path.c_str(), &source) != 0) return;
+  if (source.st_mtime > db.st_mtime && source.st_mtime < ::time(nullptr) - 100)
+    log::warn("database {} is older than source file {}", db_path, source_path);
 }
 
 bool is_indexed_file_type(std::string_view type) {

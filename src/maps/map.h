@@ -133,6 +133,11 @@ unsigned new_file_mode();
 // renamed over it.
 std::string temp_path_for(const std::string& path);
 
+// Postfix's warning for an indexed file whose source file is newer (and
+// did not change in the last 100 seconds): "database X.db is older than
+// source file X".
+void warn_if_older_than_source(const std::string& db_path, const std::string& source_path);
+
 // True for the types postmap and postalias can build (hash, btree, lmdb).
 bool is_indexed_file_type(std::string_view type);
 

@@ -381,3 +381,18 @@ def test_seed_content_checks_match_oracle(tmp_path, confdir):
             assert a.stdout, (name, kind)
         same(run([ours(), "-c", confdir, name], cwd=d1), run([theirs(), "-c", confdir, name], cwd=d2))
         assert dump(ours(), confdir, name, d1) == dump(theirs(), confdir, name, d2)
+
+
+def test_database_older_than_source_warning(tmp_path, confdir):
+    _, _, d1, d2 = both(tmp_path, confdir, ["t"], files={"t": "a b\n"})
+    for d, exe in ((d1, ours()), (d2, theirs())):
+        run([exe, "-c", confdir, "lmdb:t"], cwd=d)
+        now = __import__("time").time()
+        for name in ("t.db", "t.lmdb"):
+            os.utime(d / name, (now - 1000, now - 1000))
+        os.utime(d / "t", (now - 500, now - 500))
+    for argv in (["-q", "a", "t"], ["-s", "lmdb:t"], ["-q", "a", "lmdb:t"]):
+        a = run([ours(), "-c", confdir, *argv], cwd=d1)
+        b = run([theirs(), "-c", confdir, *argv], cwd=d2)
+        same(a, b)
+        assert "is older than source file t" in a.stderr
