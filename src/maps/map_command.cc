@@ -277,9 +277,8 @@ void load_source(const MapCommandOptions& o, Map& map, std::FILE* in, const std:
         for (std::string_view f : split(files)) {
           auto content = read_file(std::string(f), 64 << 20);
           if (!content) {
-            log::warn("{}, line {}: open {}: {}: skipping this entry", label, l.number, f,
-                      content.error().code == Errc::kNotFound ? "No such file or directory"
-                                                              : content.error().text);
+            // read_file's text is "open FILE: reason", as Postfix words it.
+            log::warn("{}, line {}: {}: skipping this entry", label, l.number, content.error().text);
             ok = false;
             break;
           }
