@@ -183,8 +183,24 @@ class Instance:
     def wait_for_log(self, pattern, timeout=10.0, count=1):
         """Waits until `pattern` (a regex) matches `count` times in maillog."""
         rx = re.compile(pattern)
-        return wait_until(lambda: len(rx.findall(self.log_text())) >= count, timeout,
-                          what=f"log line /{pattern}/")
+        try:
+            return wait_until(lambda: len(rx.findall(self.log_text())) >= count, timeout,
+                              what=f"log line /{pattern}/")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; master's children: {self.describe_children()}; "
+                               f"maillog:\n{self.log_text()[-3000:]}") from None
+
+    def describe_children(self):
+        """"pid:state:command" of each child of master (for failure messages)."""
+        out = []
+        for pid in self.children():
+            try:
+                cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                state = pathlib.Path(f"/proc/{pid}/wchan").read_text()
+            except OSError:
+                continue
+            out.append(f"{pid}:{state}:{cmd.decode(errors='replace').strip()}")
+        return out
 
     # --- clients -------------------------------------------------------
     def socket_path(self, name, private=True):

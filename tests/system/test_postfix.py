@@ -450,3 +450,38 @@ def _try_connect(addr):
         return socket.create_connection(addr, timeout=5)
     except OSError:
         return None
+
+
+def test_maillog_file_needs_postlog_service(inst):
+    inst.write_master_cf("echo      unix  -       -       n       -       2       test-echo\n")
+    r = inst.postfix("start")
+    assert r.returncode == 1
+    assert ("fatal: missing 'postlog' service in master.cf - "
+            "run 'postfix upgrade-configuration'") in r.stderr
+    assert inst.postfix("upgrade-configuration").returncode == 0
+    assert "postlog   unix-dgram" in (inst.etc / "master.cf").read_text()
+    inst.start()
+
+
+def test_flush_triggers_qmgr(inst):
+    inst.write_master_cf(POSTLOG + "qmgr      unix  n       -       n       -       1       test-echo trigger\n")
+    r = inst.postfix("flush")
+    assert r.returncode == 1
+    assert "fatal: Cannot flush mail queue - mail system is down" in r.stderr
+    inst.start()
+    r = inst.postfix("flush")
+    assert r.returncode == 0, r.stderr
+    inst.wait_for_log(r"postfix/test-echo\[\d+\]: trigger: FADI")
+
+
+def test_relative_config_directory(inst):
+    inst.write_master_cf(POSTLOG + "echo      unix  -       -       n       -       2       test-echo\n")
+    import subprocess
+    r = subprocess.run([str(BIN / "postfix"), "-c", "etc", "start"], cwd=inst.dir,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert inst.postfix("reload").returncode == 0
+    inst.wait_for_log(rf"reload -- version \S+, configuration {inst.etc}\n")
+    c = Echo(inst.connect_unix("echo"))
+    assert c.ask("echo relative") == "relative"
+    c.close()
