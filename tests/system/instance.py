@@ -136,6 +136,11 @@ class Instance:
         return self._run([str(BIN / "postfix"), "-c", str(self.etc), *map(str, args)],
                          timeout=timeout)
 
+    def postconf(self, *args, timeout=60):
+        """Runs our postconf -c ETC args...; returns CompletedProcess (text)."""
+        return self._run([str(BIN / "postconf"), "-c", str(self.etc), *map(str, args)],
+                         timeout=timeout)
+
     def start(self):
         r = self.postfix("start")
         assert r.returncode == 0, f"postfix start failed: {r.stderr}\n{self.log_text()}"

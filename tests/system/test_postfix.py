@@ -419,6 +419,7 @@ def test_start_fg(inst):
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: inst.master_pid() == fg.pid, 10, what="master in the foreground")
+        inst.wait_for_log(r"daemon started")  # its listeners are open
         c = Echo(inst.connect_unix("echo"))
         assert c.ask("echo fg") == "fg"
         c.close()
