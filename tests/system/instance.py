@@ -213,10 +213,20 @@ class Instance:
         return self.spool / ("private" if private else "public") / name
 
     def connect_unix(self, name, private=True, timeout=10.0):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(str(self.socket_path(name, private)))
-        return s
+        """Connects to a service socket, retrying for up to `timeout` seconds
+        while it does not exist or nobody listens (master may be reloading)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            try:
+                s.connect(str(self.socket_path(name, private)))
+                return s
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def __enter__(self):
         return self
