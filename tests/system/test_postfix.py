@@ -362,13 +362,35 @@ def test_unprivileged_instance_runs_as_invoking_user(tmp_path):
 
 
 def test_multi_client_server(inst):
-    echo_instance(inst, "multi     unix  -       -       n       -       1       test-echo multi\n")
+    echo_instance(inst, "multi     unix  -       -       n       -       2       test-echo multi\n")
+    # One process serves clients at the same time, and stays available to
+    # master while it does: a second client does not make master fork again.
     a = Echo(inst.connect_unix("multi"))
+    b = Echo(inst.connect_unix("multi"))
+    assert b.pid == a.pid
+    assert b.ask("echo two") == "two"
     assert a.ask("echo one") == "one"
     a.close()
-    b = Echo(inst.connect_unix("multi"))
-    assert b.pid == a.pid  # the same process serves the next client
     b.close()
+    c = Echo(inst.connect_unix("multi"))
+    assert c.pid == a.pid
+    c.close()
+
+
+def test_multi_client_server_max_use(inst):
+    echo_instance(inst, "multi     unix  -       -       n       -       2       test-echo "
+                        "-o max_use=2 multi\n")
+    a = Echo(inst.connect_unix("multi"))
+    b = Echo(inst.connect_unix("multi"))
+    assert a.pid == b.pid
+    # Used up: the next client gets a new process while the old one finishes.
+    c = Echo(inst.connect_unix("multi"))
+    assert c.pid != a.pid
+    assert a.ask("echo still") == "still"
+    a.close()
+    b.close()
+    wait_until(lambda: not process_alive(a.pid), 10, what="used-up process exit")
+    c.close()
 
 
 def test_pass_service_gets_the_passed_descriptor(inst):
