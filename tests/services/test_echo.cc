@@ -1,7 +1,7 @@
 // test-echo: a service for master's system tests, built on the skeletons.
 //
 //   test-echo                 single-client server; one command per line:
-//     echo TEXT | pid | whoami | cwd | ls DIR | service | config NAME |
+//     echo TEXT | pid | whoami | cwd | ls DIR | service | config NAME | log TEXT |
 //     sleep SECONDS | exit STATUS | crash | quit
 //   test-echo crash-at-start  exits with status 1 before serving anyone
 //   test-echo trigger         trigger server: logs "trigger: DATA"
@@ -62,6 +62,10 @@ std::optional<std::string> answer(std::string_view line, ServiceContext& ctx) {
   }
   if (cmd == "exit") std::exit(std::atoi(arg.c_str()));
   if (cmd == "crash") ::abort();
+  if (cmd == "log") {
+    log::info("{}", printable(arg));
+    return "logged";
+  }
   if (cmd == "quit") return std::nullopt;
   return "unknown command";
 }

@@ -313,6 +313,9 @@ def test_children_run_as_mail_owner_and_chroot_sees_queue_only(inst):
     assert j.ask("whoami") == f"uid={postern.pw_uid} gid={postern.pw_gid}"
     assert j.ask("cwd") == "/"
     assert set(j.ask("ls /").split()) == {p.name for p in inst.spool.iterdir()}
+    # Inside the jail the service still logs, through postlogd.
+    assert j.ask("log hello from the jail") == "logged"
+    inst.wait_for_log(r"postfix/test-echo\[\d+\]: hello from the jail")
     j.close()
     r = Echo(inst.connect_unix("rooted"))
     assert r.ask("whoami") == "uid=0 gid=0"
@@ -507,4 +510,21 @@ def test_relative_config_directory(inst):
     inst.wait_for_log(rf"reload -- version \S+, configuration {inst.etc}\n")
     c = Echo(inst.connect_unix("echo"))
     assert c.ask("echo relative") == "relative"
+    c.close()
+
+
+def test_bad_master_cf(inst):
+    inst.write_master_cf(POSTLOG + "echo unix - - n - 2 test-echo\nbroken tcp - - n - - test-echo\n")
+    r = inst.postfix("start")
+    assert r.returncode == 1
+    assert "master.cf: line 3" in r.stderr, r.stderr
+    # A mistake made while running is reported, and master keeps the old configuration.
+    inst.write_master_cf(POSTLOG + "echo unix - - n - 2 test-echo\n")
+    inst.start()
+    inst.write_master_cf(POSTLOG + "echo unix - - n - 2 test-echo\n127.0.0.1:99999 inet n - n - - x\n")
+    assert inst.postfix("reload").returncode == 0
+    inst.wait_for_log(r"master\[\d+\]: error: \S+master.cf: line 3: bad port number: 99999 -- "
+                      r"keeping the old configuration")
+    c = Echo(inst.connect_unix("echo"))
+    assert c.ask("echo alive") == "alive"
     c.close()
