@@ -528,3 +528,25 @@ def test_bad_master_cf(inst):
     c = Echo(inst.connect_unix("echo"))
     assert c.ask("echo alive") == "alive"
     c.close()
+
+
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_inet_interfaces_loopback_only_listens_on_both_families(inst):
+    inst.set_main(inet_interfaces="loopback-only", inet_protocols="all")
+    inst.write_master_cf(POSTLOG + f"{inst.port} inet n - n - - test-echo\n")
+    inst.start()
+    for addr in (("127.0.0.1", inst.port), ("::1", inst.port)):
+        c = Echo(socket.create_connection(addr, timeout=10))
+        assert c.ask("service") == f"{inst.port} inet"
+        c.close()
+    # One process gets both listeners (-s 2).
+    assert any("-s 2" in _cmdline(p).replace("\0", " ") for p in inst.children())
