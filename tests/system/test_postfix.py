@@ -550,3 +550,27 @@ def test_inet_interfaces_loopback_only_listens_on_both_families(inst):
         c.close()
     # One process gets both listeners (-s 2).
     assert any("-s 2" in _cmdline(p).replace("\0", " ") for p in inst.children())
+
+
+def test_start_fg_logs_to_stdout(inst):
+    """The container set-up: postfix start-fg with maillog_file = /dev/stdout."""
+    import subprocess
+    inst.set_main(maillog_file="/dev/stdout")
+    inst.write_master_cf(POSTLOG + "echo      unix  -       -       n       -       2       test-echo\n")
+    out = inst.dir / "stdout"
+    with open(out, "w") as sink:
+        fg = subprocess.Popen([str(BIN / "postfix"), "-c", str(inst.etc), "start-fg"],
+                              stdout=sink, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: "daemon started" in out.read_text(), 10, what="master's log on stdout")
+        c = Echo(inst.connect_unix("echo"))
+        assert c.ask("log via postlogd") == "logged"
+        c.close()
+        wait_until(lambda: "postfix/test-echo" in out.read_text(), 10, what="a child's log on stdout")
+        assert inst.postfix("stop").returncode == 0
+        assert fg.wait(timeout=15) == 0
+        assert not inst.maillog.exists()
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
