@@ -74,6 +74,16 @@ struct Info {
 // with cipher X (256/256 bits) key-exchange ... server-signature ..."
 std::string summary_line(const Info& info, bool server, const Peer& peer);
 
+// The TLS part of smtpd's Received: header (smtpd_tls_received_header),
+// one element per header line, without the leading TAB:
+//   (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+//    key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)
+//   (No client certificate requested)
+// The last element says what became of the client certificate: "(No client
+// certificate requested)", "(Client did not present a certificate)" or
+// "(Client CN "x", Issuer "y" (verified OK|not verified))".
+std::vector<std::string> received_header_lines(const Info& info, bool ccert_requested);
+
 // The TLS session as a Transport; owns the plain transport underneath.
 class TlsTransport : public Transport {
  public:

@@ -49,6 +49,30 @@ std::string summary_line(const Info& info, bool server, const Peer& peer) {
   return line;
 }
 
+std::vector<std::string> received_header_lines(const Info& info, bool ccert_requested) {
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("(using {} with cipher {} ({}/{} bits)", info.protocol, info.cipher,
+                              info.cipher_bits, info.cipher_alg_bits));
+  std::string kex;
+  if (!info.key_exchange.empty()) kex += " key-exchange " + info.key_exchange;
+  if (!info.server_signature.empty()) kex += " server-signature " + info.server_signature;
+  if (!info.server_digest.empty()) kex += " server-digest " + info.server_digest;
+  std::string client;
+  if (!info.client_signature.empty()) client += " client-signature " + info.client_signature;
+  if (!info.client_digest.empty()) client += " client-digest " + info.client_digest;
+  if (!kex.empty()) lines.push_back(kex);
+  if (!client.empty()) lines.push_back(client);
+  lines.back() += ")";
+  if (!ccert_requested)
+    lines.emplace_back("(No client certificate requested)");
+  else if (!info.peer_has_cert)
+    lines.emplace_back("(Client did not present a certificate)");
+  else
+    lines.push_back(fmt::format("(Client CN \"{}\", Issuer \"{}\" ({}))", info.peer_cn,
+                                info.issuer_cn, info.peer_trusted ? "verified OK" : "not verified"));
+  return lines;
+}
+
 namespace detail {
 
 namespace {

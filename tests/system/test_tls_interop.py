@@ -228,21 +228,27 @@ def test_our_client_verifies_openssl_server(s_server, certs):
 
 
 @pytest.mark.skipif(not postfix_oracle.available(), reason="Debian's Postfix (as root) is needed")
-def test_summary_line_matches_postfix(tmp_path, server, certs):
+@pytest.mark.parametrize("client_cert", [None, "client", "rogue"])
+def test_summary_line_matches_postfix(tmp_path, server, certs, client_cert):
     os.chmod(certs, 0o755)
     for f in certs.iterdir():
         os.chmod(f, 0o644)
+    params = dict(smtpd_tls_security_level="may", smtpd_tls_cert_file=f"{certs}/server-rsa.pem",
+                  smtpd_tls_key_file=f"{certs}/server-rsa.key", smtpd_tls_loglevel=1)
+    client_args = ["-starttls", "smtp"]
+    if client_cert:
+        params.update(smtpd_tls_ask_ccert="yes", smtpd_tls_CAfile=f"{certs}/ca.pem")
+        client_args += ["-cert", certs / f"{client_cert}.pem", "-key", certs / f"{client_cert}.key"]
     port = postfix_oracle.free_port()
     with postfix_oracle.PostfixInstance(tmp_path, port) as pf:
-        pf.set_main(smtpd_tls_security_level="may", smtpd_tls_cert_file=f"{certs}/server-rsa.pem",
-                    smtpd_tls_key_file=f"{certs}/server-rsa.key", smtpd_tls_loglevel=1)
+        pf.set_main(**params)
         pf.start()
-        r = s_client(port, "-starttls", "smtp")
+        r = s_client(port, *client_args)
         assert "250" in r.stdout, r.stdout + r.stderr
         assert wait_for(lambda: "TLS connection established" in pf.log()), pf.log()
         theirs = SUMMARY.search(pf.log())
-    ours_server = server()
-    s_client(ours_server.port, "-starttls", "smtp")
+    ours_server = server(*[f"{k}={v}" for k, v in params.items()])
+    s_client(ours_server.port, *client_args)
     assert wait_for(lambda: "TLS connection established" in ours_server.log())
     ours = SUMMARY.search(ours_server.log())
     assert ours.group(1) == theirs.group(1)
