@@ -1,4 +1,5 @@
 #include <openssl/bio.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -461,6 +462,31 @@ std::vector<std::string> certificate_names(X509* cert) {
   return out;
 }
 
+// The peer certificate's names, trust and fingerprints.
+static void fill_peer_certificate(Info& info, SSL* ssl, const std::string& digest) {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer) {
+    info.peer_has_cert = true;
+    info.peer_cn = name_entry(X509_get_subject_name(peer));
+    info.issuer_cn = name_entry(X509_get_issuer_name(peer));
+    info.peer_names = certificate_names(peer);
+    long v = SSL_get_verify_result(ssl);
+    info.peer_trusted = v == X509_V_OK;
+    if (!info.peer_trusted) info.verify_error = X509_verify_cert_error_string(v);
+    const EVP_MD* md = EVP_get_digestbyname(digest.c_str());
+    if (md) {
+      unsigned char* der = nullptr;
+      int len = i2d_X509(peer, &der);
+      info.peer_cert_fingerprint = fingerprint(md, der, len);
+      OPENSSL_free(der);
+      der = nullptr;
+      len = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
+      info.peer_pkey_fingerprint = fingerprint(md, der, len);
+      OPENSSL_free(der);
+    }
+  }
+}
+
 Info collect_info(SSL* ssl, bool server, const std::string& digest) {
   Info info;
   info.protocol = SSL_get_version(ssl);
@@ -469,13 +495,25 @@ Info collect_info(SSL* ssl, bool server, const std::string& digest) {
     info.cipher = SSL_CIPHER_get_name(c);
     info.cipher_bits = SSL_CIPHER_get_bits(c, &info.cipher_alg_bits);
   }
+  info.session_reused = SSL_session_reused(ssl) == 1;
+  // Like Postfix, a server describes the key exchange and signatures only
+  // for TLS 1.3 (OpenSSL does not expose them to TLS 1.2 servers).
+  if (server && !tls13) {
+    fill_peer_certificate(info, ssl, digest);
+    return info;
+  }
   int group = SSL_get_negotiated_group(ssl);
   if (group > 0) {
-    const char* sn = OBJ_nid2sn(group & ~TLSEXT_nid_unknown);
+    int nid = group & ~TLSEXT_nid_unknown;
+    const char* sn = OBJ_nid2sn(nid);
     const char* gn = SSL_group_to_name(ssl, group);
-    info.key_exchange = sn ? sn : gn ? gn : "";
+    std::string name = sn ? sn : gn ? gn : "";
+    // NIST-style curves read "ECDHE (prime256v1)"; X25519 and X448 stand alone.
+    EC_GROUP* ec = EC_GROUP_new_by_curve_name(nid);
+    info.key_exchange = ec ? "ECDHE (" + name + ")" : name;
+    EC_GROUP_free(ec);
+    ERR_clear_error();
   }
-  info.session_reused = SSL_session_reused(ssl) == 1;
   X509* peer = SSL_get0_peer_certificate(ssl);
   EVP_PKEY* own_key = SSL_get_privatekey(ssl);
   int own_md = NID_undef, peer_md = NID_undef;
@@ -501,26 +539,7 @@ Info collect_info(SSL* ssl, bool server, const std::string& digest) {
       info.client_digest = digest_name(own_md);
     }
   }
-  if (peer) {
-    info.peer_has_cert = true;
-    info.peer_cn = name_entry(X509_get_subject_name(peer));
-    info.issuer_cn = name_entry(X509_get_issuer_name(peer));
-    info.peer_names = certificate_names(peer);
-    long v = SSL_get_verify_result(ssl);
-    info.peer_trusted = v == X509_V_OK;
-    if (!info.peer_trusted) info.verify_error = X509_verify_cert_error_string(v);
-    const EVP_MD* md = EVP_get_digestbyname(digest.c_str());
-    if (md) {
-      unsigned char* der = nullptr;
-      int len = i2d_X509(peer, &der);
-      info.peer_cert_fingerprint = fingerprint(md, der, len);
-      OPENSSL_free(der);
-      der = nullptr;
-      len = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
-      info.peer_pkey_fingerprint = fingerprint(md, der, len);
-      OPENSSL_free(der);
-    }
-  }
+  fill_peer_certificate(info, ssl, digest);
   return info;
 }
 

@@ -4,11 +4,14 @@ openssl s_client -starttls smtp, Python's ssl and smtplib against our
 server; our client against openssl s_server; the summary log line compared
 with Debian's Postfix for the same handshake."""
 import os
+import pathlib
 import re
+import shutil
 import smtplib
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -228,21 +231,38 @@ def test_our_client_verifies_openssl_server(s_server, certs):
 
 
 @pytest.mark.skipif(not postfix_oracle.available(), reason="Debian's Postfix (as root) is needed")
-@pytest.mark.parametrize("client_cert", [None, "client", "rogue"])
-def test_summary_line_matches_postfix(tmp_path, server, certs, client_cert):
-    os.chmod(certs, 0o755)
+@pytest.mark.parametrize("client_cert,extra", [
+    (None, []), ("client", []), ("rogue", []),
+    (None, ["-groups", "P-256"]),
+    (None, ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]),
+    (None, ["-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384"]),
+])
+def test_summary_line_matches_postfix(request, server, certs, client_cert, extra):
+    # Postfix's smtpd reads the key as root, but the directory must be
+    # reachable; the tmp_path_factory parents may be 0700.
+    pki = pathlib.Path(tempfile.mkdtemp(prefix="postern-tls-pki-"))
+    request.addfinalizer(lambda: shutil.rmtree(pki, ignore_errors=True))
+    pki.chmod(0o755)
     for f in certs.iterdir():
-        os.chmod(f, 0o644)
+        shutil.copy(f, pki / f.name)
+    certs = pki
     params = dict(smtpd_tls_security_level="may", smtpd_tls_cert_file=f"{certs}/server-rsa.pem",
                   smtpd_tls_key_file=f"{certs}/server-rsa.key", smtpd_tls_loglevel=1)
-    client_args = ["-starttls", "smtp"]
+    client_args = ["-starttls", "smtp", *extra]
     if client_cert:
         params.update(smtpd_tls_ask_ccert="yes", smtpd_tls_CAfile=f"{certs}/ca.pem")
         client_args += ["-cert", certs / f"{client_cert}.pem", "-key", certs / f"{client_cert}.key"]
     port = postfix_oracle.free_port()
-    with postfix_oracle.PostfixInstance(tmp_path, port) as pf:
+    # Not under tmp_path: every pytest session that starts resets
+    # /tmp/pytest-of-root to 0700, which locks the postfix user out.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="postern-tls-oracle-"))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    with postfix_oracle.PostfixInstance(base, port) as pf:
         pf.set_main(**params)
-        pf.start()
+        try:
+            pf.start()
+        except RuntimeError as e:
+            pytest.fail(f"{e}\n{pf.log()}")
         r = s_client(port, *client_args)
         assert "250" in r.stdout, r.stdout + r.stderr
         assert wait_for(lambda: "TLS connection established" in pf.log()), pf.log()

@@ -443,7 +443,7 @@ TEST_F(TlsTest, EecdhGradeAndServerPreference) {
   auto c = client(client_config());
   auto out = run(*s, *c, mail_peer());
   ASSERT_TRUE(out.client) << out.client.error().text;
-  EXPECT_EQ(out.client->key_exchange, "prime256v1");
+  EXPECT_EQ(out.client->key_exchange, "ECDHE (prime256v1)");
   sc.set_override("smtpd_tls_eecdh_grade", "extreme");
   EXPECT_FALSE(ServerContext::create(sc));
 }
