@@ -496,9 +496,9 @@ Info collect_info(SSL* ssl, bool server, const std::string& digest) {
     info.cipher_bits = SSL_CIPHER_get_bits(c, &info.cipher_alg_bits);
   }
   info.session_reused = SSL_session_reused(ssl) == 1;
-  // Like Postfix, a server describes the key exchange and signatures only
-  // for TLS 1.3 (OpenSSL does not expose them to TLS 1.2 servers).
-  if (server && !tls13) {
+  // Like Postfix, the key exchange and signatures are described only for
+  // TLS 1.3 (the TLS 1.2 cipher name already says most of it).
+  if (!tls13) {
     fill_peer_certificate(info, ssl, digest);
     return info;
   }

@@ -126,14 +126,19 @@ def test_implicit_tls_wrappermode(server, certs):
 def test_ecdsa_and_rsa_from_chain_files(server, certs):
     s = server(f"smtpd_tls_chain_files={certs}/server-chain.pem", "smtpd_tls_cert_file=",
                "smtpd_tls_key_file=")
-    for auth, expect in (("ECDSA", "server-signature ECDSA (P-256)"),
-                         ("RSA", "server-signature RSA (2048 bits)")):
-        cipher = f"ECDHE-{auth}-AES256-GCM-SHA384"
+    # TLS 1.3: the client's signature algorithms pick the certificate.
+    for sigalg, expect in (("ecdsa_secp256r1_sha256", "server-signature ECDSA (P-256)"),
+                           ("rsa_pss_rsae_sha256", "server-signature RSA-PSS (2048 bits)")):
+        before = s.log().count("established")
+        r = s_client(s.port, "-starttls", "smtp", "-sigalgs", sigalg)
+        assert "250 2.0.0 Ok tls" in r.stdout, r.stderr
+        assert wait_for(lambda: s.log().count("established") > before), s.log()
+        assert expect in s.log().splitlines()[-1], s.log()
+    # TLS 1.2: the cipher suite does.
+    for cipher in ("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"):
         r = s_client(s.port, "-starttls", "smtp", "-tls1_2", "-cipher", cipher)
         assert "250 2.0.0 Ok tls" in r.stdout, r.stderr
-        assert wait_for(lambda: f"with cipher {cipher} (256/256 bits)" in s.log()), s.log()
-        line = [l for l in s.log().splitlines() if cipher in l][0]
-        assert expect in line, line
+        assert wait_for(lambda: f"TLSv1.2 with cipher {cipher} (256/256 bits)" in s.log()), s.log()
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -162,11 +167,11 @@ def test_old_protocols_refused_when_configured(server):
 
 
 def test_client_certificate_is_trusted(server, certs):
-    s = server("smtpd_tls_ask_ccert=yes", f"smtpd_tls_CAfile={certs}/ca.pem")
+    s = server("smtpd_tls_ask_ccert=yes", f"smtpd_tls_CAfile={certs}/ca.pem", "smtpd_tls_loglevel=2")
     r = s_client(s.port, "-starttls", "smtp", "-cert", certs / "client.pem", "-key", certs / "client.key")
     assert "250 2.0.0 Ok tls" in r.stdout, r.stderr
     assert wait_for(lambda: "Trusted TLS connection established from" in s.log()), s.log()
-    assert "subject_CN=client.example.com" in s.log()
+    assert "localhost[127.0.0.1]: subject_CN=client.example.com, issuer=Postern Test CA, fingerprint=" in s.log()
 
 
 def test_handshake_stall_times_out(server):
@@ -273,3 +278,45 @@ def test_summary_line_matches_postfix(request, server, certs, client_cert, extra
     ours = SUMMARY.search(ours_server.log())
     assert ours.group(1) == theirs.group(1)
     assert ours.group(2) == theirs.group(2)
+
+
+CLIENT_SUMMARY = re.compile(r"(\w+) TLS connection established to [^:]+:\d+: (.*)$", re.M)
+
+
+@pytest.mark.skipif(not postfix_oracle.available(), reason="Debian's Postfix (as root) is needed")
+@pytest.mark.parametrize("level,ca,server_extra", [
+    ("may", False, []),
+    ("encrypt", True, []),
+    ("may", True, ["smtpd_tls_protocols=<=TLSv1.2"]),
+    ("verify", True, []),
+])
+def test_client_summary_line_matches_postfix(request, server, certs, level, ca, server_extra):
+    """Postfix's smtp client and ours, each against our probe server."""
+    s = server(*server_extra)
+    pki = pathlib.Path(tempfile.mkdtemp(prefix="postern-tls-pki-"))
+    request.addfinalizer(lambda: shutil.rmtree(pki, ignore_errors=True))
+    pki.chmod(0o755)
+    shutil.copy(certs / "ca.pem", pki / "ca.pem")
+    (pki / "ca.pem").chmod(0o644)
+    params = {"smtp_tls_security_level": level, "smtp_tls_loglevel": 1,
+              "smtp_tls_verify_cert_match": "mail.example.com"}
+    if ca:
+        params["smtp_tls_CAfile"] = f"{pki}/ca.pem"
+    base = pathlib.Path(tempfile.mkdtemp(prefix="postern-tls-oracle-"))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    port = postfix_oracle.free_port()
+    with postfix_oracle.PostfixInstance(base, port) as pf:
+        pf.set_main(relayhost=f"[127.0.0.1]:{s.port}", **params)
+        try:
+            pf.start()
+        except RuntimeError as e:
+            pytest.fail(f"{e}\n{pf.log()}")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.sendmail("a@example.com", ["b@example.org"], "Subject: t\n\nhi\n")
+        assert wait_for(lambda: "TLS connection established to" in pf.log(), timeout=60), pf.log()
+        theirs = CLIENT_SUMMARY.search(pf.log())
+    r = client(s.port, *[f"{k}={v}" for k, v in params.items()], "smtp_tls_wrappermode=no",
+               name="127.0.0.1", nexthop="127.0.0.1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ours = CLIENT_SUMMARY.search(r.stdout)
+    assert (ours.group(1), ours.group(2)) == (theirs.group(1), theirs.group(2))

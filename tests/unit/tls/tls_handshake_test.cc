@@ -188,8 +188,7 @@ TEST_F(TlsTest, ChainFilesServeRsaAndEcdsa) {
   sc.set_override("smtpd_tls_chain_files", f("server-chain.pem"));
   auto s = server(sc);
   ASSERT_TRUE(s);
-  for (auto [exclude, expect] : {std::pair{"aRSA", "ECDSA (P-256)"},
-                                 std::pair{"aECDSA", "RSA (2048 bits)"}}) {
+  for (auto [exclude, expect] : {std::pair{"aRSA", "-ECDSA-"}, std::pair{"aECDSA", "-RSA-"}}) {
     auto cc = client_config();
     cc.set_override("smtp_tls_protocols", "<=TLSv1.2");
     cc.set_override("smtp_tls_exclude_ciphers", exclude);
@@ -197,7 +196,7 @@ TEST_F(TlsTest, ChainFilesServeRsaAndEcdsa) {
     auto out = run(*s, *c, mail_peer());
     ASSERT_TRUE(out.client) << out.client.error().text;
     EXPECT_EQ(out.client->protocol, "TLSv1.2");
-    EXPECT_EQ(out.client->server_signature, expect) << exclude;
+    EXPECT_NE(out.client->cipher.find(expect), std::string::npos) << exclude;
   }
 }
 
