@@ -162,10 +162,18 @@ class ClientContext {
   // Per-destination overrides (smtp_tls_policy_maps): a level and, for
   // "fingerprint", the digests to match; for verify/secure a match list.
   struct Policy {
-    Level level;
+    Level level = Level::kNone;
     std::vector<std::string> match;  // empty: the *_cert_match parameter
+    std::string protocols;           // empty: *_tls_[mandatory_]protocols
+    std::string ciphers;             // a grade; empty: *_tls_[mandatory_]ciphers
+    std::vector<std::string> exclude;  // more ciphers to exclude
+    std::string servername;          // empty: *_tls_servername
   };
-  Policy default_policy() const { return {level_, {}}; }
+  Policy default_policy() const { return {level_, {}, {}, {}, {}, {}}; }
+  // Parses a smtp_tls_policy_maps result such as "secure
+  // match=nexthop:dot-nexthop ciphers=high protocols=>=TLSv1.2" (list
+  // values are ":" separated); unknown attributes and bad values are errors.
+  Result<Policy> parse_policy(std::string_view value) const;
 
   // Handshake as a client on the stream (after "220 Ready to start TLS",
   // or at once for wrapper mode), then checks the peer as `policy` demands:
@@ -183,6 +191,8 @@ class ClientContext {
   static int new_session_cb(SSL* ssl, SSL_SESSION* session);
   Status check_peer(const Info& info, const std::vector<std::string>& names, const Peer& peer,
                     const Policy& policy) const;
+  // Protocols and ciphers for one connection, from the level and policy.
+  Status apply_policy(SSL* ssl, const Policy& policy) const;
 
   SSL_CTX* ctx_ = nullptr;
   Level level_ = Level::kNone;
@@ -190,7 +200,9 @@ class ClientContext {
   bool wildcard_multiple_ = true;
   std::string servername_;
   std::vector<std::string> verify_match_, secure_match_, fingerprint_match_;
-  CommonSettings common_;
+  CommonSettings common_;            // opportunistic (may) settings
+  CommonSettings mandatory_;         // encrypt and above
+  std::map<std::string, std::string> grades_;  // "high" → tls_high_cipherlist
   long session_timeout_ = 3600;
   struct Cached {
     SSL_SESSION* session;

@@ -449,3 +449,46 @@ TEST_F(TlsTest, EecdhGradeAndServerPreference) {
 
 }  // namespace
 }  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+TEST_F(TlsTest, PolicyMapValues) {
+  auto cc = client_config("may");
+  cc.set_override("smtp_tls_CAfile", f("ca.pem"));
+  cc.set_override("smtp_tls_mandatory_protocols", "TLSv1.2");
+  auto c = client(cc);
+  auto p = c->parse_policy("secure match=nexthop:dot-nexthop ciphers=high protocols=>=TLSv1.2");
+  ASSERT_TRUE(p) << p.error().text;
+  EXPECT_EQ(p->level, Level::kSecure);
+  EXPECT_EQ(p->match, (std::vector<std::string>{"nexthop", "dot-nexthop"}));
+  EXPECT_EQ(p->ciphers, "high");
+  EXPECT_FALSE(c->parse_policy("verify colour=blue"));
+  EXPECT_FALSE(c->parse_policy("verify ciphers=strongest"));
+  EXPECT_FALSE(c->parse_policy("verify protocols=TLSv9"));
+  EXPECT_FALSE(c->parse_policy("sometimes"));
+
+  auto s = server(server_config());
+  // A mandatory policy brings smtp_tls_mandatory_protocols with it.
+  auto enc = c->parse_policy("encrypt");
+  ASSERT_TRUE(enc);
+  auto out = run(*s, *c, mail_peer(), &*enc);
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->protocol, "TLSv1.2");
+  // The policy's own protocols win.
+  auto own = c->parse_policy("encrypt protocols=>=TLSv1.3");
+  auto out13 = run(*s, *c, mail_peer(), &*own);
+  ASSERT_TRUE(out13.client);
+  EXPECT_EQ(out13.client->protocol, "TLSv1.3");
+  // secure with the policy's match list.
+  auto sec = c->parse_policy("secure match=.example.com");
+  EXPECT_TRUE(run(*s, *c, mail_peer("x.invalid", "example.org"), &*sec).client);
+  auto sec2 = c->parse_policy("secure match=example.org");
+  EXPECT_FALSE(run(*s, *c, mail_peer("mail.example.com", "example.com"), &*sec2).client);
+  // Excluding every TLS 1.2 cipher the server has makes the handshake fail.
+  auto none = c->parse_policy("encrypt exclude=ECDHE:DHE:RSA");
+  EXPECT_FALSE(run(*s, *c, mail_peer(), &*none).client);
+}
+
+}  // namespace
+}  // namespace postern::tls
