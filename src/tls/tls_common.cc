@@ -8,6 +8,8 @@
 
 #include <csignal>
 
+#include <memory>
+
 #include <fmt/format.h>
 
 #include "global/config.h"
@@ -86,32 +88,26 @@ Result<std::vector<std::string>> list_param(const Config& cfg, const std::string
   return out;
 }
 
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509Free {
+  void operator()(X509* c) const { X509_free(c); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
 // One key with its certificate chain (leaf first).
 struct KeyChain {
-  EVP_PKEY* key = nullptr;
-  std::vector<X509*> certs;
+  PkeyPtr key;
+  std::vector<X509Ptr> certs;
   std::string key_file, cert_file;
-  KeyChain() = default;
-  KeyChain(KeyChain&& o) noexcept
-      : key(std::exchange(o.key, nullptr)), certs(std::move(o.certs)),
-        key_file(std::move(o.key_file)), cert_file(std::move(o.cert_file)) {}
-  KeyChain& operator=(KeyChain&& o) noexcept {
-    if (this != &o) {
-      this->~KeyChain();
-      new (this) KeyChain(std::move(o));
-    }
-    return *this;
-  }
-  ~KeyChain() {
-    EVP_PKEY_free(key);
-    for (X509* c : certs) X509_free(c);
-  }
 };
 
-// PEM objects of a file, in order: keys and certificates (others skipped).
+// One PEM object of a file: a key or a certificate (others are skipped).
 struct PemObject {
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
+  PkeyPtr key;
+  X509Ptr cert;
 };
 
 Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what) {
@@ -130,12 +126,12 @@ Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_vie
     std::string_view n(name);
     const unsigned char* p = data;
     if (n == "CERTIFICATE" || n == "TRUSTED CERTIFICATE" || n == "X509 CERTIFICATE") {
-      X509* c = n == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
-                                           : d2i_X509(nullptr, &p, len);
-      if (c) out.push_back({nullptr, c});
+      X509Ptr c(n == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
+                                           : d2i_X509(nullptr, &p, len));
+      if (c) out.push_back({nullptr, std::move(c)});
     } else if (n.ends_with("PRIVATE KEY") && n != "ENCRYPTED PRIVATE KEY") {
-      EVP_PKEY* k = d2i_AutoPrivateKey(nullptr, &p, len);
-      if (k) out.push_back({k, nullptr});
+      PkeyPtr k(d2i_AutoPrivateKey(nullptr, &p, len));
+      if (k) out.push_back({std::move(k), nullptr});
     }
     OPENSSL_free(name);
     OPENSSL_free(header);
@@ -159,11 +155,11 @@ Result<std::vector<KeyChain>> group_chain_file(const std::string& file) {
   for (auto& o : *objects) {
     if (o.key) {
       if (cur.key) flush();
-      cur.key = o.key;
+      cur.key = std::move(o.key);
       cur.key_file = file;
       if (!cur.certs.empty()) flush();  // key last
     } else {
-      cur.certs.push_back(o.cert);
+      cur.certs.push_back(std::move(o.cert));
       cur.cert_file = file;
     }
   }
@@ -181,10 +177,10 @@ Status install(SSL_CTX* ctx, KeyChain& kc) {
   if (kc.certs.empty())
     return fail(Errc::kInvalid,
                 fmt::format("cannot get certificate from file \"{}\"", kc.key_file));
-  if (SSL_CTX_use_certificate(ctx, kc.certs[0]) != 1)
+  if (SSL_CTX_use_certificate(ctx, kc.certs[0].get()) != 1)
     return fail(Errc::kInvalid, fmt::format("cannot use certificate from file \"{}\": {}",
                                             kc.cert_file, openssl_errors()));
-  if (SSL_CTX_use_PrivateKey(ctx, kc.key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+  if (SSL_CTX_use_PrivateKey(ctx, kc.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     std::string why = openssl_errors();
     return fail(Errc::kInvalid,
                 fmt::format("private key in file \"{}\" does not match the certificate in file "
@@ -192,7 +188,7 @@ Status install(SSL_CTX* ctx, KeyChain& kc) {
                             kc.key_file, kc.cert_file, why.empty() ? "" : ": ", why));
   }
   for (size_t i = 1; i < kc.certs.size(); ++i)
-    if (SSL_CTX_add1_chain_cert(ctx, kc.certs[i]) != 1)
+    if (SSL_CTX_add1_chain_cert(ctx, kc.certs[i].get()) != 1)
       return fail(Errc::kInvalid, fmt::format("cannot add chain certificate from file \"{}\": {}",
                                               kc.cert_file, openssl_errors()));
   return {};
@@ -206,24 +202,16 @@ Status load_pair(SSL_CTX* ctx, const std::string& cert_file, const std::string& 
   kc.cert_file = cert_file;
   kc.key_file = key_file;
   for (auto& o : *certs) {
-    if (o.cert) kc.certs.push_back(o.cert);
-    if (o.key && !kc.key && key_file == cert_file)
-      kc.key = o.key;
-    else if (o.key)
-      EVP_PKEY_free(o.key);
+    if (o.cert) kc.certs.push_back(std::move(o.cert));
+    if (o.key && !kc.key && key_file == cert_file) kc.key = std::move(o.key);
   }
   if (kc.certs.empty())
     return fail(Errc::kInvalid, fmt::format("cannot get certificate from file \"{}\"", cert_file));
   if (key_file != cert_file) {
     auto keys = read_pem(key_file, "private key");
     if (!keys) return std::unexpected(keys.error());
-    for (auto& o : *keys) {
-      if (o.key && !kc.key)
-        kc.key = o.key;
-      else if (o.key)
-        EVP_PKEY_free(o.key);
-      if (o.cert) X509_free(o.cert);
-    }
+    for (auto& o : *keys)
+      if (o.key && !kc.key) kc.key = std::move(o.key);
   }
   if (!kc.key)
     return fail(Errc::kInvalid, fmt::format("cannot get private key from file \"{}\"", key_file));
