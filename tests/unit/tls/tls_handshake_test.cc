@@ -492,3 +492,51 @@ TEST_F(TlsTest, PolicyMapValues) {
 
 }  // namespace
 }  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+std::string cat(std::initializer_list<std::string> files) {
+  std::string out;
+  for (const auto& file : files) {
+    std::ifstream in(f(file));
+    out.append(std::istreambuf_iterator<char>(in), {});
+  }
+  return out;
+}
+
+TEST_F(TlsTest, ChainFileOrders) {
+  // ECDSA chain then its key, followed by the RSA key then its chain.
+  std::ofstream(f("mixed.pem")) << cat({"server-ec.pem", "server-ec.key", "server-rsa.key",
+                                        "server-rsa.pem"});
+  Config sc;
+  sc.set_override("smtpd_tls_security_level", "may");
+  sc.set_override("smtpd_tls_chain_files", f("mixed.pem"));
+  auto s = server(sc);
+  ASSERT_TRUE(s);
+  auto c = client(client_config());
+  EXPECT_TRUE(run(*s, *c, mail_peer()).client);
+
+  std::ofstream(f("certs-only.pem")) << cat({"server-rsa.pem"});
+  sc.set_override("smtpd_tls_chain_files", f("certs-only.pem"));
+  auto r = ServerContext::create(sc);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().text.find("cannot get private key from file \"" + f("certs-only.pem")),
+            std::string::npos)
+      << r.error().text;
+
+  std::ofstream(f("wrong-pair.pem")) << cat({"client.key", "server-rsa.pem"});
+  sc.set_override("smtpd_tls_chain_files", f("wrong-pair.pem"));
+  auto w = ServerContext::create(sc);
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().text.find("does not match"), std::string::npos) << w.error().text;
+
+  // Unreadable (a directory): the error names it.
+  sc.set_override("smtpd_tls_chain_files", g_dir);
+  auto d = ServerContext::create(sc);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().text.find(g_dir), std::string::npos);
+}
+
+}  // namespace
+}  // namespace postern::tls
