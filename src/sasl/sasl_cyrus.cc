@@ -239,7 +239,7 @@ int Client::get_secret(sasl_conn_t*, void* context, int id, sasl_secret_t** secr
 
 Result<std::unique_ptr<Client>> Client::create(const Config& cfg, std::string_view server_host,
                                                std::string_view username,
-                                               std::string_view password, bool tls_active,
+                                               std::string_view password, Channel channel,
                                                std::string_view prefix_view) {
   static int init_status = -1;
   if (init_status == -1) {
@@ -253,8 +253,9 @@ Result<std::unique_ptr<Client>> Client::create(const Config& cfg, std::string_vi
     return fail(Errc::kInvalid, "SASL library initialization failed: " +
                                     std::string(sasl_errstring(init_status, nullptr, nullptr)));
   std::string prefix(prefix_view);
-  std::string opt_param =
-      prefix + (tls_active ? "_sasl_tls_security_options" : "_sasl_security_options");
+  std::string opt_param = prefix + (channel == Channel::kPlain ? "_sasl_security_options"
+                                    : channel == Channel::kTls ? "_sasl_tls_security_options"
+                                                               : "_sasl_tls_verified_security_options");
   auto opt_text = cfg.expand(opt_param);
   if (!opt_text) return std::unexpected(opt_text.error());
   auto options = parse_security_options(opt_param, *opt_text);

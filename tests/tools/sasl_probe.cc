@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
   std::string user = argv[i + 1], pass = argv[i + 2];
 
   if (cyrus_client) {
-    auto client = Client::create(cfg, "localhost", user, pass, tls);
+    auto client = Client::create(cfg, "localhost", user, pass,
+                                 tls ? Client::Channel::kTls : Client::Channel::kPlain);
     if (!client) {
       std::printf("error: %s\n", client.error().text.c_str());
       return 4;
