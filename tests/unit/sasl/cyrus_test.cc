@@ -141,3 +141,20 @@ TEST_F(Cyrus, MalformedClientInput) {
 
 }  // namespace
 }  // namespace postern::sasl
+
+namespace postern::sasl {
+namespace {
+
+TEST_F(Cyrus, RetryOnTheSameSessionAfterAFailure) {
+  auto cfg = config();
+  auto backend = ServerBackend::create(cfg);
+  auto session = (*backend)->open({"192.0.2.1", 40000, "127.0.0.1", 25, false, false});
+  ASSERT_TRUE(session);
+  EXPECT_EQ(exchange(cfg, **session, "PLAIN", "wrong").kind, ServerReply::Kind::kFailure);
+  EXPECT_EQ(exchange(cfg, **session, "LOGIN", "wrong").kind, ServerReply::Kind::kFailure);
+  auto ok = exchange(cfg, **session, "PLAIN", "secret");
+  EXPECT_EQ(ok.kind, ServerReply::Kind::kSuccess) << ok.reason;
+}
+
+}  // namespace
+}  // namespace postern::sasl
