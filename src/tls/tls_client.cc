@@ -154,9 +154,11 @@ Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline dea
     }
   }
 
-  auto t = detail::start_on_stream(stream, ssl, deadline, false, common_.fingerprint_digest);
+  std::vector<std::string> problems;
+  auto t = detail::start_on_stream(stream, ssl, deadline, false, common_.fingerprint_digest,
+                                   &problems);
   if (!t) {
-    log::info("SSL_connect error to {}: {}", where(peer), t.error().text);
+    detail::log_handshake_failure("SSL_connect error to " + where(peer), t.error(), problems);
     return std::unexpected(t.error());
   }
   Info info = (*t)->info();

@@ -404,7 +404,36 @@ Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& pre
   return {};
 }
 
-Status handshake(SSL* ssl, Deadline deadline) {
+namespace {
+
+// OpenSSL's error queue as Postfix logs it: "error:...:reason:file:line:".
+std::vector<std::string> library_problems() {
+  std::vector<std::string> out;
+  const char* file = nullptr;
+  int line = 0;
+  unsigned long e;
+  while ((e = ERR_get_error_all(&file, &line, nullptr, nullptr, nullptr)) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out.push_back(fmt::format("{}:{}:{}:", buf, file ? file : "", line));
+  }
+  return out;
+}
+
+}  // namespace
+
+void log_handshake_failure(std::string_view what, const Error& error,
+                           const std::vector<std::string>& problems) {
+  switch (error.code) {
+    case Errc::kTimeout: log::info("{}: Connection timed out", what); break;
+    case Errc::kEof: log::info("{}: lost connection", what); break;
+    default:
+      log::info("{}: -1", what);
+      for (const auto& p : problems) log::warn("TLS library problem: {}", p);
+  }
+}
+
+Status handshake(SSL* ssl, Deadline deadline, std::vector<std::string>* problems) {
   int fd = SSL_get_fd(ssl);
   for (;;) {
     ERR_clear_error();
@@ -424,7 +453,9 @@ Status handshake(SSL* ssl, Deadline deadline) {
     }
     if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
       return fail(Errc::kEof, "lost connection during TLS handshake");
-    std::string why = openssl_errors();
+    auto lines = library_problems();
+    std::string why = lines.empty() ? std::string() : lines.front();
+    if (problems) *problems = std::move(lines);
     return fail(Errc::kIo, "TLS handshake failed" + (why.empty() ? "" : ": " + why));
   }
 }
@@ -532,7 +563,8 @@ Info collect_info(SSL* ssl, bool server, const std::string& digest) {
 }
 
 Result<TlsTransport*> start_on_stream(Stream& stream, SSL* ssl, Deadline deadline, bool server,
-                                      const std::string& digest) {
+                                      const std::string& digest,
+                                      std::vector<std::string>* problems) {
   stream.discard_buffered_input();
   if (SSL_set_fd(ssl, stream.fd()) != 1) {
     SSL_free(ssl);
@@ -542,7 +574,7 @@ Result<TlsTransport*> start_on_stream(Stream& stream, SSL* ssl, Deadline deadlin
     SSL_set_accept_state(ssl);
   else
     SSL_set_connect_state(ssl);
-  if (auto h = handshake(ssl, deadline); !h) {
+  if (auto h = handshake(ssl, deadline, problems); !h) {
     SSL_free(ssl);
     return std::unexpected(h.error());
   }

@@ -113,10 +113,11 @@ Result<Info> ServerContext::start(Stream& stream, const Peer& peer, Deadline dea
   }
   SSL* ssl = SSL_new(ctx_);
   if (!ssl) return fail(Errc::kIo, "SSL_new: " + openssl_errors());
-  auto t = detail::start_on_stream(stream, ssl, deadline, true, common_.fingerprint_digest);
+  std::vector<std::string> problems;
+  auto t = detail::start_on_stream(stream, ssl, deadline, true, common_.fingerprint_digest,
+                                   &problems);
   if (!t) {
-    if (common_.loglevel >= 1 || t.error().code != Errc::kEof)
-      log::info("SSL_accept error from {}: {}", where(peer), t.error().text);
+    detail::log_handshake_failure("SSL_accept error from " + where(peer), t.error(), problems);
     return std::unexpected(t.error());
   }
   const Info& info = (*t)->info();
