@@ -64,6 +64,8 @@ struct Info {
   std::string peer_pkey_fingerprint;  // digest of the public key (DER SPKI)
   std::vector<std::string> peer_names;  // DNS subjectAltNames, else the CN
   std::string verify_error;           // why the chain did not verify
+  int verify_code = 0;                // X509_V_ERR_* (0: verified)
+  std::string top_issuer;             // "/CN=..." issuer of the last certificate sent
   bool session_reused = false;
 
   // "Anonymous", "Untrusted", "Trusted" or "Verified".
@@ -179,7 +181,11 @@ class ClientContext {
   // or at once for wrapper mode), then checks the peer as `policy` demands:
   // verify/secure need a trusted chain and a matching name, fingerprint a
   // matching certificate or public-key digest. A failed check is an error
-  // (the caller defers the mail; it is never sent in clear).
+  // (the caller defers the mail; it is never sent in clear). The error text
+  // is Postfix's "Server certificate not verified" (dsn 4.7.5); the reason is
+  // logged ("server certificate verification failed for host[addr]:port:
+  // num=62:hostname mismatch", "certificate verification failed for ...:
+  // untrusted issuer /CN=...").
   Result<Info> start(Stream& stream, const Peer& peer, Deadline deadline);
   Result<Info> start(Stream& stream, const Peer& peer, Deadline deadline, const Policy& policy);
 

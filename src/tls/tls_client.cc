@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <fmt/format.h>
 
@@ -163,8 +164,12 @@ Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline dea
   }
   Info info = (*t)->info();
   if (auto s = check_peer(info, info.peer_names, peer, policy); !s) {
+    // As Postfix: the reason, the summary (now "Untrusted"), and a short
+    // text for the delivery status ("dsn=4.7.5 ... (Server certificate not verified)").
     log::info("{}", s.error().text);
-    return std::unexpected(s.error());
+    info.peer_trusted = false;
+    if (common_.loglevel >= 1) log::info("{}", summary_line(info, false, peer));
+    return fail(Errc::kTemporary, "Server certificate not verified");
   }
   if (policy.level >= Level::kFingerprint) info.peer_matched = true;
   if (common_.loglevel >= 2 && info.peer_has_cert)
@@ -249,6 +254,11 @@ Result<ClientContext::Policy> ClientContext::parse_policy(std::string_view value
 
 Status ClientContext::check_peer(const Info& info, const std::vector<std::string>& names,
                                  const Peer& peer, const Policy& policy) const {
+  // The texts are the log lines Postfix's smtp writes for the same failures.
+  auto failed = [&](std::string_view why) {
+    return fail(Errc::kTemporary,
+                fmt::format("server certificate verification failed for {}: {}", where(peer), why));
+  };
   switch (policy.level) {
     case Level::kFingerprint: {
       const auto& wanted = policy.match.empty() ? fingerprint_match_ : policy.match;
@@ -257,29 +267,45 @@ Status ClientContext::check_peer(const Info& info, const std::vector<std::string
           if (fingerprint_equal(w, info.peer_cert_fingerprint) ||
               fingerprint_equal(w, info.peer_pkey_fingerprint))
             return {};
-      return fail(Errc::kTemporary,
-                  fmt::format("server certificate verification failed for {}: {}", where(peer),
-                              info.peer_has_cert ? "fingerprint mismatch (" +
-                                                       info.peer_cert_fingerprint + ")"
-                                                 : "no certificate"));
+      // Postfix checks fingerprints as DANE records: a well-formed digest
+      // that does not match says so; when none is usable, the error is generic.
+      size_t digest_hex = 0;
+      for (char ch : info.peer_cert_fingerprint)
+        if (ch != ':') ++digest_hex;
+      bool usable = false;
+      for (const auto& w : wanted) {
+        size_t hex = 0;
+        for (char ch : w)
+          if (ch != ':') ++hex;
+        if (digest_hex && hex == digest_hex) usable = true;
+      }
+      return failed(usable ? "num=65:no matching DANE TLSA records"
+                           : "num=1:unspecified certificate verification error");
     }
     case Level::kVerify:
     case Level::kSecure: {
-      if (!info.peer_has_cert || !info.peer_trusted)
-        return fail(Errc::kTemporary,
-                    fmt::format("server certificate verification failed for {}: {}", where(peer),
-                                info.peer_has_cert ? "untrusted issuer: " + info.verify_error
-                                                   : "no certificate"));
+      if (!info.peer_has_cert) return failed("num=1:unspecified certificate verification error");
+      if (!info.peer_trusted) {
+        switch (info.verify_code) {
+          case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+          case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+          case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+          case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+          case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+            return fail(Errc::kTemporary,
+                        fmt::format("certificate verification failed for {}: untrusted issuer {}",
+                                    where(peer), info.top_issuer));
+          default:
+            return failed(fmt::format("num={}:{}", info.verify_code, info.verify_error));
+        }
+      }
       const auto& strategies = !policy.match.empty() ? policy.match
                                : policy.level == Level::kVerify ? verify_match_
                                                                 : secure_match_;
       for (const auto& pattern : match_patterns(strategies, peer.name, peer.nexthop))
         for (const auto& name : names)
           if (name_matches(pattern, name, wildcard_multiple_)) return {};
-      return fail(Errc::kTemporary,
-                  fmt::format("server certificate verification failed for {}: certificate "
-                              "name mismatch (certificate names: {})",
-                              where(peer), join(names, ", ")));
+      return failed("num=62:hostname mismatch");
     }
     default:
       return {};

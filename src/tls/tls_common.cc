@@ -491,7 +491,15 @@ static void fill_peer_certificate(Info& info, SSL* ssl, const std::string& diges
     info.peer_names = certificate_names(peer);
     long v = SSL_get_verify_result(ssl);
     info.peer_trusted = v == X509_V_OK;
+    info.verify_code = static_cast<int>(v);
     if (!info.peer_trusted) info.verify_error = X509_verify_cert_error_string(v);
+    X509* top = peer;
+    if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl); chain && sk_X509_num(chain) > 0)
+      top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+    if (char* dn = X509_NAME_oneline(X509_get_issuer_name(top), nullptr, 0)) {
+      info.top_issuer = printable(dn);
+      OPENSSL_free(dn);
+    }
     const EVP_MD* md = EVP_get_digestbyname(digest.c_str());
     if (md) {
       unsigned char* der = nullptr;

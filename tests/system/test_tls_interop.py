@@ -229,9 +229,10 @@ def test_our_client_verifies_openssl_server(s_server, certs):
     assert "trust: Verified" in r.stdout
     r = client(s_server(), "smtp_tls_security_level=verify", f"smtp_tls_CAfile={certs}/ca.pem",
                name="mx.elsewhere.org")
-    assert r.returncode == 1 and "name mismatch" in r.stdout, r.stdout
+    assert r.returncode == 1 and "tls failed: Server certificate not verified" in r.stdout, r.stdout
+    assert "num=62:hostname mismatch" in r.stderr
     r = client(s_server("rogue"), "smtp_tls_security_level=secure", f"smtp_tls_CAfile={certs}/ca.pem")
-    assert r.returncode == 1 and "untrusted issuer" in r.stdout, r.stdout
+    assert r.returncode == 1 and "untrusted issuer /CN=Other CA" in r.stderr, r.stderr
     fpr = (certs / "server-rsa.fpr").read_text().strip()
     r = client(s_server(), "smtp_tls_security_level=fingerprint", f"smtp_tls_fingerprint_cert_match={fpr}")
     assert r.returncode == 0 and "trust: Verified" in r.stdout, r.stdout + r.stderr
@@ -285,15 +286,23 @@ def test_summary_line_matches_postfix(request, server, certs, client_cert, extra
 CLIENT_SUMMARY = re.compile(r"(\w+) TLS connection established to [^:]+:\d+: (.*)$", re.M)
 
 
+WRONG_FPR = ":".join(["AB"] * 32)
+FAILED = re.compile(r"certificate verification failed for [^:]+:\d+: (.*)$", re.M)
+
+
 @pytest.mark.skipif(not postfix_oracle.available(), reason="Debian's Postfix (as root) is needed")
-@pytest.mark.parametrize("level,ca,server_extra", [
-    ("may", False, []),
-    ("encrypt", True, []),
-    ("may", True, ["smtpd_tls_protocols=<=TLSv1.2"]),
-    ("verify", True, []),
+@pytest.mark.parametrize("level,ca,server_extra,match", [
+    ("may", False, [], "hostname"),
+    ("encrypt", True, [], "hostname"),
+    ("may", True, ["smtpd_tls_protocols=<=TLSv1.2"], "hostname"),
+    ("verify", True, [], "mail.example.com"),
+    ("verify", True, [], "other.example"),      # name mismatch
+    ("verify", False, [], "mail.example.com"),  # untrusted issuer
+    ("fingerprint", False, [], "hostname"),     # wrong fingerprint
 ])
-def test_client_summary_line_matches_postfix(request, server, certs, level, ca, server_extra):
-    """Postfix's smtp client and ours, each against our probe server."""
+def test_client_lines_match_postfix(request, server, certs, level, ca, server_extra, match):
+    """Postfix's smtp client and ours, each against our probe server: the
+    summary line, the verification failure line and the deferral reason."""
     s = server(*server_extra)
     pki = pathlib.Path(tempfile.mkdtemp(prefix="postern-tls-pki-"))
     request.addfinalizer(lambda: shutil.rmtree(pki, ignore_errors=True))
@@ -301,7 +310,7 @@ def test_client_summary_line_matches_postfix(request, server, certs, level, ca, 
     shutil.copy(certs / "ca.pem", pki / "ca.pem")
     (pki / "ca.pem").chmod(0o644)
     params = {"smtp_tls_security_level": level, "smtp_tls_loglevel": 1,
-              "smtp_tls_verify_cert_match": "mail.example.com"}
+              "smtp_tls_verify_cert_match": match, "smtp_tls_fingerprint_cert_match": WRONG_FPR}
     if ca:
         params["smtp_tls_CAfile"] = f"{pki}/ca.pem"
     base = pathlib.Path(tempfile.mkdtemp(prefix="postern-tls-oracle-"))
@@ -316,9 +325,18 @@ def test_client_summary_line_matches_postfix(request, server, certs, level, ca, 
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.sendmail("a@example.com", ["b@example.org"], "Subject: t\n\nhi\n")
         assert wait_for(lambda: "TLS connection established to" in pf.log(), timeout=60), pf.log()
-        theirs = CLIENT_SUMMARY.search(pf.log())
+        assert wait_for(lambda: "status=" in pf.log(), timeout=60), pf.log()
+        theirs_log = pf.log()
     r = client(s.port, *[f"{k}={v}" for k, v in params.items()], "smtp_tls_wrappermode=no",
                name="127.0.0.1", nexthop="127.0.0.1")
-    assert r.returncode == 0, r.stdout + r.stderr
-    ours = CLIENT_SUMMARY.search(r.stdout)
+    theirs = CLIENT_SUMMARY.search(theirs_log)
+    ours = CLIENT_SUMMARY.search(r.stderr)
+    assert ours, r.stdout + r.stderr
     assert (ours.group(1), ours.group(2)) == (theirs.group(1), theirs.group(2))
+    their_failure = FAILED.search(theirs_log)
+    our_failure = FAILED.search(r.stderr)
+    assert (our_failure and our_failure.group(0)) == (their_failure and their_failure.group(0))
+    if "status=deferred (Server certificate not verified)" in theirs_log:
+        assert r.returncode == 1 and "tls failed: Server certificate not verified" in r.stdout
+    else:
+        assert r.returncode == 0, r.stdout + r.stderr

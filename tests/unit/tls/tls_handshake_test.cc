@@ -244,14 +244,27 @@ TEST_F(TlsTest, VerifyLevel) {
   EXPECT_EQ(good.client_got, "220 hello\r");
   auto wildcard = run(*s, *c, mail_peer("mx1.wild.example.com"));
   EXPECT_TRUE(wildcard.client);
+  testing::internal::CaptureStderr();
   auto wrong_name = run(*s, *c, mail_peer("mx.other.org"));
+  std::string log = testing::internal::GetCapturedStderr();
   ASSERT_FALSE(wrong_name.client);
-  EXPECT_NE(wrong_name.client.error().text.find("name mismatch"), std::string::npos);
+  EXPECT_EQ(wrong_name.client.error().text, "Server certificate not verified");
+  EXPECT_EQ(wrong_name.client.error().code, Errc::kTemporary);
+  EXPECT_NE(log.find("server certificate verification failed for mx.other.org[127.0.0.1]:25: "
+                     "num=62:hostname mismatch"),
+            std::string::npos)
+      << log;
 
   auto untrusting = client(client_config("verify"));  // no CAfile
+  testing::internal::CaptureStderr();
   auto untrusted = run(*s, *untrusting, mail_peer());
+  log = testing::internal::GetCapturedStderr();
   ASSERT_FALSE(untrusted.client);
-  EXPECT_NE(untrusted.client.error().text.find("untrusted issuer"), std::string::npos);
+  EXPECT_EQ(untrusted.client.error().text, "Server certificate not verified");
+  EXPECT_NE(log.find("certificate verification failed for mail.example.com[127.0.0.1]:25: "
+                     "untrusted issuer /CN=Postern Test CA"),
+            std::string::npos)
+      << log;
 
   auto rogue_cfg = server_config();
   rogue_cfg.set_override("smtpd_tls_cert_file", f("rogue.pem"));
@@ -287,9 +300,25 @@ TEST_F(TlsTest, FingerprintLevel) {
   auto wrong = client_config("fingerprint");
   wrong.set_override("smtp_tls_fingerprint_cert_match", "00:11:22");
   auto cw = client(wrong);
+  testing::internal::CaptureStderr();
   auto bad = run(*s, *cw, mail_peer());
+  std::string log = testing::internal::GetCapturedStderr();
   ASSERT_FALSE(bad.client);
-  EXPECT_NE(bad.client.error().text.find("fingerprint mismatch"), std::string::npos);
+  EXPECT_EQ(bad.client.error().text, "Server certificate not verified");
+  EXPECT_NE(log.find("server certificate verification failed for mail.example.com[127.0.0.1]:25: "
+                     "num=1:unspecified certificate verification error"),
+            std::string::npos)
+      << log;
+  // A digest of the right size that does not match reads as Postfix's DANE check.
+  auto sized = client_config("fingerprint");
+  std::string wrong_fpr;
+  for (int i = 0; i < 32; ++i) wrong_fpr += i ? ":AB" : "AB";
+  sized.set_override("smtp_tls_fingerprint_cert_match", wrong_fpr);
+  auto cs = client(sized);
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(run(*s, *cs, mail_peer()).client);
+  log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("num=65:no matching DANE TLSA records"), std::string::npos) << log;
 }
 
 TEST_F(TlsTest, ClientCertificates) {
