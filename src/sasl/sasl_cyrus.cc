@@ -26,12 +26,20 @@ Callback as_callback(F* f) {
   return reinterpret_cast<Callback>(reinterpret_cast<void (*)()>(f));
 }
 
+// Cyrus's messages with Postfix's prefixes ("warning: SASL authentication
+// failure: Password verification failed").
 int log_callback(void*, int level, const char* message) {
   if (!message) return SASL_OK;
-  if (level <= SASL_LOG_WARN)
-    log::warn("SASL authentication problem: {}", message);
-  else if (level == SASL_LOG_NOTE || log::verbose())
-    log::info("SASL: {}", message);
+  switch (level) {
+    case SASL_LOG_ERR:
+    case SASL_LOG_WARN: log::warn("SASL authentication problem: {}", message); break;
+    case SASL_LOG_FAIL: log::warn("SASL authentication failure: {}", message); break;
+    case SASL_LOG_NOTE:
+      if (log::verbose()) log::info("SASL authentication info: {}", message);
+      break;
+    default:
+      if (log::verbose()) log::info("SASL authentication debug: {}", message);
+  }
   return SASL_OK;
 }
 
@@ -145,7 +153,9 @@ class CyrusSession : public Session {
       return r;
     }
     r.kind = ServerReply::Kind::kFailure;
-    r.reason = conn_error(conn_, status);
+    // The short text Postfix puts in its reply and log line
+    // ("authentication failure", "generic failure"); Cyrus logs the detail.
+    r.reason = sasl_errstring(status, nullptr, nullptr);
     // Unreachable back ends (saslauthd down) are worth a retry.
     r.temporary = status == SASL_TRYAGAIN || status == SASL_UNAVAIL || status == SASL_FAIL;
     return r;
