@@ -145,10 +145,12 @@ class CyrusSession : public Session {
       r.challenge = base64_encode(std::string_view(out ? out : "", out ? outlen : 0));
       return r;
     }
+    // The user name is known after success and, for the log line's
+    // sasl_username=, usually after a failed password too.
+    const void* user = nullptr;
+    if (sasl_getprop(conn_, SASL_USERNAME, &user) == SASL_OK && user)
+      r.username = static_cast<const char*>(user);
     if (status == SASL_OK) {
-      const void* user = nullptr;
-      if (sasl_getprop(conn_, SASL_USERNAME, &user) == SASL_OK && user)
-        r.username = static_cast<const char*>(user);
       r.kind = ServerReply::Kind::kSuccess;
       return r;
     }

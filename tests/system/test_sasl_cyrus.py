@@ -71,6 +71,7 @@ def test_auxprop_sasldb(auxprop_etc, mech):
     assert "temporary=no malformed=no reason=authentication failure" in bad.stdout
     if mech == "PLAIN":  # Cyrus's LOGIN plugin does not log
         assert "warning: SASL authentication failure: Password verification failed" in bad.stderr
+    assert f"failed user: alice@{REALM}" in bad.stdout  # for the log's sasl_username=
 
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN", "CRAM-MD5"])

@@ -145,6 +145,7 @@ def test_bad_password_is_permanent(dovecot, mech):
     # Dovecot gives no reason; Debian's Postfix then replies
     # "535 5.7.8 Error: authentication failed: (reason unavailable)".
     assert "result: failure temporary=no malformed=no reason=(reason unavailable)" in r.stdout
+    assert "failed user: alice" in r.stdout  # for the log's sasl_username=
 
 
 def test_unknown_user_and_full_address(dovecot):

@@ -42,6 +42,7 @@ int finish(const ServerReply& r) {
   }
   std::printf("result: failure temporary=%s malformed=%s reason=%s\n", r.temporary ? "yes" : "no",
               r.malformed ? "yes" : "no", r.reason.c_str());
+  if (!r.username.empty()) std::printf("failed user: %s\n", r.username.c_str());
   return r.malformed ? 3 : r.temporary ? 2 : 1;
 }
 
