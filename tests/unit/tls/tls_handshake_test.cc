@@ -569,3 +569,38 @@ TEST_F(TlsTest, ChainFileOrders) {
 
 }  // namespace
 }  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+TEST_F(TlsTest, DhParametersCapathAndQuietLoglevel) {
+  auto sc = server_config();
+  sc.set_override("smtpd_tls_dh1024_param_file", f("dh2048.pem"));
+  sc.set_override("smtpd_tls_loglevel", "0");
+  auto s = server(sc);
+  ASSERT_TRUE(s);
+  auto cc = client_config("verify");
+  cc.set_override("smtp_tls_CApath", f("capath"));
+  // "verify" is a mandatory level: the mandatory parameters apply.
+  cc.set_override("smtp_tls_mandatory_protocols", "<=TLSv1.2");
+  cc.set_override("smtp_tls_mandatory_ciphers", "high");
+  cc.set_override("tls_high_cipherlist", "DHE-RSA-AES256-GCM-SHA384");
+  auto c = client(cc);
+  testing::internal::CaptureStderr();
+  auto out = run(*s, *c, mail_peer());
+  std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(out.client) << out.client.error().text;
+  EXPECT_EQ(out.client->cipher, "DHE-RSA-AES256-GCM-SHA384");
+  EXPECT_EQ(out.client->trust(), "Verified");  // through CApath
+  EXPECT_EQ(log.find("TLS connection established"), std::string::npos) << log;
+
+  sc.set_override("smtpd_tls_dh1024_param_file", f("server-rsa.pem"));
+  auto bad = ServerContext::create(sc);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().text.find("cannot load DH parameters from file \"" + f("server-rsa.pem")),
+            std::string::npos)
+      << bad.error().text;
+}
+
+}  // namespace
+}  // namespace postern::tls
