@@ -103,7 +103,7 @@ void Message::record(int type, std::string_view data) {
 
 std::string Message::map_sender(const std::string& raw) {
   if (raw.empty()) return raw;
-  std::string a = rewrite_ ? rewrite_(rewrite_context_rule(), raw) : raw;
+  std::string a = rewrite_ ? rewrite_("local", raw) : raw;
   if (flags_ & kCleanupFlagMapOk) {
     if (s_.sender_canonical_classes.count("envelope_sender")) {
       auto r = canonical_lookup(t_.sender_canonical, a, s_.lookup, s_.propagate_canonical);
@@ -122,7 +122,7 @@ std::string Message::map_sender(const std::string& raw) {
 
 void Message::add_recipient(const std::string& raw, std::optional<std::string> orig,
                             std::optional<std::string> dsn_orcpt, int notify, bool bcc_lookup) {
-  std::string a = raw.empty() ? raw : (rewrite_ ? rewrite_(rewrite_context_rule(), raw) : raw);
+  std::string a = raw.empty() ? raw : (rewrite_ ? rewrite_("local", raw) : raw);
   std::string o = orig ? *orig : raw;
   std::string dsn = dsn_orcpt ? *dsn_orcpt : "rfc822;" + a;
   std::vector<std::string> finals{a};

@@ -1,8 +1,9 @@
 // The cleanup of one message: queue records from the client (T ... E, as
 // cleanup_client.h sends them) in, a queue file out.
 //
-// Envelope: the sender and recipients are made canonical (trivial-rewrite,
-// via RewriteFn), mapped (canonical maps, masquerading), recipients are
+// Envelope: the sender and recipients are made canonical (trivial-rewrite's
+// "local" rule, via RewriteFn, whatever the client's rewrite_context: that
+// one governs header rewriting), mapped (canonical maps, masquerading), recipients are
 // expanded through virtual_alias_maps and duplicates dropped; each final
 // recipient is written as [A notify_flags] A dsn_orig_rcpt O R.
 // Content: headers are checked (header/mime/nested_header_checks), the
@@ -112,7 +113,6 @@ class Message {
   void add_recipient(const std::string& raw, std::optional<std::string> orig,
                      std::optional<std::string> dsn_orcpt, int notify, bool bcc_lookup);
   std::string map_sender(const std::string& raw);
-  std::string rewrite_context_rule() const { return local_context_ ? "local" : "remote"; }
   std::string map_header_address(const std::string& addr, bool sender_class);
 
   // Content handling (MimeState callbacks).
