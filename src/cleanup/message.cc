@@ -396,7 +396,8 @@ void Message::on_header(HeaderClass cls, std::string_view header) {
     write_text(header);
     return;
   }
-  if (iequals(name, "Return-Path")) return;
+  // Return-Path: is the delivery agent's to add; Bcc: must not be seen.
+  if (iequals(name, "Return-Path") || iequals(name, "Bcc") || iequals(name, "Resent-Bcc")) return;
   std::string value(trim(header_value(header)));
   if (iequals(name, "Received")) ++hops_;
   if (iequals(name, "Message-Id")) message_id_ = value;

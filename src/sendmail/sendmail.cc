@@ -148,8 +148,8 @@ Options parse(int argc, char** argv, std::string_view name) {
       case 'v': log::increase_verbose(); break;
       default:
         if (optopt == 'q') { o.mode = Mode::kFlush; break; }  // plain -q
-        fatal(EX_USAGE, fmt::format("usage: {} [options] [recipients]   (bad option -{})", name,
-                                    static_cast<char>(optopt)));
+        std::fprintf(stderr, "%s: invalid option -- '%c'\n", std::string(name).c_str(), optopt);
+        fatal(EX_TEMPFAIL, fmt::format("usage: {} [options]", name));
     }
   }
   for (int i = optind; i < argc; ++i) {
@@ -310,11 +310,13 @@ int main(int argc, char** argv) {
     case Mode::kSend: break;
   }
 
-  if (o.recipients.empty() && !o.extract)
-    fatal(EX_USAGE, "Recipient addresses must be specified on the command line or via the -t option");
   const uid_t uid = ::getuid();
   std::string gecos;
   std::string login = login_name(uid, &gecos);
+  const std::string who = fmt::format("{}({})", login, static_cast<long>(uid));
+  if (o.recipients.empty() && !o.extract)
+    fatal(EX_TEMPFAIL,
+          who + ": Recipient addresses must be specified on the command line or via the -t option");
   submit::Submission m;
   m.sender = o.sender ? *o.sender : login;
   if (o.fullname) m.fullname = *o.fullname;
@@ -329,7 +331,7 @@ int main(int argc, char** argv) {
   if (o.extract) {
     m.extracted = submit::extract_recipients(m.lines);
     if (m.extracted.empty() && m.recipients.empty())
-      fatal(EX_USAGE, "No recipient addresses found in message header");
+      fatal(EX_TEMPFAIL, who + ": No recipient addresses found in message header");
   }
   std::vector<Record> records = submit::submission_records(m);
   if (o.verp) {

@@ -10,9 +10,10 @@ import time
 from instance import Instance, wait_until, BIN
 
 # master.cf with the intake services only (no qmgr, so queue files stay in
-# incoming/ where the tests can read them).
+# incoming/ where the tests can read them). pickup's wakeup is 1s: our
+# master sends the first wakeup one period after start (Postfix's at once).
 INTAKE_MASTER_CF = """\
-pickup    unix  n       -       n       60      1       pickup
+pickup    unix  n       -       n       1       1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 postlog   unix-dgram n  -       n       -       1       postlogd
@@ -25,6 +26,9 @@ def intake_instance(tmp_path, **main):
     inst.write_master_cf(INTAKE_MASTER_CF)
     if main:
         inst.set_main(**main)
+    # Make the queue directories, as installing does (postdrop needs maildrop/).
+    r = inst.postfix("check")
+    assert r.returncode == 0, r.stderr
     return inst
 
 

@@ -165,6 +165,15 @@ TEST_F(MessageTest, ExistingHeadersAreKept) {
   EXPECT_FALSE(o.has_line_starting("Message-Id:"));
 }
 
+TEST_F(MessageTest, BccHeadersAreRemovedInEveryContext) {
+  for (std::string ctx : {"local", "remote"}) {
+    Out o = run(message({"ann"}, {"Received: by x", "Bcc: secret@example.com", "Resent-Bcc: s2",
+                                  "Subject: s", "", "b"}, ctx));
+    EXPECT_FALSE(o.has_line_starting("Bcc:")) << ctx;
+    EXPECT_FALSE(o.has_line_starting("Resent-Bcc:")) << ctx;
+  }
+}
+
 TEST_F(MessageTest, NoReceivedHeaderIsRejected) {
   Out o = run(message({"ann"}, {"Subject: x", "", "b"}));
   EXPECT_EQ(o.status, kCleanupStatBad);
