@@ -144,7 +144,12 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   if (queued) {
     auto st = mail_trigger(state->queue->directory(), "public", "qmgr",
                            std::string(1, kTriggerScanIncoming));
-    if (!st) log::warn("unable to look up public/qmgr: {}", st.error().text);
+    if (!st) {
+      // Postfix's wording: "unable to look up public/qmgr: No such file or directory".
+      std::string_view why = st.error().text;
+      if (auto colon = why.rfind(": "); colon != std::string_view::npos) why.remove_prefix(colon + 2);
+      log::warn("unable to look up public/qmgr: {}", why);
+    }
   }
   if (state->tables.changed()) {
     log::info("table has changed -- restarting");

@@ -451,7 +451,7 @@ void Message::end_primary_headers() {
       write_text(fmt::format("{}Date: {}", p, mail_date(arrival_sec_ ? arrival_sec_ : now_)));
     if (!(have_resent_ ? have_resent_from_ : have_from_)) {
       std::string from = sender_.empty() ? "MAILER-DAEMON" : sender_;
-      if (fullname_seen_ && !fullname_.empty())
+      if (fullname_seen_ && !fullname_.empty() && !sender_.empty())
         from = s_.header_from_standard ? fmt::format("{} <{}>", display_name(fullname_), from)
                                        : fmt::format("{} ({})", from, fullname_);
       write_text(fmt::format("{}From: {}", p, from));

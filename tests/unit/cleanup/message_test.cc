@@ -157,6 +157,15 @@ TEST_F(MessageTest, FullNameMakesTheFromHeader) {
   EXPECT_EQ(o.of_type('F'), std::vector<std::string>{"Joe Q. Public"});
 }
 
+TEST_F(MessageTest, NullSenderFromHeaderIsMailerDaemon) {
+  auto recs = message({"ann"}, {"Received: by x", "", "b"}, "local", "");
+  recs.insert(recs.begin() + 2, {'F', "Full Name"});
+  Out o = run(recs);
+  ASSERT_EQ(o.status, 0);
+  EXPECT_TRUE(o.has_line_starting("From: MAILER-DAEMON"));
+  EXPECT_EQ(o.of_type('S'), std::vector<std::string>{""});
+}
+
 TEST_F(MessageTest, ExistingHeadersAreKept) {
   Out o = run(message({"ann"}, {"Received: by x", "Message-ID: <own@id>", "Date: today",
                                 "From: Ann <ann@example.com>", "", "b"}));
