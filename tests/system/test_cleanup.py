@@ -206,3 +206,30 @@ def test_same_queue_file_shape_as_postfix(tmp_path, inst):
     assert ours.header("From") == theirs.header("From")
     assert ours.header("Received").split("(")[0].replace("demo.localhost", "H") == \
         theirs.header("Received").split("(")[0].replace("postfix.oracle.test", "H")
+
+
+def test_full_disk_is_a_temporary_write_error(inst):
+    """incoming/ on a tiny tmpfs: cleanup answers status 2 (smtpd: 451 4.3.0)
+    and leaves no file; sendmail then keeps the message in maildrop/."""
+    incoming = inst.spool / "incoming"
+    st = incoming.stat()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(incoming)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        os.chown(incoming, st.st_uid, st.st_gid)
+        inst.start()
+        big = ["Received: by t", ""] + ["x" * 900] * 400  # about 360 kB
+        qid, reply = cleanup_submit(inst.socket_path("cleanup", private=False), "a@example.com",
+                                    ["x@example.com"], big)
+        assert reply == {"status": "2", "reason": "4.3.0 queue file write error"}
+        inst.wait_for_log(rf"warning: {qid}: write queue file: .*No space left on device")
+        assert queue_files(inst.spool, "incoming") == []
+        r = sendmail(inst, ["-f", "me@example.com", "ann@example.com"], "\n".join(big[2:]) + "\n")
+        assert r.returncode == 0, r.stderr
+        [drop] = queue_files(inst.spool, "maildrop")
+        assert drop.stat().st_mode & 0o700 == 0o700
+    finally:
+        inst.stop()
+        subprocess.run(["umount", str(incoming)], capture_output=True)
