@@ -150,3 +150,18 @@ def test_newaliases_mode_builds_alias_database(inst):
         r = sendmail(inst, args, "", argv0=argv0)
         assert r.returncode == 0, r.stderr
         assert db.exists()
+
+
+def test_setgid_postdrop_refuses_a_users_configuration(tmp_path, inst):
+    """Set-gid, postdrop must not let a user pick the configuration."""
+    pd = tmp_path / "postdrop"
+    pd.write_bytes((BIN / "postdrop").read_bytes())
+    if subprocess.run(["chgrp", "postdrop", str(pd)]).returncode != 0:
+        pytest.skip("no postdrop group")
+    os.chmod(pd, 0o2755)
+    r = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c", f"{pd} -c {inst.etc} </dev/null"],
+                       capture_output=True, text=True, timeout=30)
+    if "nosuid" in pathlib.Path("/proc/mounts").read_text() and r.returncode == 0:
+        pytest.skip("set-gid bits ignored on this file system")
+    assert r.returncode == 77, r  # EX_NOPERM
+    assert f"{inst.etc} is not an authorized configuration directory" in r.stderr
