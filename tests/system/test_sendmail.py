@@ -165,3 +165,19 @@ def test_setgid_postdrop_refuses_a_users_configuration(tmp_path, inst):
         pytest.skip("set-gid bits ignored on this file system")
     assert r.returncode == 77, r  # EX_NOPERM
     assert f"{inst.etc} is not an authorized configuration directory" in r.stderr
+
+
+def test_pickup_logs_and_drops_a_message_cleanup_rejects(inst):
+    (inst.etc / "header_checks").write_text("/^Subject: spam/ REJECT go away\n")
+    inst.set_main(header_checks=f"regexp:{inst.etc}/header_checks")
+    # master down: the message waits in maildrop/ ...
+    r = sendmail(inst, ["-f", "me@example.com", "ann@example.com"], "Subject: spam\n\nb\n")
+    assert r.returncode == 0, r.stderr
+    assert len(queue_files(inst.spool, "maildrop")) == 1
+    # ... and pickup reports cleanup's verdict when it runs.
+    inst.start()
+    inst.wait_for_log(r"postfix/pickup\[\d+\]: (\w+): uid=0 from=<me@example.com>")
+    inst.wait_for_log(r"postfix/pickup\[\d+\]: warning: \w+: message from uid=0 not queued: "
+                      r"5\.7\.1 go away")
+    wait_until(lambda: queue_files(inst.spool, "maildrop") == [], 10, what="empty maildrop")
+    assert queue_files(inst.spool, "incoming") == []
