@@ -32,7 +32,8 @@ def test_master_down_message_waits_in_maildrop_then_is_picked_up(inst):
     assert (b"S", b"me@example.com") in [(t.encode(), d) for t, d in records]
     inst.start()
     [qf] = wait_for_queue_file(inst.spool, "incoming")
-    assert queue_files(inst.spool, "maildrop") == []
+    # pickup removes its file once cleanup has answered.
+    wait_until(lambda: queue_files(inst.spool, "maildrop") == [], 10, what="empty maildrop")
     assert qf.sender == "me@example.com"
     assert qf.recipients == ["ann@example.com"]
     assert qf.header("Subject") == "wait"
