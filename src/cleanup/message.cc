@@ -150,11 +150,12 @@ void Message::add_recipient(const std::string& raw, std::optional<std::string> o
     std::string key = lowercase(f) + "\n" + o + "\n" + std::to_string(notify);
     if (!seen_rcpts_.insert(key).second) continue;
     if (!rejected_) {
+      write_warning_time();
       if (notify) w_.attr("notify_flags", std::to_string(notify));
       w_.attr("dsn_orig_rcpt", dsn);
       w_.recipient(f, std::string_view(o));
     }
-    if (rcpt_count_++ == 0) first_rcpt_ = f;
+    if (rcpt_count_++ == 0) first_rcpt_ = a;
   }
   if (bcc_lookup && (flags_ & kCleanupFlagBccOk) && !t_.recipient_bcc.empty() && !a.empty()) {
     auto bcc = maps::find_address(t_.recipient_bcc, a, s_.lookup);
@@ -164,6 +165,13 @@ void Message::add_recipient(const std::string& raw, std::optional<std::string> o
       defer("recipient_bcc_maps map lookup problem for " + a);
     }
   }
+}
+
+void Message::write_warning_time() {
+  // In the envelope, before the first recipient: arrival + delay_warning_time.
+  if (warning_written_ || segment_ != Segment::kEnvelope || s_.delay_warning_time <= 0) return;
+  warning_written_ = true;
+  w_.warning_time(static_cast<long>((arrival_sec_ ? arrival_sec_ : now_) + s_.delay_warning_time));
 }
 
 void Message::envelope_record(int type, std::string_view data) {
@@ -222,6 +230,7 @@ void Message::envelope_record(int type, std::string_view data) {
     case rec::kMessage:
       if (!sender_seen_) return protocol_error("message has no sender record");
       if (!filter_seen_ && !s_.content_filter.empty()) w_.record(rec::kFilter, s_.content_filter);
+      write_warning_time();
       w_.message_start();
       segment_ = Segment::kContent;
       return;
@@ -258,9 +267,10 @@ void Message::content_record(int type, std::string_view data) {
     partial_line_.clear();
     line.append(data);
     content_bytes_ += static_cast<long long>(line.size()) + 1;
-    if (s_.message_size_limit > 0 && content_bytes_ > s_.message_size_limit) too_big_ = true;
     if (too_big_) return;
     mime_->feed(line, true);
+    // message_size_limit bounds the queue file, envelope included (as Postfix).
+    if (s_.message_size_limit > 0 && w_.offset() > s_.message_size_limit) too_big_ = true;
     return;
   }
   if (type == rec::kPadding || type == rec::kPointer) return;
@@ -428,10 +438,10 @@ void Message::on_header_end(HeaderClass cls) {
 void Message::end_primary_headers() {
   primary_done_ = true;
   if (s_.hopcount_limit > 0 && hops_ > s_.hopcount_limit && !rejected_) {
-    log::warn("{}: message rejected: too many hops ({} Received: headers)", id_, hops_);
+    log::warn("{}: message rejected: hopcount exceeded", id_);
     status_ |= kCleanupStatHops;
-    reason_ = "5.4.0 too many hops";
     rejected_ = true;
+    return;  // Postfix logs no message-id for it
   }
   bool add = local_context_ || s_.always_add_missing_headers;
   if (add) {
@@ -529,10 +539,11 @@ void Message::finish() {
     if (!filter_.empty()) w_.record(rec::kFilter, filter_);
     if (!redirect_.empty()) w_.record(rec::kRedirect, redirect_);
   }
-  if (too_big_) {
-    log::info("{}: reject: message size exceeds size limit {}", id_, s_.message_size_limit);
+  if (!too_big_ && s_.message_size_limit > 0 && w_.offset() > s_.message_size_limit)
+    too_big_ = true;
+  if (too_big_ && !rejected_) {
+    log::warn("{}: queue file size limit exceeded", id_);
     status_ |= kCleanupStatSize;
-    if (reason_.empty()) reason_ = "5.3.4 Message size exceeds fixed limit";
   }
   if (hops_ == 0 && status_ == 0) {
     // Every front end (smtpd, pickup, bounce) prepends its own Received:.

@@ -48,6 +48,7 @@ struct Settings {
   std::string content_filter;
   std::string always_bcc;
   long long body_checks_size_limit = 51200;
+  long long delay_warning_time = 0;  // seconds; 0: no W record
   MimeLimits mime;
   size_t line_length_limit = 2048;
   VirtualLimits virtual_limits;
@@ -106,6 +107,7 @@ class Message {
   void content_record(int type, std::string_view data);
   void extracted_record(int type, std::string_view data);
   void finish();
+  void write_warning_time();
   void protocol_error(std::string_view what);
   void defer(std::string_view log_text);
 
@@ -157,6 +159,7 @@ class Message {
   long rcpt_count_ = 0;
   std::string first_rcpt_;
   bool filter_seen_ = false;
+  bool warning_written_ = false;
 
   // Content.
   std::unique_ptr<MimeState> mime_;

@@ -32,6 +32,9 @@ Result<Settings> Settings::from_config(const Config& cfg) {
     if (!v) return std::unexpected(v.error());
     *field = *v;
   }
+  auto warn = cfg.time_value("delay_warning_time");
+  if (!warn) return std::unexpected(warn.error());
+  s.delay_warning_time = *warn;
   auto hops = int_param(cfg, "hopcount_limit");
   if (!hops) return std::unexpected(hops.error());
   s.hopcount_limit = static_cast<int>(*hops);

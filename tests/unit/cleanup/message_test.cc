@@ -12,6 +12,8 @@
 #include "global/rec_type.h"
 #include "global/record.h"
 
+#include <fmt/format.h>
+
 namespace postern::cleanup {
 namespace {
 
@@ -309,6 +311,23 @@ TEST_F(MessageTest, SizeAndHopLimits) {
   settings.hopcount_limit = 2;
   EXPECT_EQ(run(message({"ann"}, {"Received: 1", "Received: 2", "Received: 3", "", "b"})).status,
             kCleanupStatHops);
+}
+
+TEST_F(MessageTest, DelayWarningTimeWritesAWRecordBeforeTheRecipients) {
+  settings.delay_warning_time = 3600;
+  Out o = run(message({"ann", "bob"}, {"Received: by x", "", "b"}));
+  ASSERT_EQ(o.status, 0);
+  EXPECT_EQ(o.of_type('W'), std::vector<std::string>{fmt::format("{:>15}", 1700000000 + 3600)});
+  std::string types;
+  for (const auto& r : o.records) types += static_cast<char>(r.type);
+  EXPECT_LT(types.find('W'), types.find('R'));
+}
+
+TEST_F(MessageTest, SizeLimitCountsTheWholeQueueFile) {
+  settings.message_size_limit = 500;  // a small message is about 400 bytes
+  EXPECT_EQ(run(message({"ann"}, {"Received: by x", "", "short"})).status, 0);
+  EXPECT_EQ(run(message({"ann"}, {"Received: by x", "", std::string(200, 'b')})).status,
+            kCleanupStatSize);
 }
 
 TEST_F(MessageTest, ContentFilterAndHoldFlag) {
