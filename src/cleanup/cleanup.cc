@@ -164,10 +164,14 @@ void pre_init(ServiceContext& ctx) {
   if (!tables) log::fatal("{}", tables.error().text);
   auto queue = MailQueue::from_config(ctx.cfg());
   if (!queue) log::fatal("{}", queue.error().text);
-  state = std::make_unique<State>(State{std::move(*settings), std::move(*tables),
-                                        std::make_unique<MailQueue>(std::move(*queue)),
-                                        std::make_unique<RewriteClient>(
-                                            RewriteClient::from_config(ctx.cfg()))});
+  // Paths relative to the queue directory, the working directory both with
+  // and without chroot (master.cf's chroot column).
+  MailQueue::Settings qs = queue->settings();
+  qs.directory = ".";
+  state = std::make_unique<State>(State{
+      std::move(*settings), std::move(*tables), std::make_unique<MailQueue>(std::move(qs)),
+      std::make_unique<RewriteClient>("private/" + ctx.cfg().get("rewrite_service_name"),
+                                      std::chrono::seconds(ctx.ipc_timeout()))});
 }
 
 }  // namespace

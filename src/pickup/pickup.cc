@@ -67,7 +67,10 @@ Outcome pick_up(const std::string& id, ServiceContext& ctx) {
     }
     records.push_back(std::move(**r));
   }
-  auto client = CleanupClient::open(ctx.cfg(), kCleanupFlagsExternal | kCleanupFlagBounce);
+  // Relative to the queue directory: the working directory, chrooted or not.
+  auto client = CleanupClient::open_socket("public/" + ctx.cfg().get("cleanup_service_name"),
+                                           kCleanupFlagsExternal | kCleanupFlagBounce,
+                                           std::chrono::seconds(ctx.ipc_timeout()));
   if (!client) {
     log::warn("{}", client.error().text);
     return Outcome::kRetry;
@@ -118,7 +121,9 @@ void scan(std::string_view, ServiceContext& ctx) {
 void pre_init(ServiceContext& ctx) {
   auto q = MailQueue::from_config(ctx.cfg());
   if (!q) log::fatal("{}", q.error().text);
-  queue = std::make_unique<MailQueue>(std::move(*q));
+  MailQueue::Settings qs = q->settings();
+  qs.directory = ".";  // the working directory, chrooted or not
+  queue = std::make_unique<MailQueue>(std::move(qs));
 }
 
 }  // namespace

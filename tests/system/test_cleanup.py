@@ -243,3 +243,28 @@ def test_full_disk_is_a_temporary_write_error(inst):
     finally:
         inst.stop()
         subprocess.run(["umount", str(incoming)], capture_output=True)
+
+
+def test_chrooted_cleanup_and_pickup(tmp_path):
+    """master.cf's chroot column (as conf/master.cf has it for cleanup and
+    pickup): both work inside the queue directory."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    inst = intake_instance(tmp_path)
+    try:
+        inst.write_master_cf(
+            "pickup    unix  n       -       y       1       1       pickup\n"
+            "cleanup   unix  n       -       y       -       0       cleanup\n"
+            "rewrite   unix  -       -       n       -       -       trivial-rewrite\n"
+            "postlog   unix-dgram n  -       n       -       1       postlogd\n")
+        (inst.etc / "virtual").write_text("team@example.com ann@example.net\n")
+        inst.set_main(virtual_alias_maps=f"texthash:{inst.etc}/virtual")
+        # Through maildrop/ and pickup (master down), then directly to cleanup.
+        assert sendmail(inst, ["-f", "me@example.com", "team@example.com"], "S: 1\n\nb\n").returncode == 0
+        inst.start()
+        assert sendmail(inst, ["-f", "me@example.com", "team@example.com"], "S: 2\n\nb\n").returncode == 0
+        files = wait_for_queue_file(inst.spool, "incoming", count=2)
+        assert [qf.recipients for qf in files] == [["ann@example.net"]] * 2
+        inst.wait_for_log(r"postfix/pickup\[\d+\]: \w+: uid=0 from=<me@example.com>")
+    finally:
+        inst.stop()
