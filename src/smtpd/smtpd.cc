@@ -2,6 +2,7 @@
 // (single_server_main); with -S the client is on stdin/stdout.
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
@@ -129,6 +130,29 @@ void lookup_client(CheckState& st, const IpAddress& addr) {
   freeaddrinfo(res);
 }
 
+// Stand-alone mode on a pipe: read the client from stdin, answer on stdout.
+class PipeTransport : public Transport {
+ public:
+  PipeTransport(UniqueFd in, UniqueFd out)
+      : in_(std::move(in)), out_(std::make_unique<FdTransport>(std::move(out))) {}
+  Result<size_t> read_some(char* buf, size_t len, Deadline deadline) override {
+    return in_.read_some(buf, len, deadline);
+  }
+  Result<size_t> write_some(const char* buf, size_t len, Deadline deadline) override {
+    return out_->write_some(buf, len, deadline);
+  }
+  int fd() const override { return in_.fd(); }
+
+ private:
+  FdTransport in_;
+  std::unique_ptr<FdTransport> out_;
+};
+
+bool is_socket(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 std::unique_ptr<DaemonLookups> lookups;
 std::unique_ptr<Checker> checker;
 std::unique_ptr<SessionSettings> settings;
@@ -154,7 +178,12 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
     st.client_name = st.reverse_name = "localhost";
     st.client_addr = "127.0.0.1";
   }
-  Stream stream = Stream::from_fd(std::move(fd));
+  std::unique_ptr<Transport> transport;
+  if (ctx.args().stand_alone && !is_socket(fd.get()))
+    transport = std::make_unique<PipeTransport>(std::move(fd), UniqueFd(::dup(STDOUT_FILENO)));
+  else
+    transport = std::make_unique<FdTransport>(std::move(fd));
+  Stream stream(std::move(transport));
   Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st));
   session.run();
 }

@@ -59,7 +59,9 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.line_length_limit = cfg.get_int("line_length_limit");
   if (s.line_length_limit < 512) s.line_length_limit = 512;
   s.timeout = std::chrono::seconds(cfg.get_time("smtpd_timeout"));
-  for (auto& w : cfg.get_list("smtpd_discard_ehlo_keywords")) s.discard_ehlo_keywords.push_back(lowercase(w));
+  std::string discard = cfg.get("smtpd_discard_ehlo_keywords");
+  for (auto w : split(discard))
+    s.discard_ehlo_keywords.push_back(lowercase(w));
   s.disable_vrfy = cfg.get_bool("disable_vrfy_command");
   s.forbid_bare_newline = cfg.get_bool("smtpd_forbid_bare_newline");
   s.strict_rfc821 = cfg.get_bool("strict_rfc821_envelopes");
@@ -440,11 +442,15 @@ std::string Session::finish_message(bool too_big, bool write_error) {
     return fmt::format("250 2.0.0 Ok: queued as {}", id);
   }
   CleanupStatusDetail d = cleanup_status_detail(out->status);
-  std::string text = out->reason.empty() ? std::string(d.text) : out->reason;
   sink_.reset();
-  if (!out->reason.empty() && out->reason.size() > 4 && isdigit(static_cast<unsigned char>(out->reason[0])))
-    return out->reason;
-  return fmt::format("{} {} {}", d.smtp, d.dsn, text);
+  // cleanup's reason may carry its own enhanced code ("5.7.1 text").
+  const std::string& why = out->reason;
+  if (why.empty()) return fmt::format("{} {} Error: {}", d.smtp, d.dsn, d.text);
+  bool has_dsn = why.size() > 5 && (why[0] == '4' || why[0] == '5') && why[1] == '.';
+  int code = d.smtp;
+  if (has_dsn && why[0] != static_cast<char>('0' + code / 100)) code = (why[0] - '0') * 100 + code % 100;
+  if (has_dsn) return fmt::format("{} {}", code, why);
+  return fmt::format("{} {} {}", d.smtp, d.dsn, why);
 }
 
 bool Session::cmd_data(const std::string& args) {
@@ -572,7 +578,8 @@ bool Session::cmd_bdat(const std::string& args) {
     data_bytes_ = 0;
     Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
     if (st) {
-      for (auto l : split(received_header(), "\n"))
+      std::string h = received_header();
+      for (auto l : split(h, "\n"))
         if (st) st = sink_->record(rec::kNorm, l);
       for (const auto& p : st_.prepend)
         if (st) st = sink_->record(rec::kNorm, p);
@@ -751,9 +758,13 @@ void Session::run() {
     std::string& l = *line;
     if (!l.empty() && l.back() == '\r') l.pop_back();
     // A client that sends ahead without having been offered PIPELINING.
-    if (!ehlo_ && s_.has_buffered_input() && !pipelining_logged_) {
+    if (s_.has_buffered_input() && !pipelining_logged_) {
       std::string verb = uppercase(split_command(l).verb);
-      if (verb != "QUIT") {
+      // Commands that must end a pipelined group, or any without EHLO.
+      bool must_be_last = verb == "HELO" || verb == "EHLO" || verb == "DATA" || verb == "VRFY" ||
+                          verb == "ETRN" || verb == "NOOP" || verb == "STARTTLS" ||
+                          verb == "AUTH" || verb == "EXPN";
+      if (verb != "QUIT" && (must_be_last || !ehlo_)) {
         log::info("improper command pipelining after {} from {}: {}", verb, namaddr(),
                   printable(l));
         pipelining_logged_ = true;
