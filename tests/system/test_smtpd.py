@@ -78,7 +78,7 @@ RELAY_ATTEMPTS = [
     "<@oracle.test:user@elsewhere.example>", "<\"user@elsewhere.example\"@oracle.test>",
     "<user@elsewhere.example@oracle.test>", "<user@[192.0.2.1]>", "<USER@ELSEWHERE.EXAMPLE>",
     "<user@elsewhere.example.>", "<user@oracle.test.elsewhere.example>", "<user@sub.oracle.test>",
-    "<\"user%elsewhere.example\"@oracle.test>", "<user@localhost>",
+    "<\"user%elsewhere.example\"@oracle.test>", "<user@localhost>", "<\"quoted user\"@elsewhere.example>",
 ]
 
 
