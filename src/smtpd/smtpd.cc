@@ -153,6 +153,37 @@ bool is_socket(int fd) {
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+std::unique_ptr<tls::ServerContext> tls_context;
+std::unique_ptr<sasl::ServerBackend> sasl_backend;
+Extensions extensions;
+
+// TLS and SASL, set up before privileges are dropped (keys are root-only).
+void init_extensions(const Config& cfg) {
+  std::string level = lowercase(cfg.get("smtpd_tls_security_level"));
+  if (level.empty())
+    level = cfg.get_bool("smtpd_enforce_tls") ? "encrypt" : cfg.get_bool("smtpd_use_tls") ? "may" : "none";
+  if (level == "may" || level == "encrypt") {
+    extensions.tls_required = level == "encrypt";
+    auto ctx = tls::ServerContext::create(cfg);
+    if (ctx) {
+      tls_context = std::move(*ctx);
+      extensions.tls = tls_context.get();
+    } else {
+      log::warn("{}: disabling TLS support", ctx.error().text);
+      extensions.tls_unavailable = extensions.tls_required;
+    }
+  }
+  if (cfg.get_bool("smtpd_sasl_auth_enable")) {
+    auto b = sasl::ServerBackend::create(cfg);
+    if (b) {
+      sasl_backend = std::move(*b);
+      extensions.sasl = sasl_backend.get();
+    } else {
+      log::warn("SASL per-process initialization failed: {}", b.error().text);
+    }
+  }
+}
+
 std::unique_ptr<DaemonLookups> lookups;
 std::unique_ptr<Checker> checker;
 std::unique_ptr<SessionSettings> settings;
@@ -163,6 +194,7 @@ void init(ServiceContext& ctx) {
   if (!c) log::fatal("{}", c.error().text);
   checker = std::make_unique<Checker>(std::move(*c));
   settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
+  init_extensions(ctx.cfg());
 }
 
 void serve(UniqueFd fd, ServiceContext& ctx) {
@@ -184,7 +216,8 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   else
     transport = std::make_unique<FdTransport>(std::move(fd));
   Stream stream(std::move(transport));
-  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st));
+  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st),
+                  extensions);
   session.run();
 }
 

@@ -68,13 +68,17 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.helo_required = cfg.get_bool("smtpd_helo_required");
   s.null_access_key = cfg.get("smtpd_null_access_lookup_key");
   s.fast_flush_domains = cfg.get("fast_flush_domains");
+  s.tls_auth_only = cfg.get_bool("smtpd_tls_auth_only");
+  s.sasl_enable = cfg.get_bool("smtpd_sasl_auth_enable");
+  s.broken_sasl_auth_clients = cfg.get_bool("broken_sasl_auth_clients");
+  s.starttls_timeout = std::chrono::seconds(cfg.get_time("smtpd_starttls_timeout"));
   return s;
 }
 
 Session::Session(Stream& stream, const SessionSettings& settings, Checker& checker,
-                 SinkOpener opener, CheckState client)
+                 SinkOpener opener, CheckState client, Extensions ext)
     : s_(stream), cfg_(settings), checker_(checker), opener_(std::move(opener)),
-      st_(std::move(client)) {
+      st_(std::move(client)), ext_(ext) {
   for (auto n : kCommandOrder) counters_.push_back(Counter{std::string(n)});
   st_.log = [this](std::string_view a, std::string_view stage, std::string_view t) {
     log_action(a, stage, t);
@@ -159,7 +163,11 @@ Status Session::open_queue() {
   auto sink = opener_(flags);
   if (!sink) return std::unexpected(sink.error());
   sink_ = std::move(*sink);
-  log::info("{}: client={}", sink_->queue_id(), namaddr());
+  if (st_.sasl_username.empty())
+    log::info("{}: client={}", sink_->queue_id(), namaddr());
+  else
+    log::info("{}: client={}, sasl_method={}, sasl_username={}", sink_->queue_id(), namaddr(),
+              sasl_method_, st_.sasl_username);
   struct timeval tv;
   gettimeofday(&tv, nullptr);
   auto rec = [this](int t, std::string_view d) { return sink_->record(t, d); };
@@ -206,8 +214,8 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
   }
   reset();
   st_.helo = args.substr(0, args.find_first_of(" \t"));
-  st_.protocol = ehlo ? "ESMTP" : "SMTP";
   ehlo_ = ehlo;
+  set_protocol();
   if (auto r = checker_.check(Stage::kHelo, st_)) {
     st_.helo.clear();
     reply(*r);
@@ -228,6 +236,21 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
   else add("size", "SIZE");
   if (!cfg_.disable_vrfy) add("vrfy", "VRFY");
   add("etrn", "ETRN");
+  if (ext_.tls && !tls_active_) add("starttls", "STARTTLS");
+  if (auth_offered()) {
+    std::string mechs;
+    auto session = ext_.sasl->open(sasl::ConnectionInfo{st_.client_addr, st_.client_port, "", 0,
+                                                        tls_active_, false});
+    if (session) {
+      for (const auto& m : (*session)->mechanisms()) mechs += (mechs.empty() ? "" : " ") + m;
+      if (!mechs.empty()) {
+        add("auth", "AUTH " + mechs);
+        if (cfg_.broken_sasl_auth_clients) add("auth", "AUTH=" + mechs);
+      }
+    } else {
+      log::warn("SASL authentication failure: {}", session.error().text);
+    }
+  }
   add("enhancedstatuscodes", "ENHANCEDSTATUSCODES");
   add("8bitmime", "8BITMIME");
   add("dsn", "DSN");
@@ -247,6 +270,11 @@ bool Session::cmd_mail(const std::string& args) {
   }
   if (in_mail_) {
     reply("503 5.5.1 Error: nested MAIL command");
+    return false;
+  }
+  if (ext_.tls_required && !tls_active_) {
+    reply(ext_.tls_unavailable ? "454 4.7.0 TLS not available due to local problem"
+                               : "530 5.7.0 Must issue a STARTTLS command first");
     return false;
   }
   if (!istarts_with(args, "FROM:")) {
@@ -675,6 +703,125 @@ bool Session::cmd_etrn(const std::string& args) {
   return false;
 }
 
+void Session::set_protocol() {
+  if (!ehlo_) {
+    st_.protocol = "SMTP";
+    return;
+  }
+  st_.protocol = std::string("ESMTP") + (tls_active_ ? "S" : "") +
+                 (st_.sasl_username.empty() ? "" : "A");
+}
+
+bool Session::auth_offered() const {
+  return ext_.sasl && cfg_.sasl_enable && (!cfg_.tls_auth_only || tls_active_) &&
+         st_.sasl_username.empty();
+}
+
+// Handshake on the client connection (after "220 Ready" or at once in
+// wrapper mode). False when the connection cannot go on.
+bool Session::start_tls() {
+  (void)s_.flush();
+  tls::Peer peer;
+  peer.name = st_.client_name;
+  peer.addr = st_.client_addr;
+  peer.port = st_.client_port;
+  auto info = ext_.tls->start(s_, peer, Clock::now() + cfg_.starttls_timeout);
+  if (!info) {
+    log::warn("TLS handshake failed with {}: {}", namaddr(), info.error().text);
+    quit_ = true;
+    return false;
+  }
+  tls_active_ = true;
+  return true;
+}
+
+bool Session::cmd_starttls(const std::string& args) {
+  if (!args.empty()) {
+    reply("501 5.5.4 Syntax: STARTTLS");
+    return false;
+  }
+  if (tls_active_) {
+    reply("554 5.5.1 Error: TLS already active");
+    return false;
+  }
+  if (!ext_.tls) {
+    if (ext_.tls_unavailable) reply("454 4.7.0 TLS not available due to local problem");
+    else reply("502 5.5.1 Error: command not implemented");
+    return false;
+  }
+  s_.write("220 2.0.0 Ready to start TLS\r\n");
+  if (!start_tls()) return false;
+  // RFC 3207: forget everything learned before the handshake.
+  reset();
+  st_.helo.clear();
+  ehlo_ = false;
+  set_protocol();
+  return true;
+}
+
+bool Session::cmd_auth(const std::string& args) {
+  if (!ext_.sasl || !cfg_.sasl_enable || (cfg_.tls_auth_only && !tls_active_)) {
+    reply("503 5.5.1 Error: authentication not enabled");
+    return false;
+  }
+  if (!ehlo_) {
+    reply("503 5.5.1 Error: send EHLO first");
+    return false;
+  }
+  if (!st_.sasl_username.empty()) {
+    reply("503 5.5.1 Error: already authenticated");
+    return false;
+  }
+  if (in_mail_) {
+    reply("503 5.5.1 Error: MAIL transaction in progress");
+    return false;
+  }
+  auto words = split(args, " \t");
+  if (words.empty() || words.size() > 2) {
+    reply("501 5.5.4 Syntax: AUTH mechanism");
+    return false;
+  }
+  std::string mech = uppercase(words[0]);
+  auto session = ext_.sasl->open(sasl::ConnectionInfo{st_.client_addr, st_.client_port, "", 0,
+                                                      tls_active_, false});
+  if (!session) {
+    log::warn("SASL authentication failure: {}", session.error().text);
+    reply("454 4.7.0 Temporary authentication failure: " + session.error().text);
+    return false;
+  }
+  std::optional<std::string_view> initial;
+  if (words.size() == 2) initial = words[1];
+  sasl::ServerReply r = (*session)->start(mech, initial);
+  while (r.kind == sasl::ServerReply::Kind::kContinue) {
+    reply("334 " + r.challenge);
+    (void)s_.flush();
+    auto line = s_.read_line(12288);
+    if (!line) {
+      quit_ = true;
+      return false;
+    }
+    std::string l = *line;
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (l == "*") {
+      reply("501 5.7.0 Authentication aborted");
+      return false;
+    }
+    r = (*session)->step(l);
+  }
+  if (r.ok()) {
+    st_.sasl_username = r.username;
+    sasl_method_ = mech;
+    set_protocol();
+    reply("235 2.7.0 Authentication successful");
+    return true;
+  }
+  log::warn("{}: SASL {} authentication failed: {}", namaddr(), mech, r.reason);
+  if (r.malformed) reply("501 5.5.2 Cannot decode response");
+  else if (r.temporary) reply("454 4.7.0 Temporary authentication failure: " + r.reason);
+  else reply("535 5.7.8 Error: authentication failed: " + r.reason);
+  return false;
+}
+
 bool Session::handle(const std::string& line) {
   Command c = split_command(line);
   std::string lower = lowercase(c.verb);
@@ -709,8 +856,10 @@ bool Session::handle(const std::string& line) {
     reply("221 2.0.0 Bye");
     quit_ = true;
     ok = true;
-  } else if (lower == "starttls" || lower == "auth") {
-    reply("502 5.5.1 Error: command not implemented");
+  } else if (lower == "starttls") {
+    ok = cmd_starttls(c.args);
+  } else if (lower == "auth") {
+    ok = cmd_auth(c.args);
   } else if (lower == "xclient" || lower == "xforward") {
     reply("550 5.7.0 Error: insufficient authorization");
   } else {
@@ -727,6 +876,10 @@ bool Session::handle(const std::string& line) {
 void Session::run() {
   s_.set_timeout(cfg_.timeout);
   log::info("connect from {}", namaddr());
+  if (ext_.tls && ext_.tls->wrappermode() && !start_tls()) {
+    log::info("disconnect from {}{}", namaddr(), disconnect_stats());
+    return;
+  }
   std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
   reply("220 " + cfg_.banner);
   (void)s_.flush();

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "global/cleanup_client.h"
+#include "sasl/sasl_server.h"
+#include "tls/tls.h"
 #include "smtpd/smtpd_check.h"
 #include "util/stream.h"
 
@@ -53,13 +55,25 @@ struct SessionSettings {
   bool helo_required = false;
   std::string null_access_key;
   std::string fast_flush_domains;
+  bool tls_auth_only = false;
+  bool sasl_enable = false;
+  bool broken_sasl_auth_clients = false;
+  std::chrono::seconds starttls_timeout{300};
   static SessionSettings from_config(const Config& cfg);
+};
+
+// Optional services: TLS (STARTTLS, wrapper mode) and SASL (AUTH).
+struct Extensions {
+  tls::ServerContext* tls = nullptr;   // null: no STARTTLS
+  bool tls_required = false;           // smtpd_tls_security_level = encrypt
+  bool tls_unavailable = false;        // encrypt, but TLS could not be set up
+  sasl::ServerBackend* sasl = nullptr; // null: no AUTH
 };
 
 class Session {
  public:
   Session(Stream& stream, const SessionSettings& settings, Checker& checker, SinkOpener opener,
-          CheckState client);
+          CheckState client, Extensions ext = {});
   // Runs until QUIT, EOF, timeout or a fatal error; logs connect/disconnect.
   void run();
 
@@ -74,6 +88,11 @@ class Session {
   bool cmd_bdat(const std::string& args);
   bool cmd_vrfy(const std::string& args);
   bool cmd_etrn(const std::string& args);
+  bool cmd_starttls(const std::string& args);
+  bool cmd_auth(const std::string& args);
+  bool start_tls();
+  void set_protocol();
+  bool auth_offered() const;
   void reset();
   Status open_queue();
   Status send_envelope_recipient(const std::string& rcpt, int notify, const std::string& orcpt);
@@ -119,6 +138,10 @@ class Session {
     int ok = 0, total = 0;
   };
   std::vector<Counter> counters_;
+  Extensions ext_;
+  bool tls_active_ = false;
+  std::string sasl_method_;
+  std::unique_ptr<sasl::Session> sasl_session_;
 };
 
 }  // namespace postern::smtpd
