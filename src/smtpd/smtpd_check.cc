@@ -145,9 +145,9 @@ ReplyName reply_name(Stage list_stage, const CheckState& s) {
   switch (list_stage) {
     case Stage::kClient: return {s.client_name + "[" + s.client_addr + "]", "Client host"};
     case Stage::kHelo: return {s.helo, "Helo command"};
-    case Stage::kSender: return {externalize_address(s.sender.value_or("")), "Sender address"};
+    case Stage::kSender: return {s.sender.value_or(""), "Sender address"};
     case Stage::kRecipient:
-    case Stage::kVrfy: return {externalize_address(s.recipient), "Recipient address"};
+    case Stage::kVrfy: return {s.recipient, "Recipient address"};
     case Stage::kData: return {"DATA", "Data command"};
     case Stage::kEndOfData: return {"END-OF-MESSAGE", "End-of-data"};
     case Stage::kEtrn: return {s.etrn_domain, "Etrn command"};
@@ -270,7 +270,7 @@ Checker::Outcome Checker::access(std::string_view spec, Stage stage, CheckState&
     for (const auto& p : parents(lowercase(state.helo))) keys.emplace_back(p, true);
   } else {
     std::string address = what == "sender" ? state.sender.value_or("") : state.recipient;
-    rn = {externalize_address(address), what == "sender" ? "Sender address" : "Recipient address"};
+    rn = {address, what == "sender" ? "Sender address" : "Recipient address"};
     if (address.empty()) {
       keys.emplace_back(cfg_->get("smtpd_null_access_lookup_key"), false);
     } else {
@@ -341,7 +341,7 @@ Checker::Outcome Checker::unauth_destination(CheckState& state, Stage stage, boo
   int c = static_cast<int>(code("relay_domains_reject_code"));
   if (defer) c = 400 + c % 100;
   return reject(state, stage, c, defer ? "4.7.1" : "5.7.1",
-                fmt::format("<{}>: Relay access denied", externalize_address(state.recipient)));
+                fmt::format("<{}>: Relay access denied", state.recipient));
 }
 
 Checker::Outcome Checker::unlisted_recipient(CheckState& state, Stage stage,
