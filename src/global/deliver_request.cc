@@ -2,6 +2,7 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "util/socket.h"
@@ -165,9 +166,12 @@ Result<DeliverReply> deliver_request_send(const std::string& socket_path,
   auto fd = connect_unix(socket_path, Clock::now() + timeout);
   if (!fd) return fail(Errc::kTemporary, "connect to " + socket_path + ": " + fd.error().text);
   Stream s = Stream::from_fd(std::move(*fd));
-  s.set_timeout(timeout);
+  // A service that master cannot run accepts connections but never
+  // answers: the announcement gets a short timeout of its own.
+  s.set_timeout(std::min<std::chrono::seconds>(timeout, std::chrono::seconds(10)));
   if (auto ok = attr_expect_protocol(s, AttrEncoding::kNul, kDeliverProtocol); !ok)
     return fail(Errc::kTemporary, socket_path + ": " + ok.error().text);
+  s.set_timeout(timeout);
   auto reply = attr_request(s, AttrEncoding::kNul, request.to_attrs());
   if (!reply) return fail(Errc::kTemporary, socket_path + ": " + reply.error().text);
   return DeliverReply::from_attrs(*reply);

@@ -2,6 +2,7 @@
 // virtual_mailbox_maps (Maildir when the result ends with '/', else mbox),
 // owned by virtual_uid_maps / virtual_gid_maps (at least
 // virtual_minimum_uid). One delivery request per connection from qmgr.
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -35,7 +36,10 @@ Result<std::string> lookup(maps::MapList& maps, const std::string& address, cons
 
 void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
   const Config& cfg = ar.ctx.cfg();
-  auto box = lookup(t.mailbox, r.address, cfg);
+  // Tables are searched with the lower-cased address, as Postfix does.
+  std::string key = r.address;
+  for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto box = lookup(t.mailbox, key, cfg);
   if (!box) {
     if (box.error().code == Errc::kNotFound)
       ar.status.bounce(r, dsn("5.1.1", "unknown user: \"" + r.address + "\""));
@@ -43,8 +47,8 @@ void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
       ar.status.defer(r, dsn("4.3.0", "table lookup failure"));
     return;
   }
-  auto uid_s = lookup(t.uid, r.address, cfg);
-  auto gid_s = lookup(t.gid, r.address, cfg);
+  auto uid_s = lookup(t.uid, key, cfg);
+  auto gid_s = lookup(t.gid, key, cfg);
   if (!uid_s || !gid_s) {
     bool temp = (!uid_s && uid_s.error().code != Errc::kNotFound) ||
                 (!gid_s && gid_s.error().code != Errc::kNotFound);

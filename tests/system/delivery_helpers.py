@@ -64,3 +64,100 @@ def proc_name(pid):
         return pathlib.Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
+
+
+def qmgr_pids(inst):
+    return [p for p in inst.children() if proc_name(p) == "qmgr"]
+
+
+def _leb128(data, pos):
+    n = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, pos
+
+
+class FakeCleanup:
+    """A stand-in for public/cleanup: announces itself with queue ID
+    `queue_id`, reads the client's flags and queue records up to E, answers
+    status=0, and keeps what it got in self.messages as (records, text)."""
+
+    def __init__(self, path, queue_id="FAKE0NDR1"):
+        import os
+        import threading
+        self.path = str(path)
+        self.queue_id = queue_id
+        self.messages = []
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop_flag:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                self._session(conn)
+            except Exception:
+                pass
+            finally:
+                conn.close()
+
+    @staticmethod
+    def _parse(data):
+        """(records, complete) from the bytes after the announcement."""
+        # The flags list: name NUL value NUL, then an extra NUL.
+        first = data.find(b"\0")
+        if first < 0:
+            return None
+        second = data.find(b"\0", first + 1)
+        if second < 0 or len(data) < second + 2:
+            return None
+        pos = second + 2
+        records = []
+        while pos < len(data):
+            t = chr(data[pos])
+            try:
+                n, p2 = _leb128(data, pos + 1)
+            except IndexError:
+                return None
+            if len(data) < p2 + n:
+                return None
+            records.append((t, data[p2:p2 + n].decode("utf-8", "replace")))
+            pos = p2 + n
+            if t == "E":
+                return records
+        return None
+
+    def _session(self, conn):
+        conn.settimeout(10)
+        conn.sendall(b"protocol\0cleanup_protocol\0queue_id\0" + self.queue_id.encode() + b"\0\0")
+        data = b""
+        records = None
+        while records is None:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+            records = self._parse(data)
+        text = "\n".join(d for t, d in records if t in "NL")
+        self.messages.append((records, text))
+        conn.sendall(b"status\0" + b"0\0reason\0\0\0")
+
+    def close(self):
+        self.stop_flag = True
+        self.thread.join(5)
+        self.sock.close()
