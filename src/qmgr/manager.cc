@@ -8,80 +8,23 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
-#include "global/deliver_status.h"
 #include "global/resolve_reply.h"
 #include "qmgr/schedule.h"
-#include "util/socket.h"
 #include "util/log.h"
-#include "util/unique_fd.h"
+#include "util/socket.h"
 
 namespace postern::qmgr {
 
-Settings Settings::from_config(const Config& cfg) {
-  Settings s;
-  s.min_backoff = cfg.get_time("minimal_backoff_time");
-  s.max_backoff = cfg.get_time("maximal_backoff_time");
-  s.queue_run_delay = cfg.get_time("queue_run_delay");
-  s.max_lifetime = cfg.get_time("maximal_queue_lifetime");
-  s.bounce_lifetime = cfg.get_time("bounce_queue_lifetime");
-  s.active_limit = cfg.get_int("qmgr_message_active_limit");
-  s.defer_transports = cfg.get_list("defer_transports");
-  s.dead_time = std::max<long>(1, std::min(s.min_backoff, 60L));
-  s.agent_timeout = std::chrono::seconds(std::max<long long>(cfg.get_time("ipc_timeout"), 60));
-  return s;
-}
-
-Manager::Manager(const Config& cfg, MailQueue queue)
-    : cfg_(cfg), queue_(std::move(queue)), s_(Settings::from_config(cfg)),
-      rewrite_(RewriteClient::from_config(cfg)) {}
-
-void Manager::recover_active() {
-  auto ids = queue_.scan("active");
-  if (!ids) return;
-  for (const auto& id : *ids) {
-    if (auto s = queue_.move("active", "incoming", id); !s)
-      log::warn("{}: cannot move from active to incoming: {}", id, s.error().text);
-  }
-}
-
-long Manager::recipient_limit(const std::string& transport) const {
-  std::string name = transport + "_destination_recipient_limit";
-  if (cfg_.raw(name)) {
-    if (auto v = cfg_.int_value(name); v) return static_cast<long>(*v);
-  }
-  return static_cast<long>(cfg_.get_int("default_destination_recipient_limit"));
-}
-
-void Manager::run(bool incoming, bool deferred, bool all) {
-  time_t now = ::time(nullptr);
-  std::vector<std::string> ready;
-  auto take = [&](std::string_view q, bool check_due) {
-    auto ids = queue_.scan(q);
-    if (!ids) return;
-    for (const auto& id : *ids) {
-      if (static_cast<long>(ready.size()) >= s_.active_limit) return;
-      struct stat st;
-      std::string path = queue_.path(q, id);
-      if (::stat(path.c_str(), &st) != 0) continue;
-      if (!queue_file_complete(st.st_mode)) continue;  // still being written
-      if (!all) {
-        if (check_due && st.st_mtime > now) continue;
-        if (!check_due && st.st_mtime > now + 1) continue;
-      }
-      if (auto s = queue_.move(q, "active", id); !s) {
-        log::warn("{}: cannot move to active: {}", id, s.error().text);
-        continue;
-      }
-      ready.push_back(id);
-    }
-  };
-  if (incoming) take("incoming", false);
-  if (deferred) take("deferred", true);
-  for (const auto& id : ready) deliver_message(id);
-}
-
 namespace {
+
+DsnResult dsn(std::string status, std::string reason) {
+  DsnResult d;
+  d.status = std::move(status);
+  d.reason = std::move(reason);
+  return d;
+}
 
 // The reason of each recipient in a defer log, by recipient offset.
 std::map<off_t, std::string> defer_reasons(const std::string& path) {
@@ -103,134 +46,301 @@ std::map<off_t, std::string> defer_reasons(const std::string& path) {
 
 }  // namespace
 
-void Manager::deliver_message(const std::string& id) {
+Settings Settings::from_config(const Config& cfg) {
+  Settings s;
+  s.min_backoff = cfg.get_time("minimal_backoff_time");
+  s.max_backoff = cfg.get_time("maximal_backoff_time");
+  s.queue_run_delay = cfg.get_time("queue_run_delay");
+  s.max_lifetime = cfg.get_time("maximal_queue_lifetime");
+  s.bounce_lifetime = cfg.get_time("bounce_queue_lifetime");
+  s.active_limit = cfg.get_int("qmgr_message_active_limit");
+  s.initial_concurrency = std::max<long long>(1, cfg.get_int("initial_destination_concurrency"));
+  s.defer_transports = cfg.get_list("defer_transports");
+  s.dead_time = std::max<long>(1, std::min(s.min_backoff, 60L));
+  s.agent_timeout = std::chrono::seconds(std::max<long long>(cfg.get_time("ipc_timeout"), 60));
+  return s;
+}
+
+Manager::Manager(const Config& cfg, MailQueue queue, EventLoop& loop)
+    : cfg_(cfg), queue_(std::move(queue)), s_(Settings::from_config(cfg)), loop_(loop),
+      rewrite_(RewriteClient::from_config(cfg)) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) log::fatal("pipe: {}", std::strerror(errno));
+  pipe_read_ = UniqueFd(p[0]);
+  pipe_write_ = UniqueFd(p[1]);
+  loop_.watch_read(pipe_read_.get(), [this] { drain_done(); });
+}
+
+Manager::~Manager() { loop_.unwatch(pipe_read_.get()); }
+
+void Manager::recover_active() {
+  auto ids = queue_.scan("active");
+  if (!ids) return;
+  for (const auto& id : *ids) {
+    if (auto s = queue_.move("active", "incoming", id); !s)
+      log::warn("{}: cannot move from active to incoming: {}", id, s.error().text);
+  }
+}
+
+long Manager::transport_limit(const std::string& transport, std::string_view suffix,
+                              std::string_view fallback) const {
+  std::string name = transport + std::string(suffix);
+  if (cfg_.raw(name)) {
+    if (auto v = cfg_.int_value(name); v) return static_cast<long>(*v);
+  }
+  return static_cast<long>(cfg_.get_int(fallback));
+}
+
+void Manager::run(bool incoming, bool deferred, bool all) {
+  time_t now = ::time(nullptr);
+  std::vector<std::string> ready;
+  auto take = [&](std::string_view q, bool check_due) {
+    auto ids = queue_.scan(q);
+    if (!ids) return;
+    for (const auto& id : *ids) {
+      if (static_cast<long>(messages_.size() + ready.size()) >= s_.active_limit) return;
+      if (messages_.count(id)) continue;
+      struct stat st;
+      std::string path = queue_.path(q, id);
+      if (::stat(path.c_str(), &st) != 0) continue;
+      if (!queue_file_complete(st.st_mode)) continue;  // still being written
+      if (!all) {
+        if (check_due && st.st_mtime > now) continue;
+        if (!check_due && st.st_mtime > now + 1) continue;
+      }
+      if (auto s = queue_.move(q, "active", id); !s) {
+        log::warn("{}: cannot move to active: {}", id, s.error().text);
+        continue;
+      }
+      ready.push_back(id);
+    }
+  };
+  if (incoming) take("incoming", false);
+  if (deferred) take("deferred", true);
+  for (const auto& id : ready) load_message(id);
+  dispatch();
+}
+
+void Manager::load_message(const std::string& id) {
+  auto m = std::make_unique<Message>();
+  m->id = id;
   std::string path = queue_.path("active", id);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd) {
+  m->fd = UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!m->fd) {
     if (errno != ENOENT) log::warn("{}: open {}: {}", id, path, std::strerror(errno));
     return;
   }
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(m->fd.get(), LOCK_EX | LOCK_NB) != 0) {
     log::info("{}: skipped, still being delivered", id);
     (void)queue_.move("active", "incoming", id);
     return;
   }
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return;
-  auto info = read_queue_file(fd.get(), id);
+  if (::fstat(m->fd.get(), &st) != 0) return;
+  m->mode = st.st_mode;
+  auto info = read_queue_file(m->fd.get(), id);
   if (!info || !info->size || !info->has_end) {
     if (!info) log::warn("{}", info.error().text);
     (void)queue_.save_corrupt("active", id);
     return;
   }
-  log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, info->sender,
-            info->size->content_size, info->size->rcpt_count);
+  m->info = std::move(*info);
+  const QueueFileInfo& qi = m->info;
+  log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, qi.sender,
+            qi.size->content_size, qi.size->rcpt_count);
   // A new attempt starts with a fresh defer log (Postfix resets it too).
   (void)::unlink(queue_.path("defer", id).c_str());
-  ::flock(fd.get(), LOCK_UN);
+  ::flock(m->fd.get(), LOCK_UN);
 
-  // The request fields every batch shares.
-  DeliverRequest base;
+  DeliverRequest& base = m->base;
   base.queue_name = "active";
   base.queue_id = id;
-  base.data_offset = info->content_offset;
-  base.data_size = info->size->content_size;
-  base.smtputf8 = static_cast<int>(info->size->smtputf8);
-  base.sender = info->sender;
-  base.encoding = info->attr("encoding").value_or("");
-  base.envelope_id = info->attr("envelope_id").value_or("");
-  base.ret_flags = std::atoi(info->attr("ret_flags").value_or("0").c_str());
-  base.arrival_us = static_cast<long long>(info->arrival_sec) * 1000000 + info->arrival_usec;
+  base.data_offset = qi.content_offset;
+  base.data_size = qi.size->content_size;
+  base.smtputf8 = static_cast<int>(qi.size->smtputf8);
+  base.sender = qi.sender;
+  base.encoding = qi.attr("encoding").value_or("");
+  base.envelope_id = qi.attr("envelope_id").value_or("");
+  base.ret_flags = std::atoi(qi.attr("ret_flags").value_or("0").c_str());
+  base.arrival_us = static_cast<long long>(qi.arrival_sec) * 1000000 + qi.arrival_usec;
   base.active_us = now_us();
-  base.client_name = info->attr("client_name").value_or("");
-  base.client_addr = info->attr("client_address").value_or("");
-  base.rewrite_context = info->attr("rewrite_context").value_or("local");
-
-  bool deferred = false;
-  // Results qmgr records itself (relay=none).
-  DeliverRequest own = base;
-  StatusReporter self(own, fd.get(), queue_, "none", cfg_.get_bool("soft_bounce"));
-
-  auto to_rcpt = [&](const QueueRecipient& q) {
-    return DeliverRecipient{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
-  };
+  base.client_name = qi.attr("client_name").value_or("");
+  base.client_addr = qi.attr("client_address").value_or("");
+  base.rewrite_context = qi.attr("rewrite_context").value_or("local");
+  m->self = std::make_unique<StatusReporter>(m->base, m->fd.get(), queue_, "none",
+                                             cfg_.get_bool("soft_bounce"));
 
   std::vector<Routed> routed;
-  std::vector<DeliverRecipient> resolved;  // by index into info->recipients
-  resolved.resize(info->recipients.size());
-  for (size_t i = 0; i < info->recipients.size(); ++i) {
-    const auto& q = info->recipients[i];
+  std::vector<DeliverRecipient> resolved(qi.recipients.size());
+  for (size_t i = 0; i < qi.recipients.size(); ++i) {
+    const auto& q = qi.recipients[i];
     if (q.done()) continue;
-    DeliverRecipient r = to_rcpt(q);
+    DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
     resolved[i] = r;
-    auto rr = rewrite_.resolve(info->sender, q.address);
+    auto rr = rewrite_.resolve(qi.sender, q.address);
     if (!rr || (rr->flags & kResolveFail)) {
-      self.defer(r, DsnResult{"4.3.0", "delayed", "address resolver failure", "", "", "", ""});
-      deferred = true;
+      m->self->defer(r, dsn("4.3.0", "address resolver failure"));
+      m->deferred = true;
       continue;
     }
     if (rr->flags & kResolveError) {
-      self.bounce(r, DsnResult{"5.1.3", "failed", "bad address syntax", "", "", "", ""});
+      m->self->bounce(r, dsn("5.1.3", "bad address syntax"));
       continue;
     }
     resolved[i].address = rr->recipient;
     if (std::find(s_.defer_transports.begin(), s_.defer_transports.end(), rr->transport) !=
         s_.defer_transports.end()) {
-      self.defer(r, DsnResult{"4.3.2", "delayed", "deferred transport", "", "", "", ""});
-      deferred = true;
+      m->self->defer(r, dsn("4.3.2", "deferred transport"));
+      m->deferred = true;
       continue;
     }
     routed.push_back(Routed{rr->transport, rr->nexthop, i});
   }
 
-  auto batches = make_batches(routed, [this](const std::string& t) { return recipient_limit(t); });
+  auto batches = make_batches(routed, [this](const std::string& t) {
+    return transport_limit(t, "_destination_recipient_limit", "default_destination_recipient_limit");
+  });
+  Message& msg = *m;
+  messages_[id] = std::move(m);
+  time_t now = ::time(nullptr);
   for (const auto& b : batches) {
     std::string key = b.transport + ":" + b.nexthop;
-    time_t now = ::time(nullptr);
     auto dead = dead_.find(key);
     if (dead != dead_.end() && dead->second.first <= now) dead_.erase(dead), dead = dead_.end();
     if (dead != dead_.end()) {
       for (size_t i : b.indexes)
-        self.defer(resolved[i], DsnResult{"4.4.1", "delayed",
-                                          "delivery temporarily suspended: " + dead->second.second,
-                                          "", "", "", ""});
-      deferred = true;
+        msg.self->defer(resolved[i],
+                        dsn("4.4.1", "delivery temporarily suspended: " + dead->second.second));
+      msg.deferred = true;
       continue;
     }
-    DeliverRequest req = base;
-    req.nexthop = b.nexthop;
-    req.transport = b.transport;
-    req.handoff_us = now_us();
-    for (size_t i : b.indexes) req.recipients.push_back(resolved[i]);
-    std::string socket = queue_.directory() + "/private/" + b.transport;
-    auto reply = deliver_request_send(socket, req, s_.agent_timeout);
-    if (!reply) {
-      log::warn("connect to transport private/{}: {}", b.transport, reply.error().text);
-      std::string why = "mail transport unavailable";
-      dead_[key] = {::time(nullptr) + s_.dead_time, why};
-      for (const auto& r : req.recipients)
-        self.defer(r, DsnResult{"4.3.0", "delayed", why, "", "", "", ""});
-      deferred = true;
-      continue;
+    Job job{id, msg.base};
+    job.req.nexthop = b.nexthop;
+    job.req.transport = b.transport;
+    for (size_t i : b.indexes) job.req.recipients.push_back(resolved[i]);
+    auto [it, fresh] = dests_.try_emplace(key);
+    if (fresh) {
+      it->second.window = std::min(
+          s_.initial_concurrency,
+          std::max(1L, transport_limit(b.transport, "_destination_concurrency_limit",
+                                       "default_destination_concurrency_limit")));
+      dest_order_.push_back(key);
     }
-    std::map<off_t, RcptOutcome> got(reply->outcomes.begin(), reply->outcomes.end());
+    it->second.waiting.push_back(std::move(job));
+    ++msg.pending;
+  }
+  if (msg.pending == 0) finish_message(msg);
+}
+
+void Manager::dispatch() {
+  // Round robin: one request per destination per pass, so each destination
+  // gets its share whatever the size of the others' queues.
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (const auto& key : dest_order_) {
+      auto& d = dests_[key];
+      if (d.waiting.empty() || d.active >= d.window) continue;
+      Job job = std::move(d.waiting.front());
+      d.waiting.pop_front();
+      start_job(key, std::move(job));
+      progress = true;
+    }
+  }
+  // Forget idle destinations.
+  std::erase_if(dest_order_, [this](const std::string& key) {
+    auto it = dests_.find(key);
+    if (it->second.waiting.empty() && it->second.active == 0) {
+      dests_.erase(it);
+      return true;
+    }
+    return false;
+  });
+}
+
+void Manager::start_job(const std::string& key, Job job) {
+  dests_[key].active++;
+  running_++;
+  job.req.handoff_us = now_us();
+  std::string socket = queue_.directory() + "/private/" + job.req.transport;
+  auto timeout = s_.agent_timeout;
+  int wake = pipe_write_.get();
+  std::thread([this, key, job = std::move(job), socket, timeout, wake]() mutable {
+    auto reply = deliver_request_send(socket, job.req, timeout);
+    {
+      std::lock_guard<std::mutex> lock(done_mutex_);
+      done_.push_back(Done{key, std::move(job), std::move(reply)});
+    }
+    char c = 1;
+    (void)!::write(wake, &c, 1);
+  }).detach();
+}
+
+void Manager::drain_done() {
+  char buf[256];
+  while (::read(pipe_read_.get(), buf, sizeof(buf)) > 0) {
+  }
+  std::vector<Done> batch;
+  {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    batch.swap(done_);
+  }
+  for (auto& d : batch) on_done(std::move(d));
+  dispatch();
+}
+
+void Manager::defer_waiting(const std::string& key, const std::string& why) {
+  auto it = dests_.find(key);
+  if (it == dests_.end()) return;
+  auto waiting = std::move(it->second.waiting);
+  it->second.waiting.clear();
+  for (auto& job : waiting) {
+    auto m = messages_.find(job.id);
+    if (m == messages_.end()) continue;
+    for (const auto& r : job.req.recipients)
+      m->second->self->defer(r, dsn("4.4.1", "delivery temporarily suspended: " + why));
+    m->second->deferred = true;
+    if (--m->second->pending == 0) finish_message(*m->second);
+  }
+}
+
+void Manager::on_done(Done done) {
+  running_--;
+  auto& dest = dests_[done.key];
+  dest.active--;
+  auto mit = messages_.find(done.job.id);
+  if (mit == messages_.end()) return;
+  Message& m = *mit->second;
+  const auto& req = done.job.req;
+  if (!done.reply) {
+    log::warn("connect to transport private/{}: {}", req.transport, done.reply.error().text);
+    std::string why = "mail transport unavailable";
+    dead_[done.key] = {::time(nullptr) + s_.dead_time, why};
+    for (const auto& r : req.recipients) m.self->defer(r, dsn("4.3.0", why));
+    m.deferred = true;
+    defer_waiting(done.key, why);
+  } else {
+    std::map<off_t, RcptOutcome> got(done.reply->outcomes.begin(), done.reply->outcomes.end());
+    bool all_sent = done.reply->status == 0;
     for (const auto& r : req.recipients) {
       auto it = got.find(r.offset);
       // A recipient the agent did not report stays pending.
-      if (it == got.end() || it->second == RcptOutcome::kDeferred) deferred = true;
+      if (it == got.end() || it->second == RcptOutcome::kDeferred) {
+        m.deferred = true;
+        all_sent = false;
+      }
     }
-    if (reply->status != 0) deferred = true;
-    if (!reply->dsn_status.empty() && reply->dsn_status[0] == '4')
-      dead_[key] = {::time(nullptr) + s_.dead_time, reply->reason};
+    if (done.reply->status != 0) m.deferred = true;
+    if (!done.reply->dsn_status.empty() && done.reply->dsn_status[0] == '4') {
+      dead_[done.key] = {::time(nullptr) + s_.dead_time, done.reply->reason};
+      defer_waiting(done.key, done.reply->reason);
+    } else if (all_sent) {
+      long limit = std::max(1L, transport_limit(req.transport, "_destination_concurrency_limit",
+                                                "default_destination_concurrency_limit"));
+      if (dest.window < limit) dest.window++;
+    }
   }
-  long age = static_cast<long>(::time(nullptr) - info->arrival_sec);
-  bool forced = (st.st_mode & kQueueModeExpired) != 0;
-  if (deferred && message_expired(age, info->sender.empty(), s_.max_lifetime,
-                                  s_.bounce_lifetime, forced)) {
-    expire_message(id, fd.get(), *info);
-    return;
-  }
-  finish_message(id, *info, deferred);
+  if (--m.pending == 0) finish_message(m);
 }
 
 void Manager::remove_logs(const std::string& id) {
@@ -251,11 +361,12 @@ bool Manager::flush_bounces(const std::string& id) {
     return false;
   }
   Stream s = Stream::from_fd(std::move(*fd));
-  s.set_timeout(std::chrono::seconds(300));
+  s.set_timeout(std::chrono::seconds(10));
   if (auto ok = attr_expect_protocol(s, AttrEncoding::kNul, "delivery_status_protocol"); !ok) {
     log::warn("{}: bounce service: {}", id, ok.error().text);
     return false;
   }
+  s.set_timeout(std::chrono::seconds(300));
   AttrList req{{"nrequest", "flush"}};
   req.add("flags", 0).add("queue_name", "active").add("queue_id", id);
   auto reply = attr_request(s, AttrEncoding::kNul, req);
@@ -266,51 +377,54 @@ bool Manager::flush_bounces(const std::string& id) {
   return true;
 }
 
-void Manager::finish_message(const std::string& id, const QueueFileInfo& info, bool deferred) {
-  bool bounced_ok = flush_bounces(id);
-  if (!bounced_ok) deferred = true;
+void Manager::finish_message(Message& m) {
+  std::string id = m.id;
+  long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
+  bool forced = (m.mode & kQueueModeExpired) != 0;
+  if (m.deferred && message_expired(age, m.info.sender.empty(), s_.max_lifetime,
+                                    s_.bounce_lifetime, forced)) {
+    expire_message(m);
+  }
+  bool deferred = m.deferred;
+  if (!flush_bounces(id)) deferred = true;
   if (!deferred) {
     if (auto s = queue_.remove("active", id); !s) {
       log::warn("{}: remove: {}", id, s.error().text);
-      return;
+    } else {
+      remove_logs(id);
+      log::info("{}: removed", id);
     }
-    remove_logs(id);
-    log::info("{}: removed", id);
-    return;
+  } else {
+    time_t now = ::time(nullptr);
+    long delay = backoff_delay(age, s_.min_backoff, s_.max_backoff);
+    struct timeval tv[2];
+    tv[0].tv_sec = tv[1].tv_sec = now + delay;
+    tv[0].tv_usec = tv[1].tv_usec = 0;
+    std::string path = queue_.path("active", id);
+    if (::utimes(path.c_str(), tv) != 0)
+      log::warn("{}: set retry time: {}", id, std::strerror(errno));
+    if (auto s = queue_.move("active", "deferred", id); !s)
+      log::warn("{}: move to deferred: {}", id, s.error().text);
   }
-  time_t now = ::time(nullptr);
-  long delay = backoff_delay(static_cast<long>(now - info.arrival_sec), s_.min_backoff,
-                             s_.max_backoff);
-  struct timeval tv[2];
-  tv[0].tv_sec = tv[1].tv_sec = now + delay;
-  tv[0].tv_usec = tv[1].tv_usec = 0;
-  std::string path = queue_.path("active", id);
-  if (::utimes(path.c_str(), tv) != 0) log::warn("{}: set retry time: {}", id, std::strerror(errno));
-  if (auto s = queue_.move("active", "deferred", id); !s)
-    log::warn("{}: move to deferred: {}", id, s.error().text);
+  messages_.erase(id);  // m is gone from here on
 }
 
-void Manager::expire_message(const std::string& id, int fd, const QueueFileInfo& info) {
-  log::info("{}: from=<{}>, status=expired, returned to sender", id, info.sender);
-  auto reasons = defer_reasons(queue_.path("defer", id));
-  DeliverRequest req;
-  req.queue_name = "active";
-  req.queue_id = id;
-  req.sender = info.sender;
-  req.arrival_us = static_cast<long long>(info.arrival_sec) * 1000000 + info.arrival_usec;
-  req.active_us = req.handoff_us = now_us();
-  StatusReporter self(req, fd, queue_, "none", false);
+void Manager::expire_message(Message& m) {
+  log::info("{}: from=<{}>, status=expired, returned to sender", m.id, m.info.sender);
+  auto reasons = defer_reasons(queue_.path("defer", m.id));
   // Re-read: agents marked what they finished.
-  auto now_info = read_queue_file(fd, id);
-  const QueueFileInfo& cur = now_info ? *now_info : info;
+  auto now_info = read_queue_file(m.fd.get(), m.id);
+  const QueueFileInfo& cur = now_info ? *now_info : m.info;
+  DeliverRequest req = m.base;
+  req.active_us = req.handoff_us = now_us();
+  StatusReporter self(req, m.fd.get(), queue_, "none", false);
   for (const auto& q : cur.recipients) {
     if (q.done()) continue;
     DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
     auto it = reasons.find(q.offset);
-    std::string why = it != reasons.end() ? it->second : "message expired";
-    self.bounce(r, DsnResult{"5.4.7", "failed", why, "", "", "", ""});
+    self.bounce(r, dsn("5.4.7", it != reasons.end() ? it->second : "message expired"));
   }
-  finish_message(id, info, self.reply().status != 0);
+  m.deferred = self.reply().status != 0;
 }
 
 }  // namespace postern::qmgr

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   hooks.post_init = [](ServiceContext& ctx) {
     auto queue = MailQueue::from_config(ctx.cfg());
     if (!queue) log::fatal("{}", queue.error().text);
-    manager = std::make_unique<qmgr::Manager>(ctx.cfg(), std::move(*queue));
+    manager = std::make_unique<qmgr::Manager>(ctx.cfg(), std::move(*queue), ctx.loop());
     manager->recover_active();
     ctx.loop().add_timer(std::chrono::milliseconds(0), [] { manager->run(true, true, false); });
     schedule_deferred_scan(ctx);

@@ -79,3 +79,15 @@ def test_unwritable_mailbox_is_deferred_then_delivered(inst):
     assert maildir_messages(inst, "frank")
     assert queue_files(inst) == []
     assert not list((inst.spool / "defer").rglob(qid))
+
+
+def test_many_messages_in_parallel_all_delivered(inst):
+    inst.set_main(virtual_destination_concurrency_limit="4", initial_destination_concurrency="2")
+    inst.postfix("reload")
+    ids = [inject(inst, [f"m{n % 5}@demo.test", f"n{n % 3}@demo.localhost"]) for n in range(30)]
+    for qid in ids:
+        inst.wait_for_log(rf"{qid}: removed", timeout=60)
+    total = sum(len(os.listdir(inst.dir / "mail" / u / "new"))
+                for u in [f"m{i}" for i in range(5)] + [f"n{i}" for i in range(3)])
+    assert total == 60
+    assert queue_files(inst) == []
