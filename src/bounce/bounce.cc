@@ -55,7 +55,7 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
     (void)::unlink(log_path.c_str());
     return 0;
   }
-  auto client = CleanupClient::open(cfg, 0);
+  auto client = CleanupClient::open_socket(cfg.get("queue_directory") + "/public/" + cfg.get("cleanup_service_name"), 0, std::chrono::seconds(60));
   if (!client) {
     log::warn("{}: cannot send non-delivery notification: {}", id, client.error().text);
     return 1;

@@ -59,11 +59,11 @@ Status write_all_fd(int fd, std::string_view data, const std::string& what) {
   return {};
 }
 
-// Writes headers and message content to `fd`; with `mbox`, quotes lines
-// starting with "From " and ends with an empty line.
-Status copy_message(int fd, const MailCopy& m, bool mbox, const std::string& what) {
+}  // namespace
+
+Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what) {
   std::string buf;
-  if (mbox) {
+  if (opt.from_line) {
     time_t now = ::time(nullptr);
     char date[64];
     struct tm tm;
@@ -74,7 +74,7 @@ Status copy_message(int fd, const MailCopy& m, bool mbox, const std::string& wha
   buf += delivery_headers(m);
   bool line_start = true;
   auto s = for_each_content_line(m.queue_fd, m.data_offset, [&](std::string_view line, bool complete) -> Status {
-    if (mbox && line_start && line.starts_with("From ")) buf += ">";
+    if (opt.quote_from && line_start && line.starts_with("From ")) buf += ">";
     buf.append(line);
     if (complete) buf += "\n";
     line_start = complete;
@@ -85,11 +85,9 @@ Status copy_message(int fd, const MailCopy& m, bool mbox, const std::string& wha
     return {};
   });
   if (!s) return s;
-  if (mbox) buf += "\n";
+  if (opt.blank_line) buf += "\n";
   return write_all_fd(fd, buf, what);
 }
-
-}  // namespace
 
 std::string delivery_headers(const MailCopy& m) {
   std::string h;
@@ -127,7 +125,7 @@ Result<std::string> deliver_maildir(const std::string& dir_in, const MailCopy& m
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) return sys_fail("create maildir file " + tmp);
   auto cleanup = [&] { (void)::unlink(tmp.c_str()); };
-  if (auto s = copy_message(fd.get(), m, false, "write maildir file " + tmp); !s) {
+  if (auto s = copy_message(fd.get(), m, CopyOptions{}, "write maildir file " + tmp); !s) {
     cleanup();
     return std::unexpected(s.error());
   }
@@ -193,7 +191,7 @@ Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock) {
     unlock();
     return fail(Errc::kNoSpace, "cannot update mailbox " + path + " for user: file too large");
   }
-  auto s = copy_message(fd.get(), m, true, "write file " + path);
+  auto s = copy_message(fd.get(), m, CopyOptions{true, true, true}, "write file " + path);
   if (s && ::fsync(fd.get()) != 0) s = sys_fail("write file " + path);
   if (!s) (void)::ftruncate(fd.get(), start);
   unlock();

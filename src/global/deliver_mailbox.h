@@ -35,6 +35,17 @@ std::string maildir_new_name(long sec, unsigned long dev, unsigned long ino, lon
 // The prepended headers for `m`.
 std::string delivery_headers(const MailCopy& m);
 
+// Writes the message to `fd`: optionally a "From sender  date" line first,
+// the delivery headers, the content (lines starting with "From " quoted
+// as ">From " when `quote_from`), and an empty line at the end when
+// `blank_line`. `what` names the destination in errors.
+struct CopyOptions {
+  bool from_line = false;
+  bool quote_from = false;
+  bool blank_line = false;
+};
+Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what);
+
 // Delivers into the Maildir `dir` (trailing '/' optional), creating it and
 // its tmp/new/cur as needed (mode 0700). Returns the path of the new file.
 // kNoSpace for a full disk or quota; other failures kIo with Postfix's

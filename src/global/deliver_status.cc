@@ -105,7 +105,34 @@ std::string StatusReporter::log_line(const DeliverRecipient& r, std::string_view
 }
 
 void StatusReporter::record(const DeliverRecipient& r, RcptOutcome o) {
+  if (hold_) {
+    // Deferred wins over bounced, bounced over sent.
+    auto rank = [](RcptOutcome x) { return x == RcptOutcome::kDeferred ? 2 : x == RcptOutcome::kBounced ? 1 : 0; };
+    if (!held_ || rank(o) > rank(*held_)) held_ = o;
+    return;
+  }
   reply_.outcomes.emplace_back(r.offset, o);
+}
+
+void StatusReporter::release(const DeliverRecipient& r) {
+  hold_ = false;
+  if (!held_) return;
+  RcptOutcome o = *held_;
+  held_.reset();
+  if (o != RcptOutcome::kDeferred) {
+    if (auto s = mark_recipient(fd_, r.offset); !s) {
+      log::warn("{}: cannot mark recipient {} done: {}", req_.queue_id, r.address, s.error().text);
+      reply_.status = 1;
+    }
+  }
+  reply_.outcomes.emplace_back(r.offset, o);
+}
+
+void StatusReporter::report(const DeliverRecipient& r, const DsnResult& dsn) {
+  if (!dsn.status.empty() && dsn.status[0] == '2')
+    sent(r, dsn);
+  else
+    fail(r, dsn);
 }
 
 bool StatusReporter::append_log(std::string_view queue, const DeliverRecipient& r,
@@ -122,6 +149,10 @@ bool StatusReporter::append_log(std::string_view queue, const DeliverRecipient& 
 
 void StatusReporter::sent(const DeliverRecipient& r, const DsnResult& dsn) {
   log::info("{}", log_line(r, "sent", dsn, now_us()));
+  if (hold_) {
+    record(r, RcptOutcome::kSent);
+    return;
+  }
   if (auto s = mark_recipient(fd_, r.offset); !s) {
     log::warn("{}: cannot mark recipient {} done: {}", req_.queue_id, r.address, s.error().text);
     reply_.status = 1;
@@ -146,7 +177,7 @@ void StatusReporter::bounce(const DeliverRecipient& r, const DsnResult& in) {
   DsnResult dsn = in;
   dsn.action = "failed";
   log::info("{}", log_line(r, "bounced", dsn, now_us()));
-  if (append_log("bounce", r, dsn)) {
+  if (append_log("bounce", r, dsn) && !hold_) {
     if (auto s = mark_recipient(fd_, r.offset); !s) {
       log::warn("{}: cannot mark recipient {} done: {}", req_.queue_id, r.address, s.error().text);
       reply_.status = 1;

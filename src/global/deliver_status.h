@@ -8,6 +8,7 @@
 //   status=S (text)
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,15 @@ class StatusReporter {
   void bounce(const DeliverRecipient& r, const DsnResult& dsn);
   // defer or bounce by the status class (4 or 5).
   void fail(const DeliverRecipient& r, const DsnResult& dsn);
+  // sent, defer or bounce by the status class (2, 4 or 5).
+  void report(const DeliverRecipient& r, const DsnResult& dsn);
+
+  // For a recipient that expands into several deliveries (aliases,
+  // .forward): between hold() and release() results are logged but the
+  // recipient is marked done, once, at release() and only if none of its
+  // deliveries was deferred.
+  void hold() { hold_ = true; held_.reset(); }
+  void release(const DeliverRecipient& r);
 
   // The reply for qmgr: status 1 when some result could not be recorded.
   const DeliverReply& reply() const { return reply_; }
@@ -68,6 +78,8 @@ class StatusReporter {
   uid_t uid_;
   gid_t gid_;
   long long connected_us_ = 0;
+  bool hold_ = false;
+  std::optional<RcptOutcome> held_;
   DeliverReply reply_;
 };
 

@@ -264,16 +264,19 @@ void Manager::start_job(const std::string& key, Job job) {
   job.req.handoff_us = now_us();
   std::string socket = queue_.directory() + "/private/" + job.req.transport;
   auto timeout = s_.agent_timeout;
-  int wake = pipe_write_.get();
-  std::thread([this, key, job = std::move(job), socket, timeout, wake]() mutable {
+  std::thread([this, key, job = std::move(job), socket, timeout]() mutable {
     auto reply = deliver_request_send(socket, job.req, timeout);
-    {
-      std::lock_guard<std::mutex> lock(done_mutex_);
-      done_.push_back(Done{key, std::move(job), std::move(reply)});
-    }
-    char c = 1;
-    (void)!::write(wake, &c, 1);
+    post(Done{key, std::move(job), std::move(reply)});
   }).detach();
+}
+
+void Manager::post(Done done) {
+  {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    done_.push_back(std::move(done));
+  }
+  char c = 1;
+  (void)!::write(pipe_write_.get(), &c, 1);
 }
 
 void Manager::drain_done() {
@@ -306,6 +309,12 @@ void Manager::defer_waiting(const std::string& key, const std::string& why) {
 
 void Manager::on_done(Done done) {
   running_--;
+  if (done.key.empty()) {
+    if (!done.flush_ok) log::warn("{}", done.reply.error().text);
+    auto it = messages_.find(done.job.id);
+    if (it != messages_.end()) complete_message(*it->second, done.flush_ok);
+    return;
+  }
   auto& dest = dests_[done.key];
   dest.active--;
   auto mit = messages_.find(done.job.id);
@@ -350,20 +359,20 @@ void Manager::remove_logs(const std::string& id) {
   }
 }
 
-bool Manager::flush_bounces(const std::string& id) {
+bool Manager::flush_bounces(const std::string& id, std::string* why) {
   std::string log_path = queue_.path("bounce", id);
   if (::access(log_path.c_str(), F_OK) != 0) return true;
   // Ask the bounce service to return the bounced recipients to the sender.
   std::string socket = queue_.directory() + "/private/" + cfg_.get("bounce_service_name");
   auto fd = connect_unix(socket, Clock::now() + std::chrono::seconds(30));
   if (!fd) {
-    log::warn("{}: bounce service {}: {}", id, socket, fd.error().text);
+    *why = fmt::format("{}: bounce service {}: {}", id, socket, fd.error().text);
     return false;
   }
   Stream s = Stream::from_fd(std::move(*fd));
   s.set_timeout(std::chrono::seconds(10));
   if (auto ok = attr_expect_protocol(s, AttrEncoding::kNul, "delivery_status_protocol"); !ok) {
-    log::warn("{}: bounce service: {}", id, ok.error().text);
+    *why = fmt::format("{}: bounce service: {}", id, ok.error().text);
     return false;
   }
   s.set_timeout(std::chrono::seconds(300));
@@ -371,7 +380,7 @@ bool Manager::flush_bounces(const std::string& id) {
   req.add("flags", 0).add("queue_name", "active").add("queue_id", id);
   auto reply = attr_request(s, AttrEncoding::kNul, req);
   if (!reply || reply->number_or("status", 1) != 0) {
-    log::warn("{}: bounce service failed{}", id, reply ? "" : ": " + reply.error().text);
+    *why = fmt::format("{}: bounce service failed{}", id, reply ? std::string() : ": " + reply.error().text);
     return false;
   }
   return true;
@@ -385,8 +394,23 @@ void Manager::finish_message(Message& m) {
                                     s_.bounce_lifetime, forced)) {
     expire_message(m);
   }
-  bool deferred = m.deferred;
-  if (!flush_bounces(id)) deferred = true;
+  if (::access(queue_.path("bounce", id).c_str(), F_OK) != 0) {
+    complete_message(m, true);
+    return;
+  }
+  running_++;
+  std::thread([this, id] {
+    std::string why;
+    bool ok = flush_bounces(id, &why);
+    Done d{"", Job{id, {}}, fail(Errc::kTemporary, why), ok};
+    post(std::move(d));
+  }).detach();
+}
+
+void Manager::complete_message(Message& m, bool bounces_ok) {
+  std::string id = m.id;
+  long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
+  bool deferred = m.deferred || !bounces_ok;
   if (!deferred) {
     if (auto s = queue_.remove("active", id); !s) {
       log::warn("{}: remove: {}", id, s.error().text);

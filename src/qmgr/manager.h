@@ -81,9 +81,10 @@ class Manager {
     long window = 1;
   };
   struct Done {
-    std::string key;
+    std::string key;  // empty for a bounce flush
     Job job;
     Result<DeliverReply> reply;
+    bool flush_ok = false;
   };
 
   void load_message(const std::string& id);
@@ -94,9 +95,13 @@ class Manager {
   void defer_waiting(const std::string& key, const std::string& why);
   long transport_limit(const std::string& transport, std::string_view suffix,
                        std::string_view fallback) const;
+  // Expires and starts the bounce flush (in a worker) when needed, then
+  // complete_message() removes or defers the file.
   void finish_message(Message& m);
+  void complete_message(Message& m, bool bounces_ok);
   void expire_message(Message& m);
-  bool flush_bounces(const std::string& id);
+  bool flush_bounces(const std::string& id, std::string* why);  // blocking: runs in a worker
+  void post(Done done);
   void remove_logs(const std::string& id);
 
   const Config& cfg_;
