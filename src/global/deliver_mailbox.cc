@@ -75,6 +75,7 @@ Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std
   bool line_start = true;
   auto s = for_each_content_line(m.queue_fd, m.data_offset, [&](std::string_view line, bool complete) -> Status {
     if (opt.quote_from && line_start && line.starts_with("From ")) buf += ">";
+    if (opt.dot_stuff && line_start && line.starts_with(".")) buf += ".";
     buf.append(line);
     if (complete) buf += "\n";
     line_start = complete;

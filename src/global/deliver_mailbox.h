@@ -43,6 +43,7 @@ struct CopyOptions {
   bool from_line = false;
   bool quote_from = false;
   bool blank_line = false;
+  bool dot_stuff = false;  // "." at the start of a line becomes ".."
 };
 Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what);
 
