@@ -188,6 +188,15 @@ void Manager::load_message(const std::string& id) {
       continue;
     }
     resolved[i].address = rr->recipient;
+    // content_filter / FILTER: every recipient goes to the filter's
+    // transport, to its next hop when it names one.
+    if (!qi.content_filter.empty()) {
+      auto colon = qi.content_filter.find(':');
+      std::string filter_nexthop =
+          colon == std::string::npos ? std::string() : qi.content_filter.substr(colon + 1);
+      rr->transport = qi.content_filter.substr(0, colon);
+      if (!filter_nexthop.empty()) rr->nexthop = filter_nexthop;
+    }
     if (std::find(s_.defer_transports.begin(), s_.defer_transports.end(), rr->transport) !=
         s_.defer_transports.end()) {
       m->self->defer(r, dsn("4.3.2", "deferred transport"));

@@ -21,13 +21,16 @@ MESSAGE = ("Received: from test by demo.localhost\n"
 FAST = dict(minimal_backoff_time="2s", maximal_backoff_time="4s", queue_run_delay="1s")
 
 
-def inject(inst, recipients, sender="alice@example.com", body=MESSAGE, queue=None, trigger=True):
+def inject(inst, recipients, sender="alice@example.com", body=MESSAGE, queue=None, trigger=True,
+           content_filter=None):
     """Writes one queue file; returns its queue ID."""
     argv = [str(INJECT), "-c", str(inst.etc), "-f", sender]
     if queue:
         argv += ["-q", queue]
     if not trigger:
         argv.append("-n")
+    if content_filter:
+        argv += ["-F", content_filter]
     r = subprocess.run(argv + list(recipients), input=body, capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0, r.stderr

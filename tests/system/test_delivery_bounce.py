@@ -83,3 +83,13 @@ def test_discard_and_retry_transports(inst):
     [dlog] = list((inst.spool / "defer").rglob(qid))
     assert "recipient=z@later.test\n" in dlog.read_text()
     assert "y@void.test" not in dlog.read_text()
+
+
+def test_content_filter_sends_every_recipient_to_the_filter(inst):
+    qid = inject(inst, ["bob@demo.test", "x@fail.test"], content_filter="discard:filtered away")
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    log = inst.log_text()
+    assert re.search(rf"discard\[\d+\]: {qid}: to=<bob@demo.test>, relay=none, .*status=sent "
+                     r"\(filtered away\)", log), log
+    assert re.search(rf"{qid}: to=<x@fail.test>, relay=none, .*status=sent \(filtered away\)", log)
+    assert not (inst.dir / "mail" / "bob").exists()

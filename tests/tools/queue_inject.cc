@@ -1,6 +1,6 @@
 // queue-inject: writes a queue file into incoming/ the way cleanup does and
 // (unless -n) wakes qmgr, so delivery can be tested without cleanup/smtpd.
-//   queue-inject -c CONFIG_DIR [-f SENDER] [-n] [-q QUEUE] RCPT... < message
+//   queue-inject -c CONFIG_DIR [-f SENDER] [-F FILTER] [-n] [-q QUEUE] RCPT... < message
 // Prints the queue ID. Run as root, the file is given to mail_owner.
 #include <sys/time.h>
 #include <unistd.h>
@@ -19,13 +19,14 @@
 using namespace postern;
 
 int main(int argc, char** argv) {
-  std::string config_dir, sender, queue_name = "incoming";
+  std::string config_dir, sender, queue_name = "incoming", filter;
   bool trigger = true;
   int opt;
-  while ((opt = ::getopt(argc, argv, "c:f:nq:")) != -1) {
+  while ((opt = ::getopt(argc, argv, "c:f:F:nq:")) != -1) {
     switch (opt) {
       case 'c': config_dir = optarg; break;
       case 'f': sender = optarg; break;
+      case 'F': filter = optarg; break;
       case 'n': trigger = false; break;
       case 'q': queue_name = optarg; break;
       default:
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   w.time(tv.tv_sec, tv.tv_usec);
   w.attr("create_time", std::to_string(tv.tv_sec));
   w.attr("rewrite_context", "local");
+  if (!filter.empty()) w.record('L', filter);
   w.sender(sender);
   for (const auto& r : rcpts) {
     w.attr("dsn_orig_rcpt", "rfc822;" + r);
