@@ -81,3 +81,20 @@ def test_pipe_exit_status_and_time_limit(inst):
                       r"\(user unknown. Command output: bad mailbox\)", timeout=20)
     inst.wait_for_log(rf"{qid}: to=<slow@pipe.test>, .*status=deferred \(Command time limit "
                       r"exceeded: ", timeout=20)
+
+
+def test_agent_killed_mid_delivery_loses_nothing(inst):
+    from delivery_helpers import proc_name
+    inst.set_main(testpipe_time_limit="60s")
+    inst.postfix("reload")
+    qid = inject(inst, ["slowkill@pipe.test"])
+    pids = wait_until(lambda: [p for p in inst.children() if proc_name(p) == "pipe"], 20,
+                      what="pipe agent")
+    wait_until(lambda: outputs(inst, "args"), 20, what="command started")
+    for p in pids:
+        os.kill(p, 9)
+    inst.wait_for_log(rf"{qid}: to=<slowkill@pipe.test>, relay=none, .*status=deferred "
+                      r"\(mail transport unavailable\)", timeout=20)
+    wait_until(lambda: queue_files(inst, "deferred") == [qid], 15, what="deferred")
+    [dlog] = list((inst.spool / "defer").rglob(qid))
+    assert "recipient=slowkill@pipe.test\n" in dlog.read_text()
