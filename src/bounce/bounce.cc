@@ -3,6 +3,8 @@
 //   bounce -> protocol=delivery_status_protocol
 //   qmgr   -> nrequest=flush, flags, queue_name, queue_id
 //   bounce -> status=0 (notification queued or not needed; log removed)
+// With nrequest=warn it sends a delay warning for the recipients in the
+// defer/ log instead ("ID: sender delay notification: NEWID").
 // It sends the sender an RFC 3464 non-delivery notification through
 // cleanup, logs "ID: sender non-delivery notification: NEWID" and removes
 // the bounce log. Mail from the null sender is not returned.
@@ -30,11 +32,11 @@ using namespace postern;
 namespace {
 
 // Returns 0 when done, 1 to make qmgr try again later.
-int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id) {
+int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id, bool warn) {
   const Config& cfg = ctx.cfg();
   auto queue = MailQueue::from_config(cfg);
   if (!queue) return 1;
-  std::string log_path = queue->path("bounce", id);
+  std::string log_path = queue->path(warn ? "defer" : "bounce", id);
   auto text = read_file(log_path, 16 << 20);
   if (!text) return text.error().code == Errc::kNotFound || errno == ENOENT ? 0 : 1;
   auto rcpts = bounce::parse_status_log(*text);
@@ -48,6 +50,11 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   if (!info) {
     log::warn("{}", info.error().text);
     return 1;
+  }
+  if (warn) {
+    // Only recipients that are still waiting.
+    std::erase_if(rcpts, [](const bounce::LogRecord& r) { return r.action != "delayed"; });
+    if (info->sender.empty() || rcpts.empty()) return 0;
   }
   if (info->sender.empty() || rcpts.empty()) {
     // Postfix would send a double bounce to the postmaster when notify_classes
@@ -71,6 +78,7 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   ni.arrival_date = mail_date(info->arrival_sec);
   ni.date = mail_date(tv.tv_sec);
   ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
+  ni.delay = warn;
   Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
   if (s) s = client->record(rec::kAttr, "rewrite_context=local");
   if (s) s = client->record(rec::kSender, "");
@@ -81,10 +89,12 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
     s = client->content_line(line);
   }
   if (s && info->content_offset >= 0) {
+    bool in_headers = true;
     s = for_each_content_line(fd.get(), info->content_offset,
-                              [&](std::string_view line, bool complete) -> Status {
-                                // Over-long lines arrive in pieces; keep them whole-ish.
-                                (void)complete;
+                              [&](std::string_view line, bool) -> Status {
+                                // A delay warning returns the headers only.
+                                if (warn && line.empty()) in_headers = false;
+                                if (warn && !in_headers) return {};
                                 return client->content_line(line);
                               });
   }
@@ -103,8 +113,8 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
               out ? out->reason : out.error().text);
     return 1;
   }
-  log::info("{}: sender non-delivery notification: {}", id, ni.new_id);
-  (void)::unlink(log_path.c_str());
+  log::info("{}: sender {} notification: {}", id, warn ? "delay" : "non-delivery", ni.new_id);
+  if (!warn) (void)::unlink(log_path.c_str());
   return 0;
 }
 
@@ -122,9 +132,9 @@ int main(int argc, char** argv) {
     std::string what(req->str("nrequest"));
     std::string queue_name(req->str("queue_name"));
     std::string id(req->str("queue_id"));
-    if (what == "flush" && !id.empty() && id.find('/') == std::string::npos &&
+    if ((what == "flush" || what == "warn") && !id.empty() && id.find('/') == std::string::npos &&
         queue_name.find('/') == std::string::npos)
-      status = flush(ctx, queue_name, id);
+      status = flush(ctx, queue_name, id, what == "warn");
     else
       log::warn("bad delivery status request: nrequest={} queue_id={}", what, id);
     attr_write(s, AttrEncoding::kNul, AttrList{{"status", std::to_string(status)}});

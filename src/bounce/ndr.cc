@@ -47,7 +47,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("\tid " + in.new_id + "; " + in.date);
   l.push_back("Date: " + in.date);
   l.push_back("From: MAILER-DAEMON@" + in.myhostname + " (Mail Delivery System)");
-  l.push_back("Subject: Undelivered Mail Returned to Sender");
+  l.push_back(in.delay ? "Subject: Delayed Mail (still being retried)"
+                       : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + in.sender);
   l.push_back("Auto-Submitted: auto-replied");
   l.push_back("MIME-Version: 1.0");
@@ -63,8 +64,14 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("");
   l.push_back("This is the mail system at host " + in.myhostname + ".");
   l.push_back("");
-  l.push_back("Your message could not be delivered to one or more recipients.");
-  l.push_back("The returned message is attached below.");
+  if (in.delay) {
+    l.push_back("Your message could not be delivered yet to one or more recipients.");
+    l.push_back("The mail system will keep trying; you need not send it again.");
+    l.push_back("The headers of the message are attached below.");
+  } else {
+    l.push_back("Your message could not be delivered to one or more recipients.");
+    l.push_back("The returned message is attached below.");
+  }
   l.push_back("");
   l.push_back("For further assistance, please send mail to postmaster, and include");
   l.push_back("this problem report.");
@@ -90,7 +97,7 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
       l.push_back("Original-Recipient: rfc822;" + r.dsn_orcpt.substr(7));
     else if (!r.orig.empty())
       l.push_back("Original-Recipient: rfc822;" + r.orig);
-    l.push_back("Action: " + (r.action.empty() ? std::string("failed") : r.action));
+    l.push_back("Action: " + (r.action.empty() ? std::string(in.delay ? "delayed" : "failed") : r.action));
     l.push_back("Status: " + r.status);
     if (!r.dtype.empty())
       l.push_back("Diagnostic-Code: " + r.dtype + "; " + r.dtext);
@@ -99,8 +106,13 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   }
   l.push_back("");
   l.push_back("--" + in.boundary);
-  l.push_back("Content-Description: Undelivered Message");
-  l.push_back("Content-Type: message/rfc822");
+  if (in.delay) {
+    l.push_back("Content-Description: Undelivered Message Headers");
+    l.push_back("Content-Type: text/rfc822-headers");
+  } else {
+    l.push_back("Content-Description: Undelivered Message");
+    l.push_back("Content-Type: message/rfc822");
+  }
   l.push_back("Content-Transfer-Encoding: 8bit");
   l.push_back("");
   return l;

@@ -27,6 +27,7 @@ struct NdrInfo {
   std::string arrival_date;           // RFC 2822 date of its arrival
   std::string date;                   // now, RFC 2822
   std::string boundary;               // "ID.time/myhostname"
+  bool delay = false;                 // a delay warning, not a bounce
 };
 
 // The header and text parts of the notification, one line per element

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <thread>
 
+#include "global/rec_type.h"
+#include "global/record.h"
 #include "global/resolve_reply.h"
 #include "qmgr/schedule.h"
 #include "util/log.h"
@@ -319,9 +321,9 @@ void Manager::defer_waiting(const std::string& key, const std::string& why) {
 void Manager::on_done(Done done) {
   running_--;
   if (done.key.empty()) {
-    if (!done.flush_ok) log::warn("{}", done.reply.error().text);
+    if (!done.reply.error().text.empty()) log::warn("{}", done.reply.error().text);
     auto it = messages_.find(done.job.id);
-    if (it != messages_.end()) complete_message(*it->second, done.flush_ok);
+    if (it != messages_.end()) complete_message(*it->second, done.flush_ok, done.warned);
     return;
   }
   auto& dest = dests_[done.key];
@@ -368,9 +370,7 @@ void Manager::remove_logs(const std::string& id) {
   }
 }
 
-bool Manager::flush_bounces(const std::string& id, std::string* why) {
-  std::string log_path = queue_.path("bounce", id);
-  if (::access(log_path.c_str(), F_OK) != 0) return true;
+bool Manager::status_request(const std::string& id, std::string_view nrequest, std::string* why) {
   // Ask the bounce service to return the bounced recipients to the sender.
   std::string socket = queue_.directory() + "/private/" + cfg_.get("bounce_service_name");
   auto fd = connect_unix(socket, Clock::now() + std::chrono::seconds(30));
@@ -385,7 +385,7 @@ bool Manager::flush_bounces(const std::string& id, std::string* why) {
     return false;
   }
   s.set_timeout(std::chrono::seconds(300));
-  AttrList req{{"nrequest", "flush"}};
+  AttrList req{{"nrequest", std::string(nrequest)}};
   req.add("flags", 0).add("queue_name", "active").add("queue_id", id);
   auto reply = attr_request(s, AttrEncoding::kNul, req);
   if (!reply || reply->number_or("status", 1) != 0) {
@@ -403,21 +403,47 @@ void Manager::finish_message(Message& m) {
                                     s_.bounce_lifetime, forced)) {
     expire_message(m);
   }
-  if (::access(queue_.path("bounce", id).c_str(), F_OK) != 0) {
-    complete_message(m, true);
+  time_t now = ::time(nullptr);
+  bool need_flush = ::access(queue_.path("bounce", id).c_str(), F_OK) == 0;
+  bool need_warn = m.deferred && m.info.warning_time > 0 && now >= m.info.warning_time &&
+                   !m.info.sender.empty();
+  if (!need_flush && !need_warn) {
+    complete_message(m, true, false);
     return;
   }
   running_++;
-  std::thread([this, id] {
+  std::thread([this, id, need_flush, need_warn] {
     std::string why;
-    bool ok = flush_bounces(id, &why);
-    Done d{"", Job{id, {}}, fail(Errc::kTemporary, why), ok};
+    bool ok = need_flush ? status_request(id, "flush", &why) : true;
+    std::string warn_why;
+    bool warned = need_warn && status_request(id, "warn", &warn_why);
+    if (why.empty()) why = warn_why;
+    Done d{"", Job{id, {}}, fail(Errc::kTemporary, why), ok, warned};
     post(std::move(d));
   }).detach();
 }
 
-void Manager::complete_message(Message& m, bool bounces_ok) {
+void Manager::clear_warning_time(Message& m) {
+  // The W record holds %15ld; a delay warning is sent once.
+  ::lseek(m.fd.get(), 0, SEEK_SET);
+  RecordReader reader(m.fd.get(), m.id, 1 << 20, RecordReader::Mode::kFollowPointers);
+  for (;;) {
+    auto rec = reader.next();
+    if (!rec || !*rec || (*rec)->type == rec::kMessage) return;
+    if ((*rec)->type == rec::kWarn) {
+      off_t payload = (*rec)->offset + static_cast<off_t>(record_size((*rec)->data.size()) - (*rec)->data.size());
+      std::string zero = fmt::format("{:15d}", 0);
+      if (zero.size() != (*rec)->data.size() ||
+          ::pwrite(m.fd.get(), zero.data(), zero.size(), payload) != static_cast<ssize_t>(zero.size()))
+        log::warn("{}: cannot update the warning time", m.id);
+      return;
+    }
+  }
+}
+
+void Manager::complete_message(Message& m, bool bounces_ok, bool warned) {
   std::string id = m.id;
+  if (warned) clear_warning_time(m);
   long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
   bool deferred = m.deferred || !bounces_ok;
   if (!deferred) {
@@ -446,6 +472,7 @@ void Manager::expire_message(Message& m) {
   log::info("{}: from=<{}>, status=expired, returned to sender", m.id, m.info.sender);
   auto reasons = defer_reasons(queue_.path("defer", m.id));
   // Re-read: agents marked what they finished.
+  ::lseek(m.fd.get(), 0, SEEK_SET);
   auto now_info = read_queue_file(m.fd.get(), m.id);
   const QueueFileInfo& cur = now_info ? *now_info : m.info;
   DeliverRequest req = m.base;

@@ -85,6 +85,7 @@ class Manager {
     Job job;
     Result<DeliverReply> reply;
     bool flush_ok = false;
+    bool warned = false;  // a delay warning went out
   };
 
   void load_message(const std::string& id);
@@ -98,9 +99,11 @@ class Manager {
   // Expires and starts the bounce flush (in a worker) when needed, then
   // complete_message() removes or defers the file.
   void finish_message(Message& m);
-  void complete_message(Message& m, bool bounces_ok);
+  void complete_message(Message& m, bool bounces_ok, bool warned);
+  void clear_warning_time(Message& m);
   void expire_message(Message& m);
-  bool flush_bounces(const std::string& id, std::string* why);  // blocking: runs in a worker
+  // nrequest "flush" or "warn" to the bounce service; blocking: runs in a worker.
+  bool status_request(const std::string& id, std::string_view nrequest, std::string* why);
   void post(Done done);
   void remove_logs(const std::string& id);
 

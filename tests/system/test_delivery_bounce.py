@@ -93,3 +93,24 @@ def test_content_filter_sends_every_recipient_to_the_filter(inst):
                      r"\(filtered away\)", log), log
     assert re.search(rf"{qid}: to=<x@fail.test>, relay=none, .*status=sent \(filtered away\)", log)
     assert not (inst.dir / "mail" / "bob").exists()
+
+
+def test_delay_warning_sent_once(inst):
+    (inst.dir / "mail" / "slowpoke").write_text("not a directory\n")
+    fake = FakeCleanup(inst.spool / "public" / "cleanup", queue_id="FAKE0WARN")
+    try:
+        qid = inject(inst, ["slowpoke@demo.test"], warn_after=0)
+        inst.wait_for_log(rf"{qid}: sender delay notification: FAKE0WARN", timeout=20)
+        # A later attempt defers again without a second warning.
+        inst.wait_for_log(rf"{qid}: to=<slowpoke@demo.test>, .*status=deferred", count=2,
+                          timeout=30)
+        assert inst.log_text().count("delay notification") == 1
+        records, body = fake.messages[0]
+        assert ("R", "alice@example.com") in records
+        assert "Subject: Delayed Mail (still being retried)" in body
+        assert "Action: delayed" in body
+        assert "Final-Recipient: rfc822; slowpoke@demo.test" in body
+        assert "Content-Type: text/rfc822-headers" in body
+        assert "Subject: delivery test" in body and "Hello Bob." not in body
+    finally:
+        fake.close()

@@ -1,11 +1,12 @@
 // queue-inject: writes a queue file into incoming/ the way cleanup does and
 // (unless -n) wakes qmgr, so delivery can be tested without cleanup/smtpd.
-//   queue-inject -c CONFIG_DIR [-f SENDER] [-F FILTER] [-n] [-q QUEUE] RCPT... < message
+//   queue-inject -c CONFIG_DIR [-f SENDER] [-F FILTER] [-w WARN_AFTER_SECONDS] [-n] [-q QUEUE] RCPT... < message
 // Prints the queue ID. Run as root, the file is given to mail_owner.
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -21,13 +22,15 @@ using namespace postern;
 int main(int argc, char** argv) {
   std::string config_dir, sender, queue_name = "incoming", filter;
   bool trigger = true;
+  long warn_after = -1;
   int opt;
-  while ((opt = ::getopt(argc, argv, "c:f:F:nq:")) != -1) {
+  while ((opt = ::getopt(argc, argv, "c:f:F:nq:w:")) != -1) {
     switch (opt) {
       case 'c': config_dir = optarg; break;
       case 'f': sender = optarg; break;
       case 'F': filter = optarg; break;
       case 'n': trigger = false; break;
+      case 'w': warn_after = std::atol(optarg); break;
       case 'q': queue_name = optarg; break;
       default:
         std::cerr << "usage: queue-inject -c DIR [-f SENDER] [-n] [-q QUEUE] RCPT...\n";
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
   w.attr("create_time", std::to_string(tv.tv_sec));
   w.attr("rewrite_context", "local");
   if (!filter.empty()) w.record('L', filter);
+  if (warn_after >= 0) w.warning_time(tv.tv_sec + warn_after);
   w.sender(sender);
   for (const auto& r : rcpts) {
     w.attr("dsn_orig_rcpt", "rfc822;" + r);
