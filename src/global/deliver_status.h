@@ -42,6 +42,8 @@ class StatusReporter {
   // Marks the end of connection setup (the c of delays=a/b/c/d).
   void connected() { connected_us_ = now_us(); }
   void set_relay(std::string relay) { relay_ = std::move(relay); }
+  // The queue file for done marks (-1: none open; only deferrals then).
+  void set_queue_fd(int fd) { fd_ = fd; }
 
   void sent(const DeliverRecipient& r, const DsnResult& dsn);
   void defer(const DeliverRecipient& r, const DsnResult& dsn);

@@ -58,6 +58,7 @@ Settings Settings::from_config(const Config& cfg) {
   s.active_limit = cfg.get_int("qmgr_message_active_limit");
   s.initial_concurrency = std::max<long long>(1, cfg.get_int("initial_destination_concurrency"));
   s.defer_transports = cfg.get_list("defer_transports");
+  s.max_running = std::max<long long>(1, cfg.get_int("default_process_limit"));
   s.dead_time = std::max<long>(1, std::min(s.min_backoff, 60L));
   s.agent_timeout = std::chrono::seconds(std::max<long long>(cfg.get_time("ipc_timeout"), 60));
   return s;
@@ -211,6 +212,10 @@ void Manager::load_message(const std::string& id) {
   auto batches = make_batches(routed, [this](const std::string& t) {
     return transport_limit(t, "_destination_recipient_limit", "default_destination_recipient_limit");
   });
+  // Keep no descriptor per message in memory (there may be thousands);
+  // expiry and the warning update open the file again.
+  m->self->set_queue_fd(-1);
+  m->fd.reset();
   Message& msg = *m;
   messages_[id] = std::move(m);
   time_t now = ::time(nullptr);
@@ -250,6 +255,7 @@ void Manager::dispatch() {
   while (progress) {
     progress = false;
     for (const auto& key : dest_order_) {
+      if (running_ >= s_.max_running) break;
       auto& d = dests_[key];
       if (d.waiting.empty() || d.active >= d.window) continue;
       Job job = std::move(d.waiting.front());
@@ -425,8 +431,12 @@ void Manager::finish_message(Message& m) {
 
 void Manager::clear_warning_time(Message& m) {
   // The W record holds %15ld; a delay warning is sent once.
-  ::lseek(m.fd.get(), 0, SEEK_SET);
-  RecordReader reader(m.fd.get(), m.id, 1 << 20, RecordReader::Mode::kFollowPointers);
+  UniqueFd fd(::open(queue_.path("active", m.id).c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    log::warn("{}: cannot update the warning time: {}", m.id, std::strerror(errno));
+    return;
+  }
+  RecordReader reader(fd.get(), m.id, 1 << 20, RecordReader::Mode::kFollowPointers);
   for (;;) {
     auto rec = reader.next();
     if (!rec || !*rec || (*rec)->type == rec::kMessage) return;
@@ -434,7 +444,7 @@ void Manager::clear_warning_time(Message& m) {
       off_t payload = (*rec)->offset + static_cast<off_t>(record_size((*rec)->data.size()) - (*rec)->data.size());
       std::string zero = fmt::format("{:15d}", 0);
       if (zero.size() != (*rec)->data.size() ||
-          ::pwrite(m.fd.get(), zero.data(), zero.size(), payload) != static_cast<ssize_t>(zero.size()))
+          ::pwrite(fd.get(), zero.data(), zero.size(), payload) != static_cast<ssize_t>(zero.size()))
         log::warn("{}: cannot update the warning time", m.id);
       return;
     }
@@ -472,12 +482,13 @@ void Manager::expire_message(Message& m) {
   log::info("{}: from=<{}>, status=expired, returned to sender", m.id, m.info.sender);
   auto reasons = defer_reasons(queue_.path("defer", m.id));
   // Re-read: agents marked what they finished.
-  ::lseek(m.fd.get(), 0, SEEK_SET);
-  auto now_info = read_queue_file(m.fd.get(), m.id);
+  UniqueFd fd(::open(queue_.path("active", m.id).c_str(), O_RDWR | O_CLOEXEC));
+  auto now_info = fd ? read_queue_file(fd.get(), m.id)
+                     : Result<QueueFileInfo>(fail(Errc::kIo, "cannot open queue file"));
   const QueueFileInfo& cur = now_info ? *now_info : m.info;
   DeliverRequest req = m.base;
   req.active_us = req.handoff_us = now_us();
-  StatusReporter self(req, m.fd.get(), queue_, "none", false);
+  StatusReporter self(req, fd.get(), queue_, "none", false);
   for (const auto& q : cur.recipients) {
     if (q.done()) continue;
     DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};

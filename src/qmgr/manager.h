@@ -37,6 +37,7 @@ struct Settings {
   long max_lifetime = 5 * 86400, bounce_lifetime = 5 * 86400;
   long active_limit = 20000;
   long initial_concurrency = 5;
+  long max_running = 100;  // deliveries at once, all transports (default_process_limit)
   std::vector<std::string> defer_transports;
   long dead_time = 60;  // how long a failed destination is left alone
   std::chrono::seconds agent_timeout{3600};
