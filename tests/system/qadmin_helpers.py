@@ -123,3 +123,129 @@ def find_queue_file(spool, qid):
             if os.path.exists(queue_path(spool, q, qid, hashed)):
                 return q
     return None
+
+
+# --- instances -------------------------------------------------------------
+
+QADMIN_MASTER_CF = """\
+showq     unix  n       -       n       -       -       showq
+flush     unix  n       -       n       1000?   0       flush
+anvil     unix  -       -       n       -       1       anvil
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def mail_owner(inst):
+    """The instance's mail_owner (queue files must belong to it)."""
+    for line in (inst.etc / "main.cf").read_text().splitlines():
+        if line.startswith("mail_owner ="):
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+def start_qadmin_instance(inst, **main):
+    """Starts `inst` with only the services queue administration needs
+    (showq, flush, anvil, postlogd): no qmgr, so queue files stay put."""
+    inst.write_master_cf(QADMIN_MASTER_CF)
+    if main:
+        inst.set_main(**main)
+    inst.start()
+    return inst
+
+
+class TriggerSink:
+    """A UNIX socket standing in for a trigger service (qmgr, pickup):
+    records the bytes each client writes."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.path = str(path)
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.received = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(2)
+            data = b""
+            try:
+                while True:
+                    chunk = conn.recv(100)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                pass
+            conn.close()
+            self.received.append(data)
+
+    def close(self):
+        self._stop = True
+        self.thread.join(2)
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def attr0_request(path, pairs, timeout=10):
+    """One request to an attr0 (NUL-encoded) service: reads the
+    announcement, sends `pairs`, returns (announcement, reply) as dicts."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(path))
+    buf = b""
+
+    def read_list():
+        nonlocal buf
+        while True:
+            items, pos, name = {}, 0, None
+            while True:
+                nul = buf.find(b"\0", pos)
+                if nul < 0:
+                    break
+                token = buf[pos:nul].decode()
+                pos = nul + 1
+                if name is None:
+                    if token == "":
+                        buf = buf[pos:]
+                        return items
+                    name = token
+                else:
+                    items[name] = token
+                    name = None
+            chunk = s.recv(4096)
+            if not chunk:
+                raise EOFError("connection closed")
+            buf += chunk
+
+    announcement = read_list()
+    msg = b"".join(k.encode() + b"\0" + str(v).encode() + b"\0" for k, v in pairs) + b"\0"
+    s.sendall(msg)
+    reply = read_list()
+    s.close()
+    return announcement, reply
+
+
+def normalize_ids(text, ids):
+    """Replaces each queue ID in `ids` (id -> token) in `text`."""
+    for qid, token in ids.items():
+        text = text.replace(qid, token)
+    return text
