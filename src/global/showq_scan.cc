@@ -16,12 +16,13 @@
 
 namespace postern {
 
-std::map<std::string, std::string> parse_defer_log(std::string_view text) {
-  std::map<std::string, std::string> out;
+std::vector<std::pair<std::string, std::string>> parse_defer_log(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::set<std::string> seen;
   std::string rcpt, reason;
   bool have_rcpt = false;
   auto flush = [&] {
-    if (have_rcpt) out.emplace(rcpt, reason);
+    if (have_rcpt && seen.insert(rcpt).second) out.emplace_back(rcpt, reason);
     rcpt.clear();
     reason.clear();
     have_rcpt = false;
@@ -74,16 +75,19 @@ std::optional<ShowqMessage> showq_read_message(const MailQueue& queue, std::stri
   m.arrival_time = info->arrival_sec ? info->arrival_sec : st.st_mtime;
   m.size = info->size ? info->size->content_size : st.st_size;
   m.forced_expire = (st.st_mode & kQueueModeExpired) != 0;
-  // Addresses travel in external form; the null sender as MAILER-DAEMON.
-  m.sender = info->sender.empty() ? "MAILER-DAEMON" : externalize_address(info->sender);
-  std::map<std::string, std::string> reasons;
-  if (auto log = read_file(queue.path("defer", id), 1 << 20)) reasons = parse_defer_log(*log);
+  // Addresses travel in external form, with non-printable characters as
+  // '?' (as Postfix's showq sends them); the null sender as MAILER-DAEMON.
+  m.sender = info->sender.empty() ? "MAILER-DAEMON" : printable(externalize_address(info->sender));
   std::set<std::string> seen;
+  if (auto log = read_file(queue.path("defer", id), 1 << 20)) {
+    for (auto& [rcpt, reason] : parse_defer_log(*log)) {
+      seen.insert(rcpt);
+      m.recipients.push_back({printable(externalize_address(rcpt)), printable(reason)});
+    }
+  }
   for (const auto& r : info->recipients) {
     if (r.done() || !seen.insert(r.address).second) continue;
-    auto it = reasons.find(r.address);
-    m.recipients.push_back(
-        {externalize_address(r.address), it == reasons.end() ? "" : it->second});
+    m.recipients.push_back({printable(externalize_address(r.address)), ""});
   }
   return m;
 }

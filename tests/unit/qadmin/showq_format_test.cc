@@ -138,8 +138,9 @@ TEST(DeferLog, ReasonsPerRecipient) {
       "\nrecipient=c@d\nreason=host said: 450 x=y\n\n"
       "\nrecipient=a@b\nreason=later text\n\n");
   ASSERT_EQ(r.size(), 2u);
-  EXPECT_EQ(r["a@b"], "connect to b[1.2.3.4]:25: Connection refused");
-  EXPECT_EQ(r["c@d"], "host said: 450 x=y");
+  EXPECT_EQ(r[0], std::make_pair(std::string("a@b"),
+                                 std::string("connect to b[1.2.3.4]:25: Connection refused")));
+  EXPECT_EQ(r[1], std::make_pair(std::string("c@d"), std::string("host said: 450 x=y")));
 }
 
 }  // namespace
