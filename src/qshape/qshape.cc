@@ -66,7 +66,8 @@ void scan(const std::string& dir, int depth, bool senders, time_t now, QueueShap
     long age = static_cast<long>(now - (info->arrival_sec ? info->arrival_sec : st.st_mtime));
     if (age < 0) age = 0;
     if (senders) {
-      shape.add(info->sender.empty() ? "MAILER-DAEMON" : domain_of(info->sender), age);
+      if (info->sender.empty()) shape.add("MAILER-DAEMON", age, false);
+      else shape.add(domain_of(info->sender), age);
       continue;
     }
     for (const auto& r : info->recipients)

@@ -32,8 +32,8 @@ QueueShape::Row& QueueShape::row(std::map<std::string, Row>& m, const std::strin
   return r;
 }
 
-void QueueShape::add(const std::string& name, long age_seconds) {
-  std::string domain = lowercase(name);
+void QueueShape::add(const std::string& name, long age_seconds, bool fold) {
+  std::string domain = fold ? lowercase(name) : name;
   size_t b = static_cast<size_t>(bucket_of(age_seconds));
   ++total_.total;
   ++total_.counts[b];

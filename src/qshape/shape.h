@@ -26,8 +26,9 @@ class QueueShape {
   const std::vector<long>& limits() const { return limits_; }
   // The bucket of a message `age_seconds` old.
   int bucket_of(long age_seconds) const;
-  // Counts one recipient (or sender) in `domain` (lower-cased here).
-  void add(const std::string& domain, long age_seconds);
+  // Counts one recipient (or sender) in `domain`, lower-cased unless
+  // `fold` is false (the null sender's MAILER-DAEMON keeps its case).
+  void add(const std::string& domain, long age_seconds, bool fold = true);
   // The table, header first; rows by count (descending), then by name.
   std::string render() const;
 
