@@ -17,6 +17,7 @@
 #include "postsuper/queue_ops.h"
 #include "util/log.h"
 #include "util/stream.h"
+#include "util/strings.h"
 
 using namespace postern;
 
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
     }
     for (const auto& id : ids) {
       if (!valid_queue_id(id)) {
-        log::warn("invalid mail queue id: {}", id);
+        log::warn("invalid mail queue id: {}", printable(id));
         continue;
       }
       qops.apply(op, id, queues);

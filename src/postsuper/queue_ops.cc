@@ -55,13 +55,8 @@ std::vector<std::string> ids_from_text(std::string_view text) {
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = trim(text.substr(pos, nl - pos));
+    out.emplace_back(text.substr(pos, nl - pos));
     pos = nl + 1;
-    size_t sp = line.find_first_of(" \t");
-    if (sp != std::string_view::npos) line = line.substr(0, sp);
-    while (!line.empty() && (line.back() == '*' || line.back() == '!' || line.back() == '#'))
-      line.remove_suffix(1);
-    out.emplace_back(line);
   }
   return out;
 }

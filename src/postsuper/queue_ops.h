@@ -28,9 +28,9 @@ struct IdArgument {
 };
 IdArgument parse_id_argument(std::string_view arg);
 
-// Splits text read from stdin (postsuper -d -) into candidate IDs: one per
-// line; a line is trimmed and only its first word counts, so `mailq`-style
-// "ID*" or "ID!" markers are removed as well.
+// Splits text read from stdin (postsuper -d -) into candidate IDs: each
+// line as it is, like Postfix (so "ID*" copied from mailq, or a line with
+// blanks, is an invalid ID and warned about).
 std::vector<std::string> ids_from_text(std::string_view text);
 
 // A short queue ID (hex, at least 6 digits) or a long one.

@@ -44,6 +44,7 @@ COMMANDS = [
     (["-d", "{a0}", "-d", "ABCDEF12345"], None),
     (["-d", "bad/id"], None),
     (["-d", "-"], "{d1}\n{d2}\nnot/valid\n\n"),
+    (["-h", "-"], "{i1}*\n {i1} \n{i1}\t\n"),  # lines are taken verbatim
     (["-h", "ALL", "deferred"], None),
     (["-d", "ALL", "hold"], None),
     (["-H", "ALL"], None),
