@@ -5,11 +5,14 @@
 //   message | recipient | newtls | auth  -> status=0 rate=N
 //   newtls_status -> status=0 rate=N (no increment)
 //   lookup       -> status=0 count= rate= mail= rcpt= newtls= auth=
-// Connections a client opened and did not close are closed for it when
-// its stream ends. Every anvil_status_update_time the maxima are logged as
+// As in Postfix, a client stream (one smtpd process serves one SMTP client
+// at a time) stands for at most one connection: a new connect drops the
+// stream's previous one, and the stream's connection is dropped when the
+// stream ends. message/recipient/newtls/auth for a client anvil does not
+// know count as its connect first. Every anvil_status_update_time the maxima are logged as
 // "statistics: max connection rate 1/60s for (smtp:127.0.0.1) at ...".
 #include <ctime>
-#include <map>
+#include <optional>
 #include <memory>
 
 #include "anvil/anvil_table.h"
@@ -40,8 +43,19 @@ void schedule_status(ServiceContext& ctx) {
   });
 }
 
-// Per client stream: the connections it reported open, by ident.
-using OpenConnections = std::map<std::string, int>;
+// Per client stream: the connection it reported open, if any.
+using OpenConnections = std::optional<std::string>;
+
+const AnvilEntry& connect(OpenConnections& open, const std::string& ident, time_t now) {
+  if (open) table->disconnect(*open, now);
+  open = ident;
+  return table->connect(ident, now);
+}
+
+// For message, recipient, newtls and auth: an unknown client connects first.
+void ensure_known(OpenConnections& open, const std::string& ident, time_t now) {
+  if (!table->has(ident)) connect(open, ident, now);
+}
 
 AttrList answer(const AttrList& req, OpenConnections& open) {
   time_t now = ::time(nullptr);
@@ -53,23 +67,27 @@ AttrList answer(const AttrList& req, OpenConnections& open) {
     return AttrList{{"status", "-1"}};
   }
   if (request == "connect") {
-    const AnvilEntry& e = table->connect(ident, now);
-    ++open[ident];
+    const AnvilEntry& e = connect(open, ident, now);
     out.add("status", 0).add("count", e.count).add("rate", e.rate);
   } else if (request == "disconnect") {
-    auto it = open.find(ident);
-    if (it != open.end() && --it->second <= 0) open.erase(it);
-    table->disconnect(ident, now);
+    if (open == ident) {
+      table->disconnect(ident, now);
+      open.reset();
+    }
     out.add("status", 0);
   } else if (request == "message") {
+    ensure_known(open, ident, now);
     out.add("status", 0).add("rate", table->message(ident, now).mail);
   } else if (request == "recipient") {
+    ensure_known(open, ident, now);
     out.add("status", 0).add("rate", table->recipient(ident, now).rcpt);
   } else if (request == "newtls") {
+    ensure_known(open, ident, now);
     out.add("status", 0).add("rate", table->newtls(ident, now).newtls);
   } else if (request == "newtls_status") {
     out.add("status", 0).add("rate", table->newtls_status(ident, now).newtls);
   } else if (request == "auth") {
+    ensure_known(open, ident, now);
     out.add("status", 0).add("rate", table->auth(ident, now).auth);
   } else if (request == "lookup") {
     AnvilEntry e = table->lookup(ident, now);
@@ -90,10 +108,8 @@ void serve(UniqueFd fd, ServiceContext& ctx, std::function<void()> done) {
   stream->set_timeout(std::chrono::seconds(ctx.ipc_timeout()));
   attr_write(*stream, AttrEncoding::kPlain, AttrList{{"protocol", std::string(kProtocol)}});
   auto finish = [stream, open, raw, &ctx, done] {
-    time_t now = ::time(nullptr);
-    for (const auto& [ident, n] : *open)
-      for (int i = 0; i < n; ++i) table->disconnect(ident, now);
-    open->clear();
+    if (*open) table->disconnect(**open, ::time(nullptr));
+    open->reset();
     ctx.loop().unwatch(raw);
     done();
   };

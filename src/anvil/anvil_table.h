@@ -34,6 +34,8 @@ class AnvilTable {
   const AnvilEntry& auth(const std::string& ident, time_t now);
   AnvilEntry lookup(const std::string& ident, time_t now);
 
+  bool has(const std::string& ident) const { return table_.count(ident) != 0; }
+
   // Drops entries with no open connection whose time unit has passed.
   void expire(time_t now);
   size_t size() const { return table_.size(); }
