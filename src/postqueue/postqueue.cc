@@ -26,7 +26,7 @@ using namespace postern;
 
 namespace {
 
-constexpr int kExUsage = 64;
+constexpr int kExUsage = 69;  // Postfix exits EX_UNAVAILABLE on usage errors too
 constexpr int kExUnavailable = 69;
 constexpr int kExNoPerm = 77;
 
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
   std::string self = argv[0];
   std::string base = self.substr(self.rfind('/') == std::string::npos ? 0 : self.rfind('/') + 1);
   bool as_mailq = base == "mailq";
-  log::init("postqueue", as_mailq ? "mailq" : "postqueue");
+  log::init("postqueue", "postqueue");  // Postfix's mailq runs postqueue: same prefix
   static char program_name[] = "postqueue";
   argv[0] = program_name;
   log::disable_syslog();

@@ -179,9 +179,9 @@ def test_authorized_users(inst):
 
 def test_usage(inst):
     r = postqueue(inst, "-p", "-f")
-    assert r.returncode == 64 and "usage: postqueue" in r.stderr
+    assert r.returncode == 69 and "usage: postqueue" in r.stderr
     r = postqueue(inst)
-    assert r.returncode == 64
+    assert r.returncode == 69
 
 
 def test_flush_all_triggers_qmgr_and_pickup(inst):
@@ -230,3 +230,18 @@ def test_flush_site_and_one_message(inst):
         assert find_queue_file(inst.spool, b) == "incoming"
     finally:
         qmgr.close()
+
+
+def test_corrupt_and_unfinished_files_do_not_break_the_listing(inst):
+    owner = mail_owner(inst)
+    good = write_queue_file(inst.spool, "deferred", "ok@example.com", ["a@b.test"], owner=owner)
+    bad = write_queue_file(inst.spool, "deferred", "x@example.com", ["c@d.test"], owner=owner)
+    with open(queue_path(inst.spool, "deferred", bad), "r+b") as f:
+        f.truncate(30)  # cut in the middle of a record
+    unfinished = write_queue_file(inst.spool, "incoming", "y@example.com", ["e@f.test"],
+                                  owner=owner, mode=0o600)  # still being written
+    r = postqueue(inst, "-p")
+    assert r.returncode == 0
+    assert good in r.stdout and bad not in r.stdout and unfinished not in r.stdout
+    assert r.stdout.endswith("-- 0 Kbytes in 1 Request.\n")
+    inst.wait_for_log(r"showq\[\d+\]: warning: .*" + bad)

@@ -130,3 +130,13 @@ def test_empty_queue_matches_postfix(tmp_path):
             ours = run([inst.bin / "postqueue", "-c", inst.etc, opt])
             assert (ours.returncode, ours.stdout, ours.stderr) == \
                 (theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+@pytest.mark.parametrize("args", [["-p", "-f"], [], ["-x"], ["-p", "extra"], ["-s"]])
+def test_usage_matches_postfix(tmp_path, args):
+    pf = postfix_oracle.PostfixInstance(tmp_path, postfix_oracle.free_port())
+    with Instance(tmp_path) as inst:
+        theirs = run(["/usr/sbin/postqueue", "-c", pf.etc, *args])
+        ours = run([inst.bin / "postqueue", "-c", inst.etc, *args])
+        assert (ours.returncode, ours.stdout, ours.stderr) == \
+            (theirs.returncode, theirs.stdout, theirs.stderr)
