@@ -6,6 +6,8 @@
 // the totals go to stderr and to the mail log, worded as Postfix's.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "global/trigger.h"
 #include "postsuper/queue_ops.h"
 #include "util/log.h"
+#include "util/process.h"
 #include "util/stream.h"
 #include "util/strings.h"
 
@@ -71,6 +74,12 @@ int main(int argc, char** argv) {
   log::configure(mail_log_settings(config()));
   auto queue = MailQueue::from_config(config());
   if (!queue) log::fatal("{}", queue.error().text);
+  // Work as mail_owner, as Postfix does: directories made while moving
+  // files (hash subdirectories) must belong to the mail system.
+  if (auto owner = lookup_user(config().get("mail_owner")); owner && owner->uid != 0) {
+    if (auto st = drop_privileges(owner->uid, owner->gid); !st)
+      log::fatal("{}", st.error().text);
+  }
   if (ops.empty() && !purge) structure = true;
 
   QueueOps qops(*queue, [](const std::string& line) { log::info("{}", line); });
@@ -97,9 +106,13 @@ int main(int argc, char** argv) {
     std::vector<std::string> ids;
     if (a.kind == IdArgument::kStdin) {
       if (!stdin_read) {
-        auto text = read_file("/dev/stdin", 256u << 20);
-        if (!text) log::fatal("read standard input: {}", text.error().text);
-        stdin_text = std::move(*text);
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::read(STDIN_FILENO, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+          if (n > 0) stdin_text.append(buf, static_cast<size_t>(n));
+          if (stdin_text.size() > (256u << 20)) log::fatal("standard input is too large");
+        }
+        if (n < 0) log::fatal("read standard input: {}", std::strerror(errno));
         stdin_read = true;
       }
       ids = ids_from_text(stdin_text);

@@ -122,6 +122,11 @@ bool QueueOps::apply(SuperOp op, const std::string& id, const std::vector<std::s
   auto say = [&](std::string_view what) {
     if (!quiet) report_(fmt::format("{}: {}", id, what));
   };
+  auto moved = [&](std::string_view from, std::string_view to) {
+    auto r = q_.move(from, to, id);
+    if (!r && r.error().code != Errc::kNotFound) log::warn("{}", r.error().text);
+    return r.has_value();
+  };
   for (const auto& queue : queues) {
     std::string path = q_.path(queue, id);
     struct stat st;
@@ -134,19 +139,19 @@ bool QueueOps::apply(SuperOp op, const std::string& id, const std::vector<std::s
         return true;
       case SuperOp::kHold:
         if (queue == "hold") return false;
-        if (!q_.move(queue, "hold", id)) continue;
+        if (!moved(queue, "hold")) continue;
         say("placed on hold");
         ++counts_.held;
         return true;
       case SuperOp::kRelease:
         if (queue != "hold") continue;
-        if (!q_.move("hold", "deferred", id)) continue;
+        if (!moved("hold", "deferred")) continue;
         ::utime(q_.path("deferred", id).c_str(), nullptr);  // eligible for the next queue run
         say("released from hold");
         ++counts_.released;
         return true;
       case SuperOp::kRequeue:
-        if (!q_.move(queue, "maildrop", id)) continue;
+        if (!moved(queue, "maildrop")) continue;
         remove_logs(id);
         say("requeued");
         ++counts_.requeued;
@@ -156,7 +161,7 @@ bool QueueOps::apply(SuperOp op, const std::string& id, const std::vector<std::s
         if (::chmod(path.c_str(), (st.st_mode & 07777) | kQueueModeExpired) < 0) continue;
         say("expired");
         ++counts_.expired;
-        if (op == SuperOp::kExpireRelease && queue == "hold" && q_.move("hold", "deferred", id)) {
+        if (op == SuperOp::kExpireRelease && queue == "hold" && moved("hold", "deferred")) {
           ::utime(q_.path("deferred", id).c_str(), nullptr);
           say("released from hold");
           ++counts_.released;

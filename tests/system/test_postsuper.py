@@ -6,6 +6,7 @@ same resulting queue for every message. Also -s renaming and the lock that
 keeps a message being delivered from being reported deleted too early."""
 import fcntl
 import os
+import pathlib
 import stat
 import subprocess
 import threading
@@ -65,6 +66,7 @@ def run_all(program, confdir, spool, ids):
     results = []
     for args, stdin in COMMANDS:
         argv = [program, "-c", str(confdir)] + [a.format(**ids) for a in args]
+        argv = argv[:1] + ["-v"] + argv[1:] if os.environ.get("QA_DEBUG") else argv
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                            input=stdin.format(**ids) if stdin else None)
         state = {n: (find_queue_file(spool, q), _group_bits(spool, q)) for n, q in ids.items()}
@@ -146,12 +148,13 @@ def test_structure_check_renames_to_inode(inst):
     wrong_a, wrong_d = a[:5] + "1", d[:5] + "2"
     os.rename(queue_path(inst.spool, "incoming", a), queue_path(inst.spool, "incoming", wrong_a))
     # Also in the wrong hash directory, with its defer log under the wrong name.
-    os.makedirs(inst.spool / "deferred" / "F", exist_ok=True)
+    uid, gid = _ids_of(owner)
+    for hashdir in (inst.spool / "deferred" / "F",
+              pathlib.Path(queue_path(inst.spool, "defer", wrong_d)).parent):
+        hashdir.mkdir(exist_ok=True)
+        os.chown(hashdir, uid, gid)
     os.rename(queue_path(inst.spool, "deferred", d), inst.spool / "deferred" / "F" / wrong_d)
-    os.rename(queue_path(inst.spool, "defer", d), queue_path(inst.spool, "defer", wrong_d)) \
-        if os.path.isdir(os.path.dirname(queue_path(inst.spool, "defer", wrong_d))) else \
-        (os.makedirs(os.path.dirname(queue_path(inst.spool, "defer", wrong_d))),
-         os.rename(queue_path(inst.spool, "defer", d), queue_path(inst.spool, "defer", wrong_d)))
+    os.rename(queue_path(inst.spool, "defer", d), queue_path(inst.spool, "defer", wrong_d))
     (inst.spool / "hold" / "ZZ").write_text("junk")
     r = postsuper(inst, "-s")
     assert r.returncode == 0
