@@ -36,6 +36,7 @@ int usage() {
 }
 
 int finish(const ServerReply& r) {
+  std::printf("reply: %s\n", smtp_reply(r).c_str());
   if (r.ok()) {
     std::printf("result: success user=%s\n", r.username.c_str());
     return 0;
