@@ -50,7 +50,7 @@ UniqueFd open_queue_file(const MailQueue& queue, const std::string& id, std::str
 }  // namespace
 
 int main(int argc, char** argv) {
-  log::init("postcat", "postcat");
+  log::init("postcat", argv[0]);  // Postfix prefixes stderr lines with argv[0] as given
   log::disable_syslog();
   Options opts;
   std::string config_dir;
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
         log::increase_verbose();
         break;
       default:
-        std::fprintf(stderr, "postcat: invalid option -- '%c'\n", optopt);
+        std::fprintf(stderr, "%s: invalid option -- '%c'\n", argv[0], optopt);
         usage();
     }
   }

@@ -2,6 +2,10 @@
 // follow Debian's Postfix 3.7 postcat, including for damaged files
 // (tests/system/test_postcat.py compares the two).
 #include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -64,7 +68,8 @@ std::string asctime_of(long t) {
 class Printer {
  public:
   Printer(int fd, const std::string& name, const Options& opts)
-      : name_(name),
+      : fd_(fd),
+        name_(name),
         o_(opts),
         reader_(fd, name, 0,
                 opts.verbose ? RecordReader::Mode::kRaw : RecordReader::Mode::kFollowPointers) {}
@@ -106,7 +111,8 @@ class Printer {
   // Inside the content a record is shown while it belongs to the header
   // (-h) or the body (-b); the two are tracked separately, as Postfix does:
   // a piece that continues an unterminated header line still counts as
-  // header text, while the body starts at the first non-header piece.
+  // header text (except with -v, which shows pieces one by one), while the
+  // body starts at the first non-header piece.
   bool shown() const {
     if (state_ == State::kEnvelope) return o_.envelope;
     return (in_header_ && o_.header) || (in_body_ && o_.body);
@@ -121,7 +127,7 @@ class Printer {
 
   // Continues reading after the content (the X record), when known.
   void skip_content() {
-    if (content_end_ > 0) (void)reader_.seek(content_end_);
+    if (content_end_ > 0) seek_or_die(content_end_);
   }
 
   void marker(off_t offset, int type, std::string_view what) {
@@ -169,7 +175,7 @@ class Printer {
     std::string_view start = c_string(r.data);
     bool headerish = is_header_line(start) || (!start.empty() && (start[0] == ' ' || start[0] == '\t'));
     if (!headerish) in_body_ = true;
-    if (in_header_ && !headerish && !prev_cont_) {
+    if (in_header_ && !headerish && (o_.verbose || !prev_cont_)) {
       in_header_ = false;
       if (!o_.body) {
         if (!o_.envelope) return false;  // -h alone: done
@@ -259,9 +265,15 @@ class Printer {
       content_end_ = data_offset + size;
     }
     if (!o_.envelope) {
-      if (data_offset < 0 || !reader_.seek(data_offset)) log::fatal("seek error: Invalid argument");
+      if (data_offset < 0) log::fatal("seek error: Invalid argument");
+      seek_or_die(data_offset);
       start_content();
     }
+  }
+
+  void seek_or_die(off_t offset) {
+    if (::lseek(fd_, 0, SEEK_CUR) < 0) log::fatal("seek error: {}", std::strerror(errno));
+    if (auto st = reader_.seek(offset); !st) log::fatal("seek error: {}", st.error().text);
   }
 
   // -v without -r: postcat itself follows pointer records.
@@ -279,6 +291,7 @@ class Printer {
     if (!reader_.seek(*target)) log::fatal("bad pointer record, or input is not seekable");
   }
 
+  int fd_;
   const std::string& name_;
   const Options& o_;
   RecordReader reader_;
