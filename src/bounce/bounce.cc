@@ -3,6 +3,7 @@
 //   bounce -> protocol=delivery_status_protocol
 //   qmgr   -> nrequest=flush, flags, queue_name, queue_id
 //   bounce -> status=0 (notification queued or not needed; log removed)
+// nrequest=trace sends a delivery report for the trace/ log (NOTIFY=SUCCESS).
 // With nrequest=warn it sends a delay warning for the recipients in the
 // defer/ log instead ("ID: sender delay notification: NEWID").
 // It sends the sender an RFC 3464 non-delivery notification through
@@ -32,11 +33,13 @@ using namespace postern;
 namespace {
 
 // Returns 0 when done, 1 to make qmgr try again later.
-int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id, bool warn) {
+int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id,
+          const std::string& kind) {
+  bool warn = kind == "warn", trace = kind == "trace";
   const Config& cfg = ctx.cfg();
   auto queue = MailQueue::from_config(cfg);
   if (!queue) return 1;
-  std::string log_path = queue->path(warn ? "defer" : "bounce", id);
+  std::string log_path = queue->path(warn ? "defer" : trace ? "trace" : "bounce", id);
   auto text = read_file(log_path, 16 << 20);
   if (!text) return text.error().code == Errc::kNotFound || errno == ENOENT ? 0 : 1;
   auto rcpts = bounce::parse_status_log(*text);
@@ -79,6 +82,7 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   ni.date = mail_date(tv.tv_sec);
   ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
   ni.delay = warn;
+  ni.success = trace;
   Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
   if (s) s = client->record(rec::kAttr, "rewrite_context=local");
   if (s) s = client->record(rec::kSender, "");
@@ -93,8 +97,8 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
     s = for_each_content_line(fd.get(), info->content_offset,
                               [&](std::string_view line, bool) -> Status {
                                 // A delay warning returns the headers only.
-                                if (warn && line.empty()) in_headers = false;
-                                if (warn && !in_headers) return {};
+                                if ((warn || trace) && line.empty()) in_headers = false;
+                                if ((warn || trace) && !in_headers) return {};
                                 return client->content_line(line);
                               });
   }
@@ -113,7 +117,8 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
               out ? out->reason : out.error().text);
     return 1;
   }
-  log::info("{}: sender {} notification: {}", id, warn ? "delay" : "non-delivery", ni.new_id);
+  log::info("{}: sender {} notification: {}", id,
+            warn ? "delay" : trace ? "delivery status" : "non-delivery", ni.new_id);
   if (!warn) (void)::unlink(log_path.c_str());
   return 0;
 }
@@ -132,9 +137,9 @@ int main(int argc, char** argv) {
     std::string what(req->str("nrequest"));
     std::string queue_name(req->str("queue_name"));
     std::string id(req->str("queue_id"));
-    if ((what == "flush" || what == "warn") && !id.empty() && id.find('/') == std::string::npos &&
+    if ((what == "flush" || what == "warn" || what == "trace") && !id.empty() && id.find('/') == std::string::npos &&
         queue_name.find('/') == std::string::npos)
-      status = flush(ctx, queue_name, id, what == "warn");
+      status = flush(ctx, queue_name, id, what);
     else
       log::warn("bad delivery status request: nrequest={} queue_id={}", what, id);
     attr_write(s, AttrEncoding::kNul, AttrList{{"status", std::to_string(status)}});

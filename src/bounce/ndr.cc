@@ -47,8 +47,9 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("\tid " + in.new_id + "; " + in.date);
   l.push_back("Date: " + in.date);
   l.push_back("From: MAILER-DAEMON@" + in.myhostname + " (Mail Delivery System)");
-  l.push_back(in.delay ? "Subject: Delayed Mail (still being retried)"
-                       : "Subject: Undelivered Mail Returned to Sender");
+  l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
+              : in.delay ? "Subject: Delayed Mail (still being retried)"
+                         : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + in.sender);
   l.push_back("Auto-Submitted: auto-replied");
   l.push_back("MIME-Version: 1.0");
@@ -64,7 +65,10 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("");
   l.push_back("This is the mail system at host " + in.myhostname + ".");
   l.push_back("");
-  if (in.delay) {
+  if (in.success) {
+    l.push_back("Your message was successfully delivered to the destination(s)");
+    l.push_back("listed below. The headers of the message are attached below.");
+  } else if (in.delay) {
     l.push_back("Your message could not be delivered yet to one or more recipients.");
     l.push_back("The mail system will keep trying; you need not send it again.");
     l.push_back("The headers of the message are attached below.");
@@ -97,7 +101,7 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
       l.push_back("Original-Recipient: rfc822;" + r.dsn_orcpt.substr(7));
     else if (!r.orig.empty())
       l.push_back("Original-Recipient: rfc822;" + r.orig);
-    l.push_back("Action: " + (r.action.empty() ? std::string(in.delay ? "delayed" : "failed") : r.action));
+    l.push_back("Action: " + (r.action.empty() ? std::string(in.success ? "delivered" : in.delay ? "delayed" : "failed") : r.action));
     l.push_back("Status: " + r.status);
     if (!r.dtype.empty())
       l.push_back("Diagnostic-Code: " + r.dtype + "; " + r.dtext);
@@ -106,7 +110,10 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   }
   l.push_back("");
   l.push_back("--" + in.boundary);
-  if (in.delay) {
+  if (in.success) {
+    l.push_back("Content-Description: Message Headers");
+    l.push_back("Content-Type: text/rfc822-headers");
+  } else if (in.delay) {
     l.push_back("Content-Description: Undelivered Message Headers");
     l.push_back("Content-Type: text/rfc822-headers");
   } else {

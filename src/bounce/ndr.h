@@ -28,6 +28,7 @@ struct NdrInfo {
   std::string date;                   // now, RFC 2822
   std::string boundary;               // "ID.time/myhostname"
   bool delay = false;                 // a delay warning, not a bounce
+  bool success = false;               // a delivery report (NOTIFY=SUCCESS)
 };
 
 // The header and text parts of the notification, one line per element

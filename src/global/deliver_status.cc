@@ -149,6 +149,12 @@ bool StatusReporter::append_log(std::string_view queue, const DeliverRecipient& 
 
 void StatusReporter::sent(const DeliverRecipient& r, const DsnResult& dsn) {
   log::info("{}", log_line(r, "sent", dsn, now_us()));
+  if (r.notify_flags & kDsnNotifySuccess) {
+    // NOTIFY=SUCCESS: qmgr has bounce send a delivery report from this log.
+    DsnResult t = dsn;
+    t.action = "delivered";
+    append_log("trace", r, t);
+  }
   if (hold_) {
     record(r, RcptOutcome::kSent);
     return;

@@ -411,16 +411,18 @@ void Manager::finish_message(Message& m) {
   }
   time_t now = ::time(nullptr);
   bool need_flush = ::access(queue_.path("bounce", id).c_str(), F_OK) == 0;
+  bool need_trace = ::access(queue_.path("trace", id).c_str(), F_OK) == 0;
   bool need_warn = m.deferred && m.info.warning_time > 0 && now >= m.info.warning_time &&
                    !m.info.sender.empty();
-  if (!need_flush && !need_warn) {
+  if (!need_flush && !need_warn && !need_trace) {
     complete_message(m, true, false);
     return;
   }
   running_++;
-  std::thread([this, id, need_flush, need_warn] {
+  std::thread([this, id, need_flush, need_warn, need_trace] {
     std::string why;
     bool ok = need_flush ? status_request(id, "flush", &why) : true;
+    if (need_trace && !status_request(id, "trace", &why)) ok = false;
     std::string warn_why;
     bool warned = need_warn && status_request(id, "warn", &warn_why);
     if (why.empty()) why = warn_why;

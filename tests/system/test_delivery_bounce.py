@@ -114,3 +114,20 @@ def test_delay_warning_sent_once(inst):
         assert "Subject: delivery test" in body and "Hello Bob." not in body
     finally:
         fake.close()
+
+
+def test_notify_success_sends_delivery_report(inst):
+    fake = FakeCleanup(inst.spool / "public" / "cleanup", queue_id="FAKE0DSN")
+    try:
+        qid = inject(inst, ["bob@demo.test"], notify_success=True)
+        inst.wait_for_log(rf"{qid}: sender delivery status notification: FAKE0DSN", timeout=20)
+        inst.wait_for_log(rf"{qid}: removed", timeout=10)
+        records, body = fake.messages[0]
+        assert ("R", "alice@example.com") in records
+        assert "Subject: Successful Mail Delivery Report" in body
+        assert "Action: delivered" in body
+        assert "Final-Recipient: rfc822; bob@demo.test" in body
+        assert "Hello Bob." not in body
+    finally:
+        fake.close()
+    assert not list((inst.spool / "trace").rglob(qid))

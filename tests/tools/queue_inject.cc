@@ -1,9 +1,9 @@
 // queue-inject: writes a queue file into incoming/ the way cleanup does and
 // (unless -n) wakes qmgr, so delivery can be tested without cleanup/smtpd.
-//   queue-inject -c CONFIG_DIR [-f SENDER] [-F FILTER] [-w WARN_AFTER_SECONDS] [-n] [-N COUNT] [-q QUEUE] RCPT... < message
+//   queue-inject -c CONFIG_DIR [-f SENDER] [-F FILTER] [-w WARN_AFTER_SECONDS] [-n] [-N COUNT] [-S] [-q QUEUE] RCPT... < message
 // Prints the queue ID. Run as root, the file is given to mail_owner.
 // -N COUNT writes COUNT copies (for benchmarks); "%n" in a recipient
-// becomes the copy's number modulo 100.
+// becomes the copy's number modulo 100. -S asks for NOTIFY=SUCCESS.
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -26,13 +26,15 @@ int main(int argc, char** argv) {
   bool trigger = true;
   long warn_after = -1;
   long count = 1;
+  bool notify_success = false;
   int opt;
-  while ((opt = ::getopt(argc, argv, "c:f:F:nN:q:w:")) != -1) {
+  while ((opt = ::getopt(argc, argv, "c:f:F:nN:q:Sw:")) != -1) {
     switch (opt) {
       case 'c': config_dir = optarg; break;
       case 'f': sender = optarg; break;
       case 'F': filter = optarg; break;
       case 'n': trigger = false; break;
+      case 'S': notify_success = true; break;
       case 'N': count = std::atol(optarg); break;
       case 'w': warn_after = std::atol(optarg); break;
       case 'q': queue_name = optarg; break;
@@ -79,6 +81,7 @@ int main(int argc, char** argv) {
     w.sender(sender);
     for (auto r : rcpts) {
       if (auto p = r.find("%n"); p != std::string::npos) r.replace(p, 2, std::to_string(n % 100));
+      if (notify_success) w.attr("notify_flags", "2");
       w.attr("dsn_orig_rcpt", "rfc822;" + r);
       w.recipient(r, r);
     }
