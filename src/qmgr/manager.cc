@@ -240,6 +240,12 @@ void Manager::load_message(const std::string& id) {
           s_.initial_concurrency,
           std::max(1L, transport_limit(b.transport, "_destination_concurrency_limit",
                                        "default_destination_concurrency_limit")));
+      // <transport>_destination_rate_delay: one delivery at a time, spaced.
+      std::string rate_name = b.transport + "_destination_rate_delay";
+      auto rate = cfg_.raw(rate_name) ? cfg_.time_value(rate_name)
+                                      : cfg_.time_value("default_destination_rate_delay");
+      it->second.rate_delay = rate ? static_cast<long>(*rate) : 0;
+      if (it->second.rate_delay > 0) it->second.window = 1;
       dest_order_.push_back(key);
     }
     it->second.waiting.push_back(std::move(job));
@@ -258,6 +264,21 @@ void Manager::dispatch() {
       if (running_ >= s_.max_running) break;
       auto& d = dests_[key];
       if (d.waiting.empty() || d.active >= d.window) continue;
+      if (d.rate_delay > 0) {
+        time_t now = ::time(nullptr);
+        if (now < d.next_ok) {
+          if (!d.timer) {
+            d.timer = true;
+            loop_.add_timer(std::chrono::seconds(d.next_ok - now), [this, key] {
+              auto it = dests_.find(key);
+              if (it != dests_.end()) it->second.timer = false;
+              dispatch();
+            });
+          }
+          continue;
+        }
+        d.next_ok = now + d.rate_delay;
+      }
       Job job = std::move(d.waiting.front());
       d.waiting.pop_front();
       start_job(key, std::move(job));
@@ -267,7 +288,8 @@ void Manager::dispatch() {
   // Forget idle destinations.
   std::erase_if(dest_order_, [this](const std::string& key) {
     auto it = dests_.find(key);
-    if (it->second.waiting.empty() && it->second.active == 0) {
+    if (it->second.waiting.empty() && it->second.active == 0 && !it->second.timer &&
+        it->second.next_ok <= ::time(nullptr)) {
       dests_.erase(it);
       return true;
     }

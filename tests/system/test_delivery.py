@@ -91,3 +91,16 @@ def test_many_messages_in_parallel_all_delivered(inst):
                 for u in [f"m{i}" for i in range(5)] + [f"n{i}" for i in range(3)])
     assert total == 60
     assert queue_files(inst) == []
+
+
+def test_destination_rate_delay_spaces_deliveries(inst):
+    inst.set_main(virtual_destination_rate_delay="1s")
+    inst.postfix("reload")
+    ids = [inject(inst, [f"paced{n}@demo.test"]) for n in range(3)]
+    for qid in ids:
+        inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    stamps = re.findall(r"^\w+ +\d+ (\d\d:\d\d:\d\d) .*to=<paced\d@demo.test>.*status=sent",
+                        inst.log_text(), re.M)
+    assert len(stamps) == 3
+    # One delivery per second at most: three different seconds.
+    assert len(set(stamps)) == 3, stamps
