@@ -5,6 +5,7 @@ headers and content of the delivered file, the log trail, an empty queue;
 an unwritable mailbox deferred with its reason and delivered on retry."""
 import os
 import re
+import pwd
 import shutil
 
 import pytest
@@ -104,3 +105,16 @@ def test_destination_rate_delay_spaces_deliveries(inst):
     assert len(stamps) == 3
     # One delivery per second at most: three different seconds.
     assert len(set(stamps)) == 3, stamps
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make an instance for another user")
+def test_unprivileged_instance_delivers(tmp_path):
+    with Instance(tmp_path, user="nobody", name="unpriv") as inst:
+        inst.set_main(**FAST)
+        inst.start()
+        qid = inject(inst, ["una@demo.test"])
+        inst.wait_for_log(rf"{qid}: removed", timeout=20)
+        [text] = maildir_messages(inst, "una")
+        assert "Delivered-To: una@demo.test\n" in text
+        new = inst.dir / "mail" / "una" / "new"
+        assert next(new.iterdir()).stat().st_uid == pwd.getpwnam("nobody").pw_uid
