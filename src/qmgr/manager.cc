@@ -363,6 +363,7 @@ void Manager::on_done(Done done) {
   if (!done.reply) {
     log::warn("connect to transport private/{}: {}", req.transport, done.reply.error().text);
     std::string why = "mail transport unavailable";
+    if (dest.window > 1) dest.window--;  // negative feedback
     dead_[done.key] = {::time(nullptr) + s_.dead_time, why};
     for (const auto& r : req.recipients) m.self->defer(r, dsn("4.3.0", why));
     m.deferred = true;
@@ -380,6 +381,7 @@ void Manager::on_done(Done done) {
     }
     if (done.reply->status != 0) m.deferred = true;
     if (!done.reply->dsn_status.empty() && done.reply->dsn_status[0] == '4') {
+      if (dest.window > 1) dest.window--;  // negative feedback
       dead_[done.key] = {::time(nullptr) + s_.dead_time, done.reply->reason};
       defer_waiting(done.key, done.reply->reason);
     } else if (all_sent) {
