@@ -20,6 +20,7 @@
 #include "global/attr.h"
 #include "global/cleanup_client.h"
 #include "global/deliver_agent.h"
+#include "global/dsn.h"
 #include "global/mail_date.h"
 #include "global/mail_queue.h"
 #include "global/mail_server.h"
@@ -57,8 +58,11 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   if (warn) {
     // Only recipients that are still waiting.
     std::erase_if(rcpts, [](const bounce::LogRecord& r) { return r.action != "delayed"; });
-    if (info->sender.empty() || rcpts.empty()) return 0;
   }
+  // DSN NOTIFY: only recipients that want this kind of notice.
+  int notice = warn ? kDsnNotifyDelay : trace ? kDsnNotifySuccess : kDsnNotifyFailure;
+  std::erase_if(rcpts, [notice](const bounce::LogRecord& r) { return !bounce::wants_notice(r, notice); });
+  if (warn && (info->sender.empty() || rcpts.empty())) return 0;
   if (info->sender.empty() || rcpts.empty()) {
     // Postfix would send a double bounce to the postmaster when notify_classes
     // asks for it (not implemented); the bounced mail is dropped here.

@@ -1,5 +1,9 @@
 #include "bounce/ndr.h"
 
+#include <cstdlib>
+
+#include "global/dsn.h"
+
 namespace postern::bounce {
 
 std::vector<LogRecord> parse_status_log(std::string_view text) {
@@ -36,9 +40,15 @@ std::vector<LogRecord> parse_status_log(std::string_view text) {
     else if (name == "diag_type") cur.dtype = value;
     else if (name == "diag_text") cur.dtext = value;
     else if (name == "offset") cur.offset = std::atol(value.c_str());
+    else if (name == "notify_flags") cur.notify_flags = std::atoi(value.c_str());
   }
   flush();
   return out;
+}
+
+bool wants_notice(const LogRecord& r, int kind) {
+  if (r.notify_flags == 0) return kind != kDsnNotifySuccess;
+  return (r.notify_flags & kind) != 0;
 }
 
 std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord>& rcpts) {

@@ -12,7 +12,13 @@ namespace postern::bounce {
 struct LogRecord {
   std::string recipient, orig, dsn_orcpt, status, action, reason, dtype, dtext;
   long offset = 0;
+  int notify_flags = 0;  // DSN NOTIFY bits; 0 = not specified
 };
+
+// Whether a recipient asked (or did not refuse) a notification of this
+// kind: kDsnNotifyFailure, kDsnNotifyDelay or kDsnNotifySuccess. Without
+// NOTIFY, failures and delays are reported, successes are not.
+bool wants_notice(const LogRecord& r, int kind);
 
 // Parses a defer/bounce log: blocks of name=value lines separated by
 // empty lines; lines without '=' are ignored.

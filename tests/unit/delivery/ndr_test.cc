@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "global/deliver_status.h"
+#include "global/dsn.h"
 
 namespace postern::bounce {
 namespace {
@@ -80,6 +81,29 @@ TEST(Ndr, MultipartReportStructure) {
   EXPECT_TRUE(has(delay, "Subject: Delayed Mail (still being retried)"));
   EXPECT_TRUE(has(delay, "Action: delayed"));
   EXPECT_TRUE(has(delay, "Content-Type: text/rfc822-headers"));
+}
+
+}  // namespace
+}  // namespace postern::bounce
+
+namespace postern::bounce {
+namespace {
+
+TEST(Ndr, NotifyFlagsSelectRecipients) {
+  LogRecord plain, never, success, failure;
+  never.notify_flags = kDsnNotifyNever;
+  success.notify_flags = kDsnNotifySuccess;
+  failure.notify_flags = kDsnNotifyFailure | kDsnNotifyDelay;
+  EXPECT_TRUE(wants_notice(plain, kDsnNotifyFailure));
+  EXPECT_TRUE(wants_notice(plain, kDsnNotifyDelay));
+  EXPECT_FALSE(wants_notice(plain, kDsnNotifySuccess));
+  EXPECT_FALSE(wants_notice(never, kDsnNotifyFailure));
+  EXPECT_FALSE(wants_notice(never, kDsnNotifyDelay));
+  EXPECT_TRUE(wants_notice(success, kDsnNotifySuccess));
+  EXPECT_FALSE(wants_notice(success, kDsnNotifyFailure));
+  EXPECT_TRUE(wants_notice(failure, kDsnNotifyFailure));
+  EXPECT_TRUE(wants_notice(failure, kDsnNotifyDelay));
+  EXPECT_FALSE(wants_notice(failure, kDsnNotifySuccess));
 }
 
 }  // namespace
