@@ -116,7 +116,12 @@ void StatusReporter::record(const DeliverRecipient& r, RcptOutcome o) {
 
 void StatusReporter::release(const DeliverRecipient& r) {
   hold_ = false;
-  if (!held_) return;
+  if (!held_) {
+    // Nothing was delivered, deferred or bounced: keep the recipient.
+    log::warn("{}: no delivery result for {}; trying again later", req_.queue_id, r.address);
+    reply_.outcomes.emplace_back(r.offset, RcptOutcome::kDeferred);
+    return;
+  }
   RcptOutcome o = *held_;
   held_.reset();
   if (o != RcptOutcome::kDeferred) {

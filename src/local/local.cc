@@ -179,7 +179,8 @@ class LocalDelivery {
     Owner owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell};
     if (!visited_.count("~" + user)) {
       visited_.insert("~" + user);
-      if (auto fwd = read_forward(owner, ext.extension); fwd) {
+      // An empty .forward counts as none.
+      if (auto fwd = read_forward(owner, ext.extension); fwd && !split_targets(*fwd).empty()) {
         expand(r, *fwd, depth + 1, owner, "forward", user);
         return;
       }
@@ -267,7 +268,8 @@ class LocalDelivery {
   void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension) {
     std::string cmd = cfg_.get("mailbox_command");
     if (!cmd.empty()) {
-      command(r, o, cmd, extension);
+      // Never as root: root's mail runs the command as default_privs.
+      command(r, o.uid == 0 ? privs_ : o, cmd, extension);
       return;
     }
     std::string home_box = cfg_.get("home_mailbox");
