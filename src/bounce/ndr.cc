@@ -57,10 +57,14 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("\tid " + in.new_id + "; " + in.date);
   l.push_back("Date: " + in.date);
   l.push_back("From: MAILER-DAEMON@" + in.myhostname + " (Mail Delivery System)");
-  l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
-              : in.delay ? "Subject: Delayed Mail (still being retried)"
-                         : "Subject: Undelivered Mail Returned to Sender");
-  l.push_back("To: " + in.sender);
+  if (in.postmaster_copy)
+    l.push_back(in.delay ? "Subject: Postmaster Warning: Delayed Mail"
+                         : "Subject: Postmaster Copy: Undelivered Mail");
+  else
+    l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
+                : in.delay ? "Subject: Delayed Mail (still being retried)"
+                           : "Subject: Undelivered Mail Returned to Sender");
+  l.push_back("To: " + (in.to.empty() ? in.sender : in.to));
   l.push_back("Auto-Submitted: auto-replied");
   l.push_back("MIME-Version: 1.0");
   l.push_back("Content-Type: multipart/report; report-type=delivery-status;");
@@ -120,7 +124,10 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   }
   l.push_back("");
   l.push_back("--" + in.boundary);
-  if (in.success) {
+  if (in.postmaster_copy && !in.delay) {
+    l.push_back("Content-Description: Undelivered Message Headers");
+    l.push_back("Content-Type: text/rfc822-headers");
+  } else if (in.success) {
     l.push_back("Content-Description: Message Headers");
     l.push_back("Content-Type: text/rfc822-headers");
   } else if (in.delay) {

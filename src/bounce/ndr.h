@@ -29,7 +29,9 @@ struct NdrInfo {
   std::string mail_name = "Postfix";  // for the Received: header
   std::string queue_id;               // of the returned message
   std::string new_id;                 // of the notification (from cleanup)
-  std::string sender;                 // of the returned message: the To:
+  std::string sender;                 // of the returned message
+  std::string to;                     // the notice's recipient ("" = sender)
+  bool postmaster_copy = false;       // the postmaster's copy
   std::string arrival_date;           // RFC 2822 date of its arrival
   std::string date;                   // now, RFC 2822
   std::string boundary;               // "ID.time/myhostname"
