@@ -66,7 +66,10 @@ Settings Settings::from_config(const Config& cfg) {
 
 Manager::Manager(const Config& cfg, MailQueue queue, EventLoop& loop)
     : cfg_(cfg), queue_(std::move(queue)), s_(Settings::from_config(cfg)), loop_(loop),
-      rewrite_(RewriteClient::from_config(cfg)) {
+      // trivial-rewrite answers at once or is not running: a stalled
+      // resolver must not hold the queue manager for $ipc_timeout.
+      rewrite_(cfg.get("queue_directory") + "/private/" + cfg.get("rewrite_service_name"),
+               std::chrono::seconds(std::min<long long>(cfg.get_time("ipc_timeout"), 60))) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) log::fatal("pipe: {}", std::strerror(errno));
   pipe_read_ = UniqueFd(p[0]);
@@ -175,12 +178,15 @@ void Manager::load_message(const std::string& id) {
 
   std::vector<Routed> routed;
   std::vector<DeliverRecipient> resolved(qi.recipients.size());
+  bool resolver_down = false;
   for (size_t i = 0; i < qi.recipients.size(); ++i) {
     const auto& q = qi.recipients[i];
     if (q.done()) continue;
     DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
     resolved[i] = r;
-    auto rr = rewrite_.resolve(qi.sender, q.address);
+    auto rr = resolver_down ? Result<ResolveReply>(fail(Errc::kTemporary, "resolver down"))
+                            : rewrite_.resolve(qi.sender, q.address);
+    if (!rr) resolver_down = true;  // do not wait again for each recipient
     if (!rr || (rr->flags & kResolveFail)) {
       m->self->defer(r, dsn("4.3.0", "address resolver failure"));
       m->deferred = true;
