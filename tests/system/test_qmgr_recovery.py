@@ -86,3 +86,17 @@ def test_corrupt_queue_file_is_saved_not_delivered(tmp_path):
                           timeout=20)
         assert (inst.spool / "corrupt" / bad).exists()
         assert queue_files(inst) == []
+
+
+def test_resolver_down_defers(tmp_path):
+    with Instance(tmp_path) as inst:
+        master = (inst.etc / "master.cf").read_text()
+        inst.write_master_cf("\n".join(l for l in master.split("\n")
+                                       if not l.startswith("rewrite ")) + "\n")
+        inst.set_main(**FAST)
+        inst.start()
+        qid = inject(inst, ["a1@demo.test", "a2@demo.test"])
+        inst.wait_for_log(rf"{qid}: to=<a2@demo.test>, relay=none, .*dsn=4\.3\.0, "
+                          r"status=deferred \(address resolver failure\)", timeout=20)
+        wait_until(lambda: queue_files(inst, "deferred") == [qid], 15, what="deferred")
+        assert not (inst.dir / "mail" / "a1").exists()
