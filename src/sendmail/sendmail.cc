@@ -298,7 +298,8 @@ int main(int argc, char** argv) {
       if (::stat("/proc/self/exe", &self) == 0 && ::stat(path.c_str(), &other) == 0 &&
           self.st_ino == other.st_ino && self.st_dev == other.st_dev) {
         std::vector<std::string> args{"-c", o.config_dir};
-        for (auto db : split(cfg.get("alias_database"))) args.emplace_back(db);
+        const std::string databases = cfg.get("alias_database");
+        for (auto db : split(databases)) args.emplace_back(db);
         run(cmd_dir, "postalias", args, o.config_dir);
       }
       run(cmd_dir, "newaliases", {"-c", o.config_dir}, o.config_dir);
