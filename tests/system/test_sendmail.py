@@ -182,3 +182,12 @@ def test_pickup_logs_and_drops_a_message_cleanup_rejects(inst):
                       r"5\.7\.1 go away")
     wait_until(lambda: queue_files(inst.spool, "maildrop") == [], 10, what="empty maildrop")
     assert queue_files(inst.spool, "incoming") == []
+
+
+def test_q_forms(inst):
+    assert sendmail(inst, ["-q1h"], "").returncode == 0  # accepted and ignored
+    r = sendmail(inst, ["-q"], "")
+    if (BIN / "postqueue").exists():
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode == 69 and "postqueue is not available" in r.stderr
