@@ -266,7 +266,10 @@ long long Config::get_time(std::string_view name) const {
 
 std::vector<std::string> Config::get_list(std::string_view name) const {
   std::vector<std::string> out;
-  for (auto piece : split(get(name))) out.emplace_back(piece);
+  // Keep the value alive: split() returns views into it (a temporary in the
+  // range-for initializer would be destroyed before the loop body runs).
+  const std::string value = get(name);
+  for (auto piece : split(value)) out.emplace_back(piece);
   return out;
 }
 

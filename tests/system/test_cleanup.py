@@ -234,7 +234,11 @@ def test_full_disk_is_a_temporary_write_error(inst):
         qid, reply = cleanup_submit(inst.socket_path("cleanup", private=False), "a@example.com",
                                     ["x@example.com"], big)
         assert reply == {"status": "2", "reason": "4.3.0 queue file write error"}
-        inst.wait_for_log(rf"warning: {qid}: write queue file: .*No space left on device")
+        try:
+            inst.wait_for_log(rf"warning: {qid}: write queue file: .*No space left on device", 20)
+        except TimeoutError:
+            print(inst.log_text())
+            raise
         assert queue_files(inst.spool, "incoming") == []
         r = sendmail(inst, ["-f", "me@example.com", "ann@example.com"], "\n".join(big[2:]) + "\n")
         assert r.returncode == 0, r.stderr
@@ -268,3 +272,57 @@ def test_chrooted_cleanup_and_pickup(tmp_path):
         inst.wait_for_log(r"postfix/pickup\[\d+\]: \w+: uid=0 from=<me@example.com>")
     finally:
         inst.stop()
+
+
+def test_address_mapping_same_as_postfix(tmp_path, inst):
+    """canonical maps, masquerading and the BCC features give the same
+    envelope and headers as Debian's Postfix for the same input."""
+    postfix_oracle = pytest.importorskip("postfix_oracle")
+    if not postfix_oracle.available():
+        pytest.skip("Debian's Postfix is not available")
+    tables = {
+        "canonical": "me@example.com me.public@example.com\n",
+        "rcanonical": "old@example.com new@example.com\n",
+        "rbcc": "ann@example.com ann-copy@example.net\n",
+        "sbcc": "me.public@example.com sent@example.net\n",
+        "virtual": "team@example.com ann@example.com, bob@example.com\n",
+    }
+
+    def configure(etc, set_main):
+        for name, text in tables.items():
+            (etc / name).write_text(text)
+        set_main(sender_canonical_maps=f"texthash:{etc}/canonical",
+                 recipient_canonical_maps=f"texthash:{etc}/rcanonical",
+                 recipient_bcc_maps=f"texthash:{etc}/rbcc",
+                 sender_bcc_maps=f"texthash:{etc}/sbcc",
+                 virtual_alias_maps=f"texthash:{etc}/virtual",
+                 masquerade_domains="example.org",
+                 always_bcc="audit@example.net")
+
+    message = ("From: Me <me@example.com>\nTo: team@example.com, old@example.com\n"
+               "Cc: joe@host.example.org\nSubject: mapping\n\nbody\n")
+    args = ["-f", "me@example.com", "team@example.com", "old@example.com", "joe@host.example.org"]
+    configure(inst.etc, inst.set_main)
+    inst.start()
+    r = sendmail(inst, args, message)
+    assert r.returncode == 0, r.stderr
+    [ours] = wait_for_queue_file(inst.spool, "incoming")
+    with postfix_oracle.PostfixInstance(tmp_path, postfix_oracle.free_port()) as pf:
+        master = pf.etc / "master.cf"
+        master.write_text(re.sub(r"^qmgr\s.*$", "", master.read_text(), flags=re.M))
+        configure(pf.etc, pf.set_main)
+        try:
+            pf.start()
+        except RuntimeError:
+            time.sleep(2)
+            pf.start()
+        r = subprocess.run(["/usr/sbin/sendmail", "-C", str(pf.etc), *args], input=message,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        [theirs] = wait_for_queue_file(pf.spool, "incoming", timeout=30)
+    assert ours.sender == theirs.sender == "me.public@example.com"
+    assert ours.recipients == theirs.recipients
+    assert ours.of("O") == theirs.of("O")
+    keep = ("From:", "To:", "Cc:")
+    assert [h for h in ours.headers if h.startswith(keep)] == \
+        [h for h in theirs.headers if h.startswith(keep)]

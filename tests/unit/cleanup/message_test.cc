@@ -286,8 +286,8 @@ TEST_F(MessageTest, BccRecipients) {
             "inline:{ {ann@example.org = ann-copy@example.net} }");
   Out o = run(message({"ann"}, {"Received: by x", "", "b"}));
   ASSERT_EQ(o.status, 0);
-  EXPECT_EQ(o.of_type('R'), (std::vector<std::string>{"ann@example.org", "ann-copy@example.net",
-                                                      "audit@example.net", "boss@example.net"}));
+  EXPECT_EQ(o.of_type('R'), (std::vector<std::string>{"boss@example.net", "ann@example.org",
+                                                      "ann-copy@example.net", "audit@example.net"}));
   flags = kCleanupFlagFilter | kCleanupFlagMapOk;  // no BCC_OK
   EXPECT_EQ(run(message({"ann"}, {"Received: by x", "", "b"})).of_type('R').size(), 1u);
 }
