@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cleanup_helpers import (QueueFile, cleanup_connect, cleanup_submit, encode_record,
+from cleanup_helpers import (QueueFile, start_oracle, cleanup_connect, cleanup_submit, encode_record,
                              intake_instance, message_records, queue_files, sendmail,
                              wait_for_queue_file, attr_read)
 from instance import wait_until, process_alive
@@ -194,11 +194,7 @@ def test_same_queue_file_shape_as_postfix(tmp_path, inst):
     with postfix_oracle.PostfixInstance(tmp_path, postfix_oracle.free_port()) as pf:
         master = pf.etc / "master.cf"
         master.write_text(re.sub(r"^qmgr\s.*$", "", master.read_text(), flags=re.M))
-        try:
-            pf.start()
-        except RuntimeError:  # seen once under load with several oracles running
-            time.sleep(2)
-            pf.start()
+        start_oracle(pf)
         r = subprocess.run(["/usr/sbin/sendmail", "-C", str(pf.etc), "-t", "-f", "me@example.com"],
                            input=message, capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
@@ -311,11 +307,7 @@ def test_address_mapping_same_as_postfix(tmp_path, inst):
         master = pf.etc / "master.cf"
         master.write_text(re.sub(r"^qmgr\s.*$", "", master.read_text(), flags=re.M))
         configure(pf.etc, pf.set_main)
-        try:
-            pf.start()
-        except RuntimeError:
-            time.sleep(2)
-            pf.start()
+        start_oracle(pf)
         r = subprocess.run(["/usr/sbin/sendmail", "-C", str(pf.etc), *args], input=message,
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
