@@ -45,8 +45,8 @@ def test_sendmail_t_makes_a_complete_queue_file(inst):
     assert re.fullmatch(rf"<\d{{14}}\.{qid}@demo\.localhost>", qf.header("Message-Id"))
     assert qf.header("From") == "Me Myself <me@example.com>"
     assert qf.lines[-1] == "body line"
-    inst.wait_for_log(rf"postfix/cleanup\[\d+\]: {qid}: message-id=<\d{{14}}\.{qid}@demo\.localhost>")
-    inst.wait_for_log(rf"{qid}: uid=0 from=<me@example.com>")
+    inst.wait_for_log(rf"postfix/cleanup\[\d+\]: {qid}: message-id=<\d{{14}}\.{qid}@demo\.localhost>", 30)
+    inst.wait_for_log(rf"{qid}: uid=0 from=<me@example.com>", 30)
 
 
 def test_header_checks_reject_reaches_sendmail(inst):
@@ -58,7 +58,7 @@ def test_header_checks_reject_reaches_sendmail(inst):
     assert r.returncode == 65, (r.returncode, r.stderr)  # EX_DATAERR
     assert "5.7.1 No lottery mail" in r.stderr
     inst.wait_for_log(r": reject: header Subject: you won the lottery from local; "
-                      r"from=<me@example.com> to=<ann@example.com>: 5\.7\.1 No lottery mail")
+                      r"from=<me@example.com> to=<ann@example.com>: 5\.7\.1 No lottery mail", 30)
     assert queue_files(inst.spool, "incoming") == []
     assert queue_files(inst.spool, "maildrop") == []
 
@@ -87,8 +87,8 @@ def test_header_checks_hold_goes_to_hold_queue(inst):
     assert qf.mode == 0o700
     assert queue_files(inst.spool, "incoming") == []
     inst.wait_for_log(r": hold: header X-Hold: yes from local; from=<me@example.com> "
-                      r"to=<ann@example.com>: held for review")
-    inst.wait_for_log(r": warning: header X-Note: 1 from local; from=<me@example.com>")
+                      r"to=<ann@example.com>: held for review", 30)
+    inst.wait_for_log(r": warning: header X-Note: 1 from local; from=<me@example.com>", 30)
 
 
 def test_protocol_remote_context_and_duplicates(inst):
@@ -104,7 +104,7 @@ def test_protocol_remote_context_and_duplicates(inst):
     assert qf.sender == "a@demo.localhost"  # made canonical by trivial-rewrite
     # Remote clients get no added headers; Return-Path: is always removed.
     assert qf.headers == ["Received: by test", "Subject: s"]
-    inst.wait_for_log(rf"{qid}: message-id=<>")
+    inst.wait_for_log(rf"{qid}: message-id=<>", 30)
 
 
 @pytest.mark.parametrize("recipients,lines,status", [
@@ -118,7 +118,7 @@ def test_protocol_rejections(inst, recipients, lines, status):
     assert reply["status"] == status
     assert queue_files(inst.spool, "incoming") == []
     if status == "1":
-        inst.wait_for_log(rf"warning: {qid}: message rejected: no Received: header")
+        inst.wait_for_log(rf"warning: {qid}: message rejected: no Received: header", 30)
 
 
 def test_client_that_drops_mid_message_leaves_nothing(inst):
@@ -127,7 +127,7 @@ def test_client_that_drops_mid_message_leaves_nothing(inst):
     data = message_records("a@example.com", ["x@example.com"], ["Received: by t", "", "b"] * 50)
     s.sendall(data[: len(data) // 2])
     s.close()
-    inst.wait_for_log(rf"{qid}: unexpected EOF from client")
+    inst.wait_for_log(rf"{qid}: unexpected EOF from client", 30)
     assert queue_files(inst.spool, "incoming") == []
 
 
@@ -265,7 +265,7 @@ def test_chrooted_cleanup_and_pickup(tmp_path):
         assert sendmail(inst, ["-f", "me@example.com", "team@example.com"], "S: 2\n\nb\n").returncode == 0
         files = wait_for_queue_file(inst.spool, "incoming", count=2)
         assert [qf.recipients for qf in files] == [["ann@example.net"]] * 2
-        inst.wait_for_log(r"postfix/pickup\[\d+\]: \w+: uid=0 from=<me@example.com>")
+        inst.wait_for_log(r"postfix/pickup\[\d+\]: \w+: uid=0 from=<me@example.com>", 30)
     finally:
         inst.stop()
 
