@@ -13,6 +13,7 @@ namespace postern::sasl::detail {
 struct ServerSettings {
   std::string type;             // smtpd_sasl_type
   std::string path;             // smtpd_sasl_path (resolved for dovecot)
+  std::string configured_path;  // smtpd_sasl_path as written (for log lines)
   std::string service;          // smtpd_sasl_service ("smtp")
   std::string hostname;         // myhostname
   std::string realm;            // smtpd_sasl_local_domain
@@ -28,7 +29,7 @@ Result<std::unique_ptr<ServerBackend>> make_dovecot_server(const ServerSettings&
 // Connects to "inet:host:port", "unix:/path" or "/path" within the deadline.
 Result<UniqueFd> connect_endpoint(const std::string& endpoint, Deadline deadline);
 
-// The failure reply for undecodable client input.
-ServerReply malformed_reply();
+// The failure reply for undecodable client input, with the back end's words.
+ServerReply malformed_reply(std::string reason);
 
 }  // namespace postern::sasl::detail

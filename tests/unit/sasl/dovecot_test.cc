@@ -144,7 +144,7 @@ TEST(Dovecot, TemporaryFailureAndLostConnection) {
   auto r = (*session)->start("PLAIN", "=");
   EXPECT_EQ(r.kind, ServerReply::Kind::kFailure);
   EXPECT_TRUE(r.temporary);
-  EXPECT_EQ(fake.requests[0].substr(fake.requests[0].size() - 6), "\tresp=");
+  EXPECT_EQ(fake.requests[0].substr(fake.requests[0].size() - 7), "\tresp==");  // as Postfix
   auto r2 = (*session)->start("PLAIN", base64_encode(std::string("\0a\0b", 4)));
   EXPECT_EQ(r2.kind, ServerReply::Kind::kFailure);
   EXPECT_TRUE(r2.temporary);
@@ -179,7 +179,10 @@ TEST(Dovecot, ServiceDownIsTemporary) {
   ASSERT_TRUE(b2);
   auto s2 = (*b2)->open(conn());
   ASSERT_FALSE(s2);
-  EXPECT_NE(s2.error().text.find("/nonexistent/spool/private/auth"), std::string::npos);
+  // The log and error name the path as configured; the socket is under the queue directory.
+  EXPECT_NE(s2.error().text.find("Connect to Dovecot auth socket 'private/auth' failed"),
+            std::string::npos)
+      << s2.error().text;
 }
 
 }  // namespace
