@@ -90,7 +90,9 @@ class MessageTest : public ::testing::Test {
       out.reason = m.reason();
       out.hold = m.hold();
       out.discard = m.discard();
-      if (out.status == 0) EXPECT_TRUE(w.commit(fd));
+      if (out.status == 0) {
+        EXPECT_TRUE(w.commit(fd));
+      }
     }
     ::lseek(fd, 0, SEEK_SET);
     RecordReader r(fd, path);
