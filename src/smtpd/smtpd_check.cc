@@ -664,7 +664,18 @@ std::optional<Reply> Checker::check(Stage stage, CheckState& state) {
       }
       if (auto r = one("smtpd_relay_restrictions", Stage::kRecipient, log_stage)) return r;
       if (state.discard) return std::nullopt;
-      return one("smtpd_recipient_restrictions", Stage::kRecipient, log_stage);
+      if (auto r = one("smtpd_recipient_restrictions", Stage::kRecipient, log_stage)) return r;
+      if (state.discard) return std::nullopt;
+      // smtpd_reject_unlisted_recipient/sender apply whatever the lists said.
+      if (cfg_->get_bool("smtpd_reject_unlisted_sender") && state.sender && !state.sender->empty()) {
+        Outcome o = unlisted_recipient(state, Stage::kSender, *state.sender, true);
+        if (o.result == Result3::kReject) return finish(o, log_stage);
+      }
+      if (cfg_->get_bool("smtpd_reject_unlisted_recipient") && !state.recipient.empty()) {
+        Outcome o = unlisted_recipient(state, Stage::kRecipient, state.recipient, false);
+        if (o.result == Result3::kReject) return finish(o, log_stage);
+      }
+      return std::nullopt;
     }
     case Stage::kData:
       return one("smtpd_data_restrictions", Stage::kData, Stage::kData);

@@ -92,6 +92,7 @@ void Session::log_action(std::string_view action, std::string_view stage, std::s
   std::string extra;
   if (st_.sender) extra += fmt::format(" from=<{}>", *st_.sender);
   if (!st_.recipient.empty()) extra += fmt::format(" to=<{}>", st_.recipient);
+  else if (in_mail_ && !recipients_.empty()) extra += fmt::format(" to=<{}>", recipients_.back());
   extra += fmt::format(" proto={}", st_.protocol);
   if (!st_.helo.empty()) extra += fmt::format(" helo=<{}>", st_.helo);
   log::info("{}: {}: {} from {}: {};{}", id, action, stage, namaddr(), text, extra);
@@ -881,7 +882,10 @@ void Session::run() {
     return;
   }
   std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
-  reply("220 " + cfg_.banner);
+  // A client rejected at connect time (smtpd_delay_reject = no) is greeted
+  // with the rejection and refused everything but QUIT, as Postfix does.
+  if (client_reject) reply(*client_reject);
+  else reply("220 " + cfg_.banner);
   (void)s_.flush();
   while (!quit_) {
     if (error_count_ >= cfg_.hard_error_limit) {
@@ -926,8 +930,8 @@ void Session::run() {
     }
     if (client_reject) {
       std::string verb = lowercase(split_command(l).verb);
-      if (verb != "quit" && verb != "rset" && verb != "noop") {
-        reply(*client_reject);
+      if (verb != "quit") {
+        reply(fmt::format("503 5.7.0 Error: access denied for {}", namaddr()));
         count(verb == "helo" || verb == "ehlo" || verb == "mail" || verb == "rcpt" ? verb : "unknown", false);
         continue;
       }

@@ -386,3 +386,28 @@ def test_hard_error_limit(tmp_path):
     finally:
         i.cleanup.close()
         i.stop()
+
+
+@needs_oracle
+def test_stage_restrictions_match_postfix(tmp_path):
+    import os
+    os.chmod(tmp_path, 0o755)
+    users = tmp_path / "users"
+    users.write_text("known x\n")
+    runs = [
+        ({"local_recipient_maps": f"texthash:{users}"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<nobody@oracle.test>",
+           "RCPT TO:<known@oracle.test>", "VRFY nobody@oracle.test", "QUIT"]]),
+        ({"smtpd_data_restrictions": "reject"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
+           "QUIT"]]),
+        ({"smtpd_end_of_data_restrictions": "reject"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
+           ("data", "Subject: x\n\nbody"), "QUIT"]]),
+        ({"smtpd_client_restrictions": "reject", "smtpd_delay_reject": "no"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "NOOP", "QUIT"]]),
+    ]
+    for n, (main, scripts) in enumerate(runs):
+        ours, _ = ours_replies(tmp_path / str(n), scripts, **main)
+        theirs = oracle_replies(tmp_path / str(n), scripts, **main)
+        assert ours == theirs, main
