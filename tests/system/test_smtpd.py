@@ -411,3 +411,60 @@ def test_stage_restrictions_match_postfix(tmp_path):
         ours, _ = ours_replies(tmp_path / str(n), scripts, **main)
         theirs = oracle_replies(tmp_path / str(n), scripts, **main)
         assert ours == theirs, main
+
+
+def test_policy_service(tmp_path):
+    """check_policy_service inet:...: the request attributes and the action."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    requests = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            f = conn.makefile("rwb")
+            while True:
+                attrs = {}
+                for line in f:
+                    line = line.decode().rstrip("\n")
+                    if not line:
+                        break
+                    k, _, v = line.partition("=")
+                    attrs[k] = v
+                if not attrs:
+                    break
+                requests.append(attrs)
+                action = "REJECT not today" if attrs.get("recipient", "").startswith("no") else "DUNNO"
+                f.write(f"action={action}\n\n".encode())
+                f.flush()
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    i = smtpd_instance(tmp_path, smtpd_recipient_restrictions=f"check_policy_service inet:127.0.0.1:{port}")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert c.cmd("RCPT TO:<no@oracle.test>") == \
+            "554 5.7.1 <no@oracle.test>: Recipient address rejected: not today"
+        assert c.cmd("RCPT TO:<yes@oracle.test>") == "250 2.1.5 Ok"
+        c.close()
+        r = requests[0]
+        assert r["request"] == "smtpd_access_policy"
+        assert r["protocol_state"] == "RCPT"
+        assert r["protocol_name"] == "ESMTP"
+        assert r["helo_name"] == "client.example"
+        assert r["sender"] == "s@example.com"
+        assert r["recipient"] == "no@oracle.test"
+        assert r["client_address"] == "127.0.0.1"
+        assert r["client_name"] == "localhost"
+    finally:
+        srv.close()
+        i.cleanup.close()
+        i.stop()
