@@ -468,3 +468,31 @@ def test_policy_service(tmp_path):
         srv.close()
         i.cleanup.close()
         i.stop()
+
+
+def test_real_cleanup_queues_the_message(tmp_path):
+    """With the real cleanup service, a 250 means a complete queue file in incoming/."""
+    import os
+    i = smtpd_instance(tmp_path, with_cleanup=False,
+                       master_extra="cleanup unix n - n - 0 cleanup\n")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert c.cmd("RCPT TO:<u@oracle.test>") == "250 2.1.5 Ok"
+        c.cmd("DATA")
+        c.send(b"Subject: real\r\n\r\nbody line\r\n.\r\n")
+        r = c.reply()[-1]
+        m = re.fullmatch(r"250 2\.0\.0 Ok: queued as (\w+)", r)
+        assert m, r + i.log_text()
+        qid = m.group(1)
+        c.cmd("QUIT")
+        c.close()
+        files = [os.path.join(d, f) for d, _, fs in os.walk(i.spool / "incoming") for f in fs]
+        assert any(os.path.basename(f) == qid for f in files), files
+        data = open([f for f in files if os.path.basename(f) == qid][0], "rb").read()
+        assert b"s@example.com" in data and b"u@oracle.test" in data and b"body line" in data
+        assert b"Received: from client.example (localhost [127.0.0.1])" in data
+        i.wait_for_log(rf"{qid}: client=localhost\[127\.0\.0\.1\]")
+    finally:
+        i.stop()
