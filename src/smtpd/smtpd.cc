@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 
 #include "dns/dns.h"
 #include "global/attr.h"
@@ -184,6 +185,9 @@ void init_extensions(const Config& cfg) {
   }
 }
 
+std::unique_ptr<AnvilClient> anvil;
+std::optional<MatchList> anvil_exceptions;
+
 std::unique_ptr<DaemonLookups> lookups;
 std::unique_ptr<Checker> checker;
 std::unique_ptr<SessionSettings> settings;
@@ -195,6 +199,14 @@ void init(ServiceContext& ctx) {
   checker = std::make_unique<Checker>(std::move(*c));
   settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
   init_extensions(ctx.cfg());
+  // Client limits need anvil, so only under master.
+  if (!ctx.args().stand_alone) {
+    anvil = std::make_unique<AnvilClient>(AnvilClient::from_config(ctx.cfg()));
+    auto ex = MatchList::from_config(ctx.cfg(), "smtpd_client_event_limit_exceptions",
+                                     maps::make_table_lookup());
+    if (ex) anvil_exceptions = std::move(*ex);
+    else log::warn("{}", ex.error().text);
+  }
 }
 
 void serve(UniqueFd fd, ServiceContext& ctx) {
@@ -216,8 +228,16 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   else
     transport = std::make_unique<FdTransport>(std::move(fd));
   Stream stream(std::move(transport));
-  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st),
-                  extensions);
+  Extensions ext = extensions;
+  if (anvil) {
+    auto exempt = anvil_exceptions ? anvil_exceptions->match_client(st.client_name, st.client_addr)
+                                   : Result<bool>(true);
+    if (exempt && !*exempt) {
+      ext.anvil = anvil.get();
+      ext.service = ctx.args().service_name;
+    }
+  }
+  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st), ext);
   session.run();
 }
 

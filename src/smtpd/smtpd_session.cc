@@ -69,6 +69,10 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.null_access_key = cfg.get("smtpd_null_access_lookup_key");
   s.fast_flush_domains = cfg.get("fast_flush_domains");
   s.tls_auth_only = cfg.get_bool("smtpd_tls_auth_only");
+  s.conn_count_limit = cfg.get_int("smtpd_client_connection_count_limit");
+  s.conn_rate_limit = cfg.get_int("smtpd_client_connection_rate_limit");
+  s.message_rate_limit = cfg.get_int("smtpd_client_message_rate_limit");
+  s.recipient_rate_limit = cfg.get_int("smtpd_client_recipient_rate_limit");
   s.sasl_enable = cfg.get_bool("smtpd_sasl_auth_enable");
   s.broken_sasl_auth_clients = cfg.get_bool("broken_sasl_auth_clients");
   s.starttls_timeout = std::chrono::seconds(cfg.get_time("smtpd_starttls_timeout"));
@@ -334,6 +338,15 @@ bool Session::cmd_mail(const std::string& args) {
     reply("552 5.3.4 Message size exceeds fixed limit");
     return false;
   }
+  if (ext_.anvil && cfg_.message_rate_limit > 0) {
+    auto rate = ext_.anvil->message(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.message_rate_limit) {
+      log::warn("Message delivery request rate limit exceeded: {} from {} for service {}", *rate,
+                namaddr(), ext_.service);
+      reply(fmt::format("450 4.7.1 Error: too much mail from {}", st_.client_addr));
+      return false;
+    }
+  }
   st_.sender = p->address;
   st_.size = msg_size_;
   if (auto r = checker_.check(Stage::kSender, st_)) {
@@ -393,6 +406,15 @@ bool Session::cmd_rcpt(const std::string& args) {
       orcpt = value.substr(0, semi) + ";" + *decoded;
     } else {
       reply("555 5.5.4 Unsupported option: " + param);
+      return false;
+    }
+  }
+  if (ext_.anvil && cfg_.recipient_rate_limit > 0) {
+    auto rate = ext_.anvil->recipient(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.recipient_rate_limit) {
+      log::warn("Recipient address rate limit exceeded: {} from {} for service {}", *rate,
+                namaddr(), ext_.service);
+      reply(fmt::format("450 4.7.1 Error: too many recipients from {}", st_.client_addr));
       return false;
     }
   }
@@ -877,6 +899,22 @@ bool Session::handle(const std::string& line) {
 void Session::run() {
   s_.set_timeout(cfg_.timeout);
   log::info("connect from {}", namaddr());
+  if (ext_.anvil && (cfg_.conn_count_limit > 0 || cfg_.conn_rate_limit > 0)) {
+    auto counts = ext_.anvil->connect(ext_.service, st_.client_addr);
+    std::string why;
+    if (counts && cfg_.conn_count_limit > 0 && counts->count > cfg_.conn_count_limit)
+      why = fmt::format("Connection concurrency limit exceeded: {}", counts->count);
+    else if (counts && cfg_.conn_rate_limit > 0 && counts->rate > cfg_.conn_rate_limit)
+      why = fmt::format("Connection rate limit exceeded: {}", counts->rate);
+    if (!why.empty()) {
+      log::warn("{} from {} for service {}", why, namaddr(), ext_.service);
+      (void)s_.write_flush(fmt::format("421 4.7.0 {} Error: too many connections from {}\r\n",
+                                       cfg_.myhostname, st_.client_addr));
+      (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
+      log::info("disconnect from {}{}", namaddr(), disconnect_stats());
+      return;
+    }
+  }
   if (ext_.tls && ext_.tls->wrappermode() && !start_tls()) {
     log::info("disconnect from {}{}", namaddr(), disconnect_stats());
     return;
@@ -940,6 +978,7 @@ void Session::run() {
   }
   (void)s_.flush();
   abort_queue();
+  if (ext_.anvil) (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
   log::info("disconnect from {}{}", namaddr(), disconnect_stats());
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "global/anvil_client.h"
 #include "global/cleanup_client.h"
 #include "sasl/sasl_server.h"
 #include "tls/tls.h"
@@ -56,6 +57,10 @@ struct SessionSettings {
   std::string null_access_key;
   std::string fast_flush_domains;
   bool tls_auth_only = false;
+  long long conn_count_limit = 50;
+  long long conn_rate_limit = 0;
+  long long message_rate_limit = 0;
+  long long recipient_rate_limit = 0;
   bool sasl_enable = false;
   bool broken_sasl_auth_clients = false;
   std::chrono::seconds starttls_timeout{300};
@@ -68,6 +73,8 @@ struct Extensions {
   bool tls_required = false;           // smtpd_tls_security_level = encrypt
   bool tls_unavailable = false;        // encrypt, but TLS could not be set up
   sasl::ServerBackend* sasl = nullptr; // null: no AUTH
+  AnvilClient* anvil = nullptr;        // null: no client limits
+  std::string service;                 // master.cf service name (anvil key)
 };
 
 class Session {

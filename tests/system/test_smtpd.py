@@ -496,3 +496,30 @@ def test_real_cleanup_queues_the_message(tmp_path):
         i.wait_for_log(rf"{qid}: client=localhost\[127\.0\.0\.1\]")
     finally:
         i.stop()
+
+
+def test_anvil_client_limits(tmp_path):
+    i = smtpd_instance(tmp_path, master_extra="anvil unix - - n - 1 anvil\n",
+                       smtpd_client_message_rate_limit="1",
+                       smtpd_client_recipient_rate_limit="2",
+                       smtpd_client_connection_count_limit="1")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("MAIL FROM:<s@example.com>") == "250 2.1.0 Ok"
+        assert c.cmd("RCPT TO:<a@oracle.test>") == "250 2.1.5 Ok"
+        assert c.cmd("RCPT TO:<b@oracle.test>") == "250 2.1.5 Ok"
+        assert c.cmd("RCPT TO:<c@oracle.test>") == "450 4.7.1 Error: too many recipients from 127.0.0.1"
+        c.cmd("RSET")
+        assert c.cmd("MAIL FROM:<s@example.com>") == "450 4.7.1 Error: too much mail from 127.0.0.1"
+        # A second connection at the same time is over the count limit.
+        c2 = Client(i.port)
+        assert c2.banner == ["421 4.7.0 postfix.oracle.test Error: too many connections from 127.0.0.1"]
+        c2.close()
+        c.close()
+        i.wait_for_log(r"warning: Connection concurrency limit exceeded: 2 from localhost\[127\.0\.0\.1\]"
+                       r" for service 127\.0\.0\.1:\d+")
+        i.wait_for_log(r"warning: Message delivery request rate limit exceeded: 2 from")
+    finally:
+        i.cleanup.close()
+        i.stop()
