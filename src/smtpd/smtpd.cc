@@ -34,6 +34,7 @@ class DaemonLookups : public CheckLookups {
   Result<std::string> table(std::string_view spec, std::string_view key, bool partial) override {
     return table_(spec, key, partial);
   }
+  Status preopen(const std::vector<std::string>& specs) { return maps::preopen_tables(table_, specs); }
   Result<std::string> policy(std::string_view endpoint, const AttrList& request) override {
     auto deadline = Clock::now() + std::chrono::seconds(cfg_.get_time("smtpd_policy_service_timeout"));
     Result<UniqueFd> fd = fail(Errc::kInvalid, "bad policy endpoint");
@@ -197,6 +198,8 @@ void init(ServiceContext& ctx) {
   auto c = Checker::from_config(ctx.cfg(), *lookups);
   if (!c) log::fatal("{}", c.error().text);
   checker = std::make_unique<Checker>(std::move(*c));
+  // Open the tables now, with full privileges (Postfix does the same).
+  if (auto st = lookups->preopen(checker->tables()); !st) log::warn("{}", st.error().text);
   settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
   init_extensions(ctx.cfg());
   // Client limits need anvil, so only under master.

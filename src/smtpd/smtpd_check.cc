@@ -100,6 +100,24 @@ std::vector<std::string> Checker::list(std::string_view param) const {
   return out;
 }
 
+std::vector<std::string> Checker::tables() const {
+  std::vector<std::string> out = mynetworks_.tables();
+  for (const auto& t : relay_domains_.tables()) out.push_back(t);
+  auto scan = [&](const std::vector<std::string>& words) {
+    for (size_t i = 0; i + 1 < words.size(); i++) {
+      std::string w = lowercase(words[i]);
+      if (w.starts_with("check_") && w.ends_with("_access")) out.push_back(words[i + 1]);
+    }
+  };
+  for (const auto& [name, words] : lists_) scan(words);
+  for (const auto& [name, words] : classes_) scan(words);
+  for (auto p : {"local_recipient_maps", "virtual_mailbox_maps", "virtual_alias_maps",
+                 "relay_recipient_maps"})
+    for (const auto& t : list(p))
+      if (t.find(':') != std::string::npos) out.push_back(t);
+  return out;
+}
+
 long long Checker::code(std::string_view param) const { return cfg_->get_int(param); }
 
 Result<Checker> Checker::from_config(const Config& cfg, CheckLookups& lookups) {

@@ -504,6 +504,26 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   return fmt::format("{} {} {}", d.smtp, d.dsn, why);
 }
 
+// The envelope records decided by the restrictions (HOLD, DISCARD, FILTER,
+// REDIRECT), then the start of content, the Received: header and PREPENDs.
+Status Session::begin_content() {
+  if (!sink_) return {};
+  Status st;
+  int extra = (st_.hold ? kCleanupFlagHold : 0) | (st_.discard ? kCleanupFlagDiscard : 0);
+  if (extra) st = sink_->record(rec::kFlags, std::to_string(extra));
+  if (st && !st_.filter.empty()) st = sink_->record(rec::kFilter, st_.filter);
+  if (st && !st_.redirect.empty()) st = sink_->record(rec::kRedirect, st_.redirect);
+  if (st) st = sink_->record(rec::kMessage, "");
+  if (st) {
+    std::string h = received_header();
+    for (auto l : split(h, "\n"))
+      if (st) st = sink_->record(rec::kNorm, l);
+  }
+  for (const auto& p : st_.prepend)
+    if (st) st = sink_->record(rec::kNorm, p);
+  return st;
+}
+
 bool Session::cmd_data(const std::string& args) {
   if (!args.empty()) {
     reply("501 5.5.4 Syntax: DATA");
@@ -522,15 +542,7 @@ bool Session::cmd_data(const std::string& args) {
     reply(*r);
     return false;
   }
-  Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
-  if (st) {
-    std::string h = received_header();
-    for (auto l : split(h, "\n"))
-      if (st) st = sink_->record(rec::kNorm, l);
-    for (const auto& p : st_.prepend)
-      if (st) st = sink_->record(rec::kNorm, p);
-  }
-  bool write_error = !st;
+  bool write_error = !begin_content();
   reply("354 End data with <CR><LF>.<CR><LF>");
   (void)s_.flush();
   last_command_ = "DATA";
@@ -582,77 +594,76 @@ bool Session::cmd_data(const std::string& args) {
   return ok;
 }
 
+// One line of BDAT content (without its line ending).
+void Session::bdat_line(std::string_view l) {
+  data_bytes_ += static_cast<long long>(l.size()) + 2;
+  if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
+  if (!bdat_too_big_ && !bdat_error_ && !content_line(l, true)) bdat_error_ = true;
+}
+
+// Splits chunk data into lines as it arrives; a partial line waits for more.
+void Session::bdat_feed(std::string_view data) {
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      bdat_partial_.append(data);
+      // An endless line is cut into pieces like DATA's over-long lines.
+      if (bdat_partial_.size() > static_cast<size_t>(cfg_.line_length_limit)) {
+        data_bytes_ += static_cast<long long>(bdat_partial_.size());
+        if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
+        if (!bdat_too_big_ && !bdat_error_ && !content_line(bdat_partial_, false)) bdat_error_ = true;
+        bdat_partial_.clear();
+      }
+      return;
+    }
+    bdat_partial_.append(data.substr(0, nl));
+    if (!bdat_partial_.empty() && bdat_partial_.back() == '\r') bdat_partial_.pop_back();
+    bdat_line(bdat_partial_);
+    bdat_partial_.clear();
+    data.remove_prefix(nl + 1);
+  }
+}
+
 bool Session::cmd_bdat(const std::string& args) {
   auto words = split(args, " \t");
-  std::vector<std::string_view> w;
-  for (auto x : words)
-    if (!x.empty()) w.push_back(x);
-  auto n = w.empty() ? std::nullopt : parse_ulong(w[0]);
-  bool last = w.size() == 2 && iequals(w[1], "LAST");
-  if (!n || w.size() > 2 || (w.size() == 2 && !last) || w[0].find_first_not_of("0123456789") != std::string_view::npos) {
+  auto n = words.empty() ? std::nullopt : parse_ulong(words[0]);
+  bool last = words.size() == 2 && iequals(words[1], "LAST");
+  if (!n || words.size() > 2 || (words.size() == 2 && !last) ||
+      words[0].find_first_not_of("0123456789") != std::string_view::npos) {
     reply("521 5.5.4 Syntax: BDAT count [LAST]");
     quit_ = true;
     return false;
   }
-  // Read the chunk whatever happens, so the session stays in sync.
-  std::string chunk;
+  // Decide first, but read the chunk whatever happens so the session stays in sync.
+  std::optional<std::string> refusal;
+  if (!in_mail_) refusal = "503 5.5.1 Error: need RCPT command";
+  else if (recipients_.empty()) refusal = "554 5.5.1 Error: no valid recipients";
+  else if (!bdat_active_) {
+    if (auto r = checker_.check(Stage::kData, st_)) {
+      refusal = r->str();
+    } else {
+      bdat_active_ = true;
+      data_bytes_ = 0;
+      if (!begin_content()) bdat_error_ = true;
+    }
+  }
   unsigned long long left = *n;
   while (left > 0) {
     auto part = s_.read_some(static_cast<size_t>(std::min<unsigned long long>(left, 65536)));
     if (!part) {
-      log::info("lost connection after BDAT from {}", namaddr());
+      log::info("{} after BDAT from {}",
+                part.error().code == Errc::kTimeout ? "timeout" : "lost connection", namaddr());
       abort_queue();
       quit_ = true;
       return false;
     }
     left -= part->size();
-    if (!bdat_too_big_ && chunk.size() + part->size() <= static_cast<size_t>(cfg_.message_size_limit > 0 ? cfg_.message_size_limit + 2 : 1LL << 40))
-      chunk += *part;
-    else
-      bdat_too_big_ = true;
+    if (!refusal) bdat_feed(*part);
   }
-  if (!in_mail_) {
-    reply("503 5.5.1 Error: need RCPT command");
+  if (refusal) {
+    reply(*refusal);
+    if (bdat_active_ || in_mail_) reset();
     return false;
-  }
-  if (recipients_.empty()) {
-    reply("554 5.5.1 Error: no valid recipients");
-    return false;
-  }
-  if (!bdat_active_) {
-    if (auto r = checker_.check(Stage::kData, st_)) {
-      reply(*r);
-      reset();
-      return false;
-    }
-    bdat_active_ = true;
-    data_bytes_ = 0;
-    Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
-    if (st) {
-      std::string h = received_header();
-      for (auto l : split(h, "\n"))
-        if (st) st = sink_->record(rec::kNorm, l);
-      for (const auto& p : st_.prepend)
-        if (st) st = sink_->record(rec::kNorm, p);
-    }
-    if (!st) bdat_error_ = true;
-  }
-  // Lines end in LF (a CR before it is dropped); a partial line waits for the next chunk.
-  std::string data = bdat_partial_ + chunk;
-  bdat_partial_.clear();
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t nl = data.find('\n', pos);
-    if (nl == std::string::npos) {
-      bdat_partial_ = data.substr(pos);
-      break;
-    }
-    std::string_view l(data.data() + pos, nl - pos);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    data_bytes_ += static_cast<long long>(l.size()) + 2;
-    if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
-    if (!bdat_too_big_ && !bdat_error_ && !content_line(l, true)) bdat_error_ = true;
-    pos = nl + 1;
   }
   if (!last) {
     if (bdat_too_big_) {
@@ -664,8 +675,7 @@ bool Session::cmd_bdat(const std::string& args) {
     return true;
   }
   if (!bdat_partial_.empty()) {
-    data_bytes_ += static_cast<long long>(bdat_partial_.size()) + 2;
-    if (!bdat_too_big_ && !bdat_error_ && !content_line(bdat_partial_, true)) bdat_error_ = true;
+    bdat_line(bdat_partial_);
     bdat_partial_.clear();
   }
   std::string r = finish_message(bdat_too_big_, bdat_error_);

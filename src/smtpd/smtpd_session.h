@@ -93,6 +93,9 @@ class Session {
   bool cmd_rcpt(const std::string& args);
   bool cmd_data(const std::string& args);
   bool cmd_bdat(const std::string& args);
+  void bdat_feed(std::string_view data);
+  void bdat_line(std::string_view line);
+  Status begin_content();
   bool cmd_vrfy(const std::string& args);
   bool cmd_etrn(const std::string& args);
   bool cmd_starttls(const std::string& args);

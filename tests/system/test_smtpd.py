@@ -523,3 +523,35 @@ def test_anvil_client_limits(tmp_path):
     finally:
         i.cleanup.close()
         i.stop()
+
+
+def test_access_actions_reach_the_envelope(tmp_path):
+    import os
+    os.chmod(tmp_path, 0o755)
+    access = tmp_path / "access"
+    access.write_text("hold@oracle.test HOLD\nfilt@oracle.test FILTER smtp:[127.0.0.1]:10025\n"
+                      "redir@oracle.test REDIRECT other@oracle.test\n"
+                      "prep@oracle.test PREPEND X-Tag: tagged\n")
+    (tmp_path / "i").mkdir()
+    i = smtpd_instance(tmp_path / "i", smtpd_recipient_restrictions=f"check_recipient_access texthash:{access}")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        for r in ("hold", "filt", "redir", "prep"):
+            assert c.cmd(f"RCPT TO:<{r}@oracle.test>") == "250 2.1.5 Ok"
+        c.cmd("DATA")
+        c.send(b"Subject: a\r\n\r\nbody\r\n.\r\n")
+        assert c.reply()[-1].startswith("250 2.0.0 Ok: queued as")
+        c.close()
+        msg = i.cleanup.messages[-1]
+        assert envelope(msg, "f") == ["4"]
+        assert envelope(msg, "L")[0] == "smtp:[127.0.0.1]:10025"
+        assert envelope(msg, ">") == ["other@oracle.test"]
+        assert "\nX-Tag: tagged\nSubject: a\n" in message_text(msg)
+        i.wait_for_log(r"hold: RCPT from localhost\[127\.0\.0\.1\]: <hold@oracle\.test>: "
+                       r"Recipient address triggers HOLD action; from=<s@example\.com> "
+                       r"to=<hold@oracle\.test> proto=ESMTP helo=<client\.example>")
+    finally:
+        i.cleanup.close()
+        i.stop()
