@@ -970,8 +970,16 @@ void Session::run() {
                           verb == "ETRN" || verb == "NOOP" || verb == "STARTTLS" ||
                           verb == "AUTH" || verb == "EXPN";
       if (verb != "QUIT" && (must_be_last || !ehlo_)) {
-        log::info("improper command pipelining after {} from {}: {}", verb, namaddr(),
-                  printable(l));
+        // Postfix shows what the client sent ahead, escaped.
+        std::string ahead;
+        for (char ch : s_.buffered_input().substr(0, 100)) {
+          if (ch == '\r') ahead += "\\r";
+          else if (ch == '\n') ahead += "\\n";
+          else if (ch == '\t') ahead += "\\t";
+          else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ahead += '?';
+          else ahead += ch;
+        }
+        log::info("improper command pipelining after {} from {}: {}", verb, namaddr(), ahead);
         pipelining_logged_ = true;
         st_.unauth_pipelining = true;
       }
