@@ -491,7 +491,7 @@ Checker::Outcome Checker::run_one(const std::vector<std::string>& words, size_t&
     std::string a = sender ? state.sender.value_or("") : state.recipient;
     if (a.empty()) return {};
     SplitAddress sa = split_address(a);
-    if (!sa.has_at || (!is_fqdn(sa.domain) && sa.domain.front() != '['))
+    if (!sa.has_at || sa.domain.empty() || (!is_fqdn(sa.domain) && sa.domain.front() != '['))
       return reject(state, stage, static_cast<int>(code("non_fqdn_reject_code")),
                     sender ? "5.5.2" : "5.5.2",
                     fmt::format("<{}>: {} rejected: need fully-qualified address", a,

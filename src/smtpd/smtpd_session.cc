@@ -193,6 +193,12 @@ Status Session::open_queue() {
   attr("client_port", std::to_string(st_.client_port));
   attr("helo_name", st_.helo);
   attr("protocol_name", st_.protocol);
+  if (!st_.sasl_username.empty()) {
+    attr("sasl_method", sasl_method_);
+    attr("sasl_username", st_.sasl_username);
+  }
+  if (body_type_ == "8BITMIME") attr("encoding", "8bit");
+  else if (body_type_ == "7BIT") attr("encoding", "7bit");
   if (st) st = rec(rec::kSender, st_.sender.value_or(""));
   if (st && !envid_.empty()) st = rec(rec::kDsnEnvid, envid_);
   if (st && !ret_.empty()) st = rec(rec::kDsnRet, ret_ == "FULL" ? "1" : "2");

@@ -166,6 +166,9 @@ TEST(SmtpdCheck, HeloAndFqdnChecks) {
   s.recipient = "postmaster";
   EXPECT_EQ(c.check(Stage::kRecipient, s)->str(),
             "504 5.5.2 <postmaster>: Recipient address rejected: need fully-qualified address");
+  s.recipient = "user@";  // an empty domain must not crash the check
+  e.lookups.classes[""] = kResolveClassLocal;
+  EXPECT_EQ(c.check(Stage::kRecipient, s)->code, 504);
 }
 
 TEST(SmtpdCheck, UnlistedRecipient) {
