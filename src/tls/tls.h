@@ -125,11 +125,16 @@ struct CommonSettings {
 class ServerContext {
  public:
   // Builds the context from <prefix>_tls_* (prefix "smtpd"). Errors name
-  // the parameter or file ("cannot get private key from file ..."); the
-  // caller decides: at "may" warn and offer no STARTTLS, at "encrypt"
-  // refuse mail with 4xx.
-  static Result<std::unique_ptr<ServerContext>> create(const Config& cfg,
-                                                       std::string_view prefix = "smtpd");
+  // the parameter or file in Postfix's words ("cannot get RSA private key
+  // from file \"/etc/ssl/x.key\""); OpenSSL's or the system's details go to
+  // `problems`. What Debian's Postfix then does: log "warning: <error>:
+  // disabling TLS support" and "warning: TLS library problem: <p>" for each
+  // problem, keep announcing STARTTLS and answer it with "454 4.7.0 TLS not
+  // available due to local problem" (at "encrypt", MAIL gets "530 5.7.0
+  // Must issue a STARTTLS command first").
+  static Result<std::unique_ptr<ServerContext>> create(
+      const Config& cfg, std::string_view prefix = "smtpd",
+      std::vector<std::string>* problems = nullptr);
   ~ServerContext();
 
   Level level() const { return level_; }
@@ -154,9 +159,11 @@ class ServerContext {
 
 class ClientContext {
  public:
-  // Builds the context from <prefix>_tls_* (prefix "smtp" or "lmtp").
-  static Result<std::unique_ptr<ClientContext>> create(const Config& cfg,
-                                                       std::string_view prefix = "smtp");
+  // Builds the context from <prefix>_tls_* (prefix "smtp" or "lmtp");
+  // errors as for ServerContext::create.
+  static Result<std::unique_ptr<ClientContext>> create(
+      const Config& cfg, std::string_view prefix = "smtp",
+      std::vector<std::string>* problems = nullptr);
   ~ClientContext();
 
   Level level() const { return level_; }

@@ -42,7 +42,10 @@ std::string where(const Peer& peer) {
 ServerContext::~ServerContext() { SSL_CTX_free(ctx_); }
 
 Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
-                                                             std::string_view prefix_view) {
+                                                             std::string_view prefix_view,
+                                                             std::vector<std::string>* problems) {
+  std::vector<std::string> ignored;
+  std::vector<std::string>& details = problems ? *problems : ignored;
   std::string prefix(prefix_view);
   std::unique_ptr<ServerContext> self(new ServerContext);
   detail::ignore_sigpipe();
@@ -75,7 +78,7 @@ Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
   auto ctx = detail::new_context(true, self->common_);
   if (!ctx) return std::unexpected(ctx.error());
   self->ctx_ = *ctx;
-  if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, true); !s)
+  if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, true, details); !s)
     return std::unexpected(s.error());
 
   auto dh_file = cfg.expand(prefix + "_tls_dh1024_param_file");
