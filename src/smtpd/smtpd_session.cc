@@ -861,15 +861,12 @@ bool Session::cmd_auth(const std::string& args) {
   return false;
 }
 
-bool Session::handle(const std::string& line) {
+bool Session::handle(const std::string& raw) {
+  // Postfix reads commands as C strings: a NUL byte ends the command.
+  std::string_view line(raw.data(), std::min(raw.size(), raw.find('\0')));
   Command c = split_command(line);
   std::string lower = lowercase(c.verb);
   last_command_ = c.verb.empty() ? "CONNECT" : c.verb;
-  if (line.find('\0') != std::string::npos) {
-    reply("500 5.5.2 Error: bad syntax");
-    count("unknown", false);
-    return false;
-  }
   bool ok = false;
   std::string counted = lower;
   if (lower == "helo") ok = cmd_helo(c.args, false);
@@ -900,7 +897,8 @@ bool Session::handle(const std::string& line) {
   } else if (lower == "auth") {
     ok = cmd_auth(c.args);
   } else if (lower == "xclient" || lower == "xforward") {
-    reply("550 5.7.0 Error: insufficient authorization");
+    if (in_mail_) reply("503 5.5.1 Error: MAIL transaction in progress");
+    else reply("550 5.7.0 Error: insufficient authorization");
   } else {
     counted = "unknown";
     reply("500 5.5.2 Error: command not recognized");

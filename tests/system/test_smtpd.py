@@ -75,7 +75,9 @@ PROTOCOL_SCRIPTS = [
      "RCPT TO:<u@oracle.test> FOO=1", "RCPT TO:<u@oracle.test> ORCPT=foo",
      "RCPT TO:<u@oracle.test> NOTIFY=FOO", "RCPT TO:<u@oracle.test> NOTIFY=SUCCESS,FAILURE",
      "RCPT TO:<u@oracle.test> ORCPT=rfc822;u@oracle.test", "RCPT TO:<\"quoted user\"@oracle.test>",
-     "RCPT TO:<@a.example,@b.example:u@oracle.test>", "QUIT"],
+     "RCPT TO:<@a.example,@b.example:u@oracle.test>", "RCPT TO:<>",
+     "RCPT TO:<u@oracle.test> NOTIFY=NEVER,SUCCESS", ("raw", b"NOOP\x00x\r\n"),
+     "XCLIENT NAME=x", "BDAT 0 LAST", "QUIT"],
     ["HELO client.example", "VRFY", "VRFY u@oracle.test", "VRFY <u@oracle.test>", "ETRN",
      "ETRN x.y", "MAIL FROM:<a@b>", "ETRN x.y", "QUIT x"],
     # A message, then the same session goes on.
