@@ -897,7 +897,9 @@ bool Session::handle(const std::string& raw) {
   } else if (lower == "auth") {
     ok = cmd_auth(c.args);
   } else if (lower == "xclient" || lower == "xforward") {
-    if (in_mail_) reply("503 5.5.1 Error: MAIL transaction in progress");
+    // Nobody is authorized yet (authorized_xclient_hosts/xforward_hosts).
+    if (c.args.empty()) reply(fmt::format("501 5.5.4 Syntax: {} attribute=value...", c.verb));
+    else if (in_mail_ && lower == "xclient") reply("503 5.5.1 Error: MAIL transaction in progress");
     else reply("550 5.7.0 Error: insufficient authorization");
   } else {
     counted = "unknown";

@@ -79,7 +79,7 @@ PROTOCOL_SCRIPTS = [
      "RCPT TO:<u@oracle.test> NOTIFY=NEVER,SUCCESS", ("raw", b"NOOP\x00x\r\n"),
      "XCLIENT NAME=x", "BDAT 0 LAST", "QUIT"],
     ["HELO client.example", "VRFY", "VRFY u@oracle.test", "VRFY <u@oracle.test>", "ETRN",
-     "ETRN x.y", "MAIL FROM:<a@b>", "ETRN x.y", "QUIT x"],
+     "ETRN x.y", "XCLIENT", "XCLIENT NAME=x", "MAIL FROM:<a@b>", "ETRN x.y", "QUIT x"],
     # A message, then the same session goes on.
     ["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
      ("data", "Subject: hi\n\nbody\n..dot"), "MAIL FROM:<s@example.com>", "DATA", "QUIT"],
