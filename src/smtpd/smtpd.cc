@@ -187,6 +187,7 @@ void init_extensions(const Config& cfg) {
 }
 
 std::unique_ptr<AnvilClient> anvil;
+std::optional<MatchList> xclient_hosts, xforward_hosts;
 std::optional<MatchList> anvil_exceptions;
 
 std::unique_ptr<DaemonLookups> lookups;
@@ -202,6 +203,13 @@ void init(ServiceContext& ctx) {
   if (auto st = lookups->preopen(checker->tables()); !st) log::warn("{}", st.error().text);
   settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
   init_extensions(ctx.cfg());
+  auto hosts = [&](std::string_view param, std::optional<MatchList>& out) {
+    auto l = MatchList::from_config(ctx.cfg(), param, maps::make_table_lookup());
+    if (l) out = std::move(*l);
+    else log::warn("{}", l.error().text);
+  };
+  hosts("smtpd_authorized_xclient_hosts", xclient_hosts);
+  hosts("smtpd_authorized_xforward_hosts", xforward_hosts);
   // Client limits need anvil, so only under master.
   if (!ctx.args().stand_alone) {
     anvil = std::make_unique<AnvilClient>(AnvilClient::from_config(ctx.cfg()));
@@ -232,6 +240,15 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
     transport = std::make_unique<FdTransport>(std::move(fd));
   Stream stream(std::move(transport));
   Extensions ext = extensions;
+  auto matcher = [](std::optional<MatchList>& list) {
+    return [&list](const std::string& name, const std::string& addr) {
+      if (!list || list->empty()) return false;
+      auto m = list->match_client(name, addr);
+      return m && *m;
+    };
+  };
+  ext.xclient_authorized = matcher(xclient_hosts);
+  ext.xforward_authorized = matcher(xforward_hosts);
   if (anvil) {
     auto exempt = anvil_exceptions ? anvil_exceptions->match_client(st.client_name, st.client_addr)
                                    : Result<bool>(true);

@@ -157,6 +157,7 @@ void Session::reset() {
   queue_failed_ = false;
   bdat_active_ = bdat_error_ = bdat_too_big_ = false;
   bdat_partial_.clear();
+  xforward_.clear();
 }
 
 void Session::abort_queue() { sink_.reset(); }
@@ -181,12 +182,19 @@ Status Session::open_queue() {
     if (st) st = rec(rec::kAttr, fmt::format("{}={}", n, v));
   };
   attr("rewrite_context", "remote");
-  attr("log_client_name", st_.client_name);
-  attr("log_client_address", st_.client_addr);
-  attr("log_client_port", std::to_string(st_.client_port));
+  auto fwd = [&](std::string_view name, std::string value) {
+    for (const auto& [k, v] : xforward_)
+      if (k == name) return v;
+    return value;
+  };
+  attr("log_client_name", fwd("log_client_name", st_.client_name));
+  attr("log_client_address", fwd("log_client_address", st_.client_addr));
+  attr("log_client_port", fwd("log_client_port", std::to_string(st_.client_port)));
   attr("log_message_origin", namaddr());
-  attr("log_helo_name", st_.helo);
-  attr("log_protocol_name", st_.protocol);
+  attr("log_helo_name", fwd("log_helo_name", st_.helo));
+  attr("log_protocol_name", fwd("log_protocol_name", st_.protocol));
+  for (const auto& [k, v] : xforward_)
+    if (k == "log_ident" || k == "log_rewrite_context") attr(k, v);
   attr("client_name", st_.client_name);
   attr("reverse_client_name", st_.reverse_name);
   attr("client_address", st_.client_addr);
@@ -262,6 +270,9 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
       log::warn("SASL authentication failure: {}", session.error().text);
     }
   }
+  if (xclient_ok_)
+    add("xclient", "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
+  if (xforward_ok_) add("xforward", "XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT");
   add("enhancedstatuscodes", "ENHANCEDSTATUSCODES");
   add("8bitmime", "8BITMIME");
   add("dsn", "DSN");
@@ -742,6 +753,113 @@ bool Session::cmd_etrn(const std::string& args) {
   return false;
 }
 
+namespace {
+
+// An XCLIENT/XFORWARD value: xtext, with [UNAVAILABLE] and [TEMPUNAVAIL].
+std::optional<std::string> x_value(std::string_view raw) {
+  auto v = xtext_decode(raw);
+  if (!v) return std::nullopt;
+  if (*v == "[UNAVAILABLE]" || *v == "[TEMPUNAVAIL]") return std::string();
+  return v;
+}
+
+}  // namespace
+
+bool Session::cmd_xclient(const std::string& args) {
+  CheckState next = st_;
+  std::optional<std::string> proto, helo;
+  for (auto w : split(args, " \t")) {
+    auto [name, raw] = split_param(w);
+    auto v = x_value(raw);
+    if (!v) {
+      reply(fmt::format("501 5.5.4 Bad {} syntax: {}", name, raw));
+      return false;
+    }
+    if (name == "NAME") {
+      next.client_name = v->empty() ? "unknown" : *v;
+    } else if (name == "REVERSE_NAME") {
+      next.reverse_name = v->empty() ? "unknown" : *v;
+    } else if (name == "ADDR") {
+      std::string a = istarts_with(*v, "IPV6:") ? v->substr(5) : *v;
+      if (!a.empty() && !valid_hostaddr(a)) {
+        reply(fmt::format("501 5.5.4 Bad ADDR syntax: {}", raw));
+        return false;
+      }
+      next.client_addr = a.empty() ? "unknown" : a;
+    } else if (name == "PORT") {
+      auto port = parse_ulong(*v);
+      if (!v->empty() && (!port || *port > 65535)) {
+        reply(fmt::format("501 5.5.4 Bad PORT syntax: {}", raw));
+        return false;
+      }
+      next.client_port = port ? static_cast<int>(*port) : 0;
+    } else if (name == "PROTO") {
+      if (!iequals(*v, "SMTP") && !iequals(*v, "ESMTP")) {
+        reply(fmt::format("501 5.5.4 Bad PROTO syntax: {}", raw));
+        return false;
+      }
+      proto = uppercase(*v);
+    } else if (name == "HELO") {
+      helo = *v;
+    } else if (name == "LOGIN") {
+      next.sasl_username = *v;
+    } else if (name == "DESTADDR" || name == "DESTPORT") {
+      // Accepted; the server side is not shown anywhere yet.
+    } else {
+      reply(fmt::format("501 5.5.4 Bad XCLIENT attribute name: {}", name));
+      return false;
+    }
+  }
+  reset();
+  next.helo = helo.value_or("");
+  next.sender.reset();
+  next.recipient.clear();
+  st_ = std::move(next);
+  st_.log = [this](std::string_view a, std::string_view stage, std::string_view t) {
+    log_action(a, stage, t);
+  };
+  ehlo_ = proto && *proto == "ESMTP";
+  st_.protocol = proto.value_or("SMTP");
+  xclient_ok_ = ext_.xclient_authorized && ext_.xclient_authorized(st_.client_name, st_.client_addr);
+  // XFORWARD permission stays what it was at connect time (as in Postfix).
+  reply("220 " + cfg_.banner);
+  return true;
+}
+
+bool Session::cmd_xforward(const std::string& args) {
+  if (in_mail_) {
+    reply("503 5.5.1 Error: MAIL transaction in progress");
+    return false;
+  }
+  std::vector<std::pair<std::string, std::string>> attrs;
+  for (auto w : split(args, " \t")) {
+    auto [name, raw] = split_param(w);
+    auto v = x_value(raw);
+    if (!v) {
+      reply(fmt::format("501 5.5.4 Bad {} syntax: {}", name, raw));
+      return false;
+    }
+    std::string key;
+    if (name == "NAME") key = "log_client_name";
+    else if (name == "ADDR") key = "log_client_address";
+    else if (name == "PORT") key = "log_client_port";
+    else if (name == "PROTO") key = "log_protocol_name";
+    else if (name == "HELO") key = "log_helo_name";
+    else if (name == "IDENT") key = "log_ident";
+    else if (name == "SOURCE") key = "log_rewrite_context";
+    else {
+      reply(fmt::format("501 5.5.4 Bad XFORWARD attribute name: {}", name));
+      return false;
+    }
+    if (key == "log_client_address" && istarts_with(*v, "IPV6:")) *v = v->substr(5);
+    if (key == "log_rewrite_context") *v = iequals(*v, "LOCAL") ? "local" : "remote";
+    attrs.emplace_back(key, *v);
+  }
+  for (auto& a : attrs) xforward_.push_back(std::move(a));
+  reply("250 2.0.0 Ok");
+  return true;
+}
+
 void Session::set_protocol() {
   if (!ehlo_) {
     st_.protocol = "SMTP";
@@ -897,10 +1015,12 @@ bool Session::handle(const std::string& raw) {
   } else if (lower == "auth") {
     ok = cmd_auth(c.args);
   } else if (lower == "xclient" || lower == "xforward") {
-    // Nobody is authorized yet (authorized_xclient_hosts/xforward_hosts).
     if (c.args.empty()) reply(fmt::format("501 5.5.4 Syntax: {} attribute=value...", c.verb));
     else if (in_mail_ && lower == "xclient") reply("503 5.5.1 Error: MAIL transaction in progress");
-    else reply("550 5.7.0 Error: insufficient authorization");
+    else if (lower == "xclient" ? !xclient_ok_ : !xforward_ok_)
+      reply("550 5.7.0 Error: insufficient authorization");
+    else if (lower == "xclient") (void)cmd_xclient(c.args);  // counted as failed, as Postfix
+    else ok = cmd_xforward(c.args);
   } else {
     counted = "unknown";
     reply("500 5.5.2 Error: command not recognized");
@@ -935,6 +1055,9 @@ void Session::run() {
     log::info("disconnect from {}{}", namaddr(), disconnect_stats());
     return;
   }
+  xclient_ok_ = ext_.xclient_authorized && ext_.xclient_authorized(st_.client_name, st_.client_addr);
+  xforward_ok_ =
+      ext_.xforward_authorized && ext_.xforward_authorized(st_.client_name, st_.client_addr);
   std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
   // A client rejected at connect time (smtpd_delay_reject = no) is greeted
   // with the rejection and refused everything but QUIT, as Postfix does.

@@ -74,6 +74,9 @@ struct Extensions {
   bool tls_unavailable = false;        // encrypt, but TLS could not be set up
   sasl::ServerBackend* sasl = nullptr; // null: no AUTH
   AnvilClient* anvil = nullptr;        // null: no client limits
+  // smtpd_authorized_xclient_hosts / _xforward_hosts for a name and address.
+  std::function<bool(const std::string& name, const std::string& addr)> xclient_authorized;
+  std::function<bool(const std::string& name, const std::string& addr)> xforward_authorized;
   std::string service;                 // master.cf service name (anvil key)
 };
 
@@ -99,6 +102,8 @@ class Session {
   bool cmd_vrfy(const std::string& args);
   bool cmd_etrn(const std::string& args);
   bool cmd_starttls(const std::string& args);
+  bool cmd_xclient(const std::string& args);
+  bool cmd_xforward(const std::string& args);
   bool cmd_auth(const std::string& args);
   bool start_tls();
   void set_protocol();
@@ -150,6 +155,8 @@ class Session {
   std::vector<Counter> counters_;
   Extensions ext_;
   bool tls_active_ = false;
+  bool xclient_ok_ = false, xforward_ok_ = false;
+  std::vector<std::pair<std::string, std::string>> xforward_;  // log_* attributes
   std::string sasl_method_;
   std::unique_ptr<sasl::Session> sasl_session_;
 };

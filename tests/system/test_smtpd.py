@@ -420,6 +420,13 @@ def test_stage_restrictions_match_postfix(tmp_path):
         ({"smtpd_end_of_data_restrictions": "reject"},
          [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
            ("data", "Subject: x\n\nbody"), "QUIT"]]),
+        ({"smtpd_authorized_xclient_hosts": "127.0.0.0/8",
+          "smtpd_authorized_xforward_hosts": "127.0.0.0/8"},
+         [["EHLO client.example", "XFORWARD FOO=1", "XFORWARD NAME=x.example ADDR=192.0.2.9",
+           "XCLIENT", "XCLIENT FOO=bar", "XCLIENT PROTO=FOO",
+           "XCLIENT NAME=spam.example ADDR=192.0.2.1 HELO=fake.example PROTO=ESMTP",
+           "EHLO again.example", "MAIL FROM:<s@example.com>", "RCPT TO:<x@elsewhere.example>",
+           "XCLIENT NAME=x", "QUIT"]]),
         ({"smtpd_client_restrictions": "reject", "smtpd_delay_reject": "no"},
          [["EHLO client.example", "MAIL FROM:<s@example.com>", "NOOP", "QUIT"]]),
     ]
