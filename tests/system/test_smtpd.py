@@ -625,3 +625,35 @@ def test_log_lines_match_postfix(tmp_path):
             time.sleep(0.1)
         theirs = smtpd_log_lines(pf.log())
     assert sorted(ours) == sorted(theirs)
+
+
+def test_xforward_and_xclient(tmp_path):
+    i = smtpd_instance(tmp_path, smtpd_authorized_xforward_hosts="127.0.0.0/8",
+                       smtpd_authorized_xclient_hosts="127.0.0.0/8")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("XFORWARD NAME=orig.example ADDR=IPV6:2001:db8::1 HELO=orig-helo") == "250 2.0.0 Ok"
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<u@oracle.test>")
+        c.cmd("DATA")
+        c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+        assert c.reply()[-1].startswith("250 2.0.0 Ok: queued as")
+        attrs = envelope(i.cleanup.messages[-1], "A")
+        assert "log_client_name=orig.example" in attrs
+        assert "log_client_address=2001:db8::1" in attrs
+        assert "log_helo_name=orig-helo" in attrs
+        assert "client_name=localhost" in attrs
+        # XCLIENT: the session goes on as the named client.
+        assert c.cmd("XCLIENT NAME=spam.example ADDR=192.0.2.1 PROTO=ESMTP") == \
+            "220 postfix.oracle.test ESMTP"
+        c.cmd("EHLO again.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<x@elsewhere.example>")
+        c.cmd("QUIT")
+        c.close()
+        i.wait_for_log(r"NOQUEUE: reject: RCPT from spam\.example\[192\.0\.2\.1\]: 454 4\.7\.1")
+        i.wait_for_log(r"disconnect from spam\.example\[192\.0\.2\.1\] ")
+    finally:
+        i.cleanup.close()
+        i.stop()
