@@ -12,7 +12,7 @@ from instance import Instance, wait_until
 class Client:
     """A raw SMTP client: send lines, read (multi-line) replies as lists."""
 
-    def __init__(self, port, timeout=10):
+    def __init__(self, port, timeout=60):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
         self.banner = self.reply()
