@@ -83,6 +83,7 @@ class FakeCleanup:
     def __init__(self, path, status=0, reason=""):
         self.path = str(path)
         self.status, self.reason = status, reason
+        self.drop = False  # True: hang up at E, like a cleanup that was killed
         self.messages = []
         self.count = 0
         try:
@@ -140,6 +141,8 @@ class FakeCleanup:
                 records.append((t.decode(), data))
                 if t == b"E":
                     break
+            if self.drop:
+                return
             self.messages.append({"queue_id": qid, "records": records})
             f.write(encode_attrs([("status", str(self.status)), ("reason", self.reason)]))
             f.flush()

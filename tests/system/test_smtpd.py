@@ -362,6 +362,13 @@ def test_cleanup_status_is_reported(tmp_path):
         c.cmd("DATA")
         c.send(b"Subject: a\r\n\r\nbody\r\n.\r\n")
         assert c.reply() == ["550 5.7.1 message content rejected"]
+        # cleanup dies before its verdict: 451, never a false 250.
+        i.cleanup.drop = True
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<u@oracle.test>")
+        c.cmd("DATA")
+        c.send(b"Subject: a\r\n\r\nbody\r\n.\r\n")
+        assert c.reply() == ["451 4.3.0 Error: queue file write error"]
         # cleanup gone: the client gets a 4xx, never a false 250.
         i.cleanup.close()
         import os
