@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 
 #include "dns/dns.h"
 #include "global/attr.h"
@@ -33,6 +34,7 @@ class DaemonLookups : public CheckLookups {
   Result<std::string> table(std::string_view spec, std::string_view key, bool partial) override {
     return table_(spec, key, partial);
   }
+  Status preopen(const std::vector<std::string>& specs) { return maps::preopen_tables(table_, specs); }
   Result<std::string> policy(std::string_view endpoint, const AttrList& request) override {
     auto deadline = Clock::now() + std::chrono::seconds(cfg_.get_time("smtpd_policy_service_timeout"));
     Result<UniqueFd> fd = fail(Errc::kInvalid, "bad policy endpoint");
@@ -184,6 +186,10 @@ void init_extensions(const Config& cfg) {
   }
 }
 
+std::unique_ptr<AnvilClient> anvil;
+std::optional<MatchList> xclient_hosts, xforward_hosts;
+std::optional<MatchList> anvil_exceptions;
+
 std::unique_ptr<DaemonLookups> lookups;
 std::unique_ptr<Checker> checker;
 std::unique_ptr<SessionSettings> settings;
@@ -193,8 +199,25 @@ void init(ServiceContext& ctx) {
   auto c = Checker::from_config(ctx.cfg(), *lookups);
   if (!c) log::fatal("{}", c.error().text);
   checker = std::make_unique<Checker>(std::move(*c));
+  // Open the tables now, with full privileges (Postfix does the same).
+  if (auto st = lookups->preopen(checker->tables()); !st) log::warn("{}", st.error().text);
   settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
   init_extensions(ctx.cfg());
+  auto hosts = [&](std::string_view param, std::optional<MatchList>& out) {
+    auto l = MatchList::from_config(ctx.cfg(), param, maps::make_table_lookup());
+    if (l) out = std::move(*l);
+    else log::warn("{}", l.error().text);
+  };
+  hosts("smtpd_authorized_xclient_hosts", xclient_hosts);
+  hosts("smtpd_authorized_xforward_hosts", xforward_hosts);
+  // Client limits need anvil, so only under master.
+  if (!ctx.args().stand_alone) {
+    anvil = std::make_unique<AnvilClient>(AnvilClient::from_config(ctx.cfg()));
+    auto ex = MatchList::from_config(ctx.cfg(), "smtpd_client_event_limit_exceptions",
+                                     maps::make_table_lookup());
+    if (ex) anvil_exceptions = std::move(*ex);
+    else log::warn("{}", ex.error().text);
+  }
 }
 
 void serve(UniqueFd fd, ServiceContext& ctx) {
@@ -216,8 +239,25 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   else
     transport = std::make_unique<FdTransport>(std::move(fd));
   Stream stream(std::move(transport));
-  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st),
-                  extensions);
+  Extensions ext = extensions;
+  auto matcher = [](std::optional<MatchList>& list) {
+    return [&list](const std::string& name, const std::string& addr) {
+      if (!list || list->empty()) return false;
+      auto m = list->match_client(name, addr);
+      return m && *m;
+    };
+  };
+  ext.xclient_authorized = matcher(xclient_hosts);
+  ext.xforward_authorized = matcher(xforward_hosts);
+  if (anvil) {
+    auto exempt = anvil_exceptions ? anvil_exceptions->match_client(st.client_name, st.client_addr)
+                                   : Result<bool>(true);
+    if (exempt && !*exempt) {
+      ext.anvil = anvil.get();
+      ext.service = ctx.args().service_name;
+    }
+  }
+  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st), ext);
   session.run();
 }
 

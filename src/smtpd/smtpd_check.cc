@@ -100,6 +100,24 @@ std::vector<std::string> Checker::list(std::string_view param) const {
   return out;
 }
 
+std::vector<std::string> Checker::tables() const {
+  std::vector<std::string> out = mynetworks_.tables();
+  for (const auto& t : relay_domains_.tables()) out.push_back(t);
+  auto scan = [&](const std::vector<std::string>& words) {
+    for (size_t i = 0; i + 1 < words.size(); i++) {
+      std::string w = lowercase(words[i]);
+      if (w.starts_with("check_") && w.ends_with("_access")) out.push_back(words[i + 1]);
+    }
+  };
+  for (const auto& [name, words] : lists_) scan(words);
+  for (const auto& [name, words] : classes_) scan(words);
+  for (auto p : {"local_recipient_maps", "virtual_mailbox_maps", "virtual_alias_maps",
+                 "relay_recipient_maps"})
+    for (const auto& t : list(p))
+      if (t.find(':') != std::string::npos) out.push_back(t);
+  return out;
+}
+
 long long Checker::code(std::string_view param) const { return cfg_->get_int(param); }
 
 Result<Checker> Checker::from_config(const Config& cfg, CheckLookups& lookups) {
@@ -473,7 +491,7 @@ Checker::Outcome Checker::run_one(const std::vector<std::string>& words, size_t&
     std::string a = sender ? state.sender.value_or("") : state.recipient;
     if (a.empty()) return {};
     SplitAddress sa = split_address(a);
-    if (!sa.has_at || (!is_fqdn(sa.domain) && sa.domain.front() != '['))
+    if (!sa.has_at || sa.domain.empty() || (!is_fqdn(sa.domain) && sa.domain.front() != '['))
       return reject(state, stage, static_cast<int>(code("non_fqdn_reject_code")),
                     sender ? "5.5.2" : "5.5.2",
                     fmt::format("<{}>: {} rejected: need fully-qualified address", a,
@@ -664,7 +682,18 @@ std::optional<Reply> Checker::check(Stage stage, CheckState& state) {
       }
       if (auto r = one("smtpd_relay_restrictions", Stage::kRecipient, log_stage)) return r;
       if (state.discard) return std::nullopt;
-      return one("smtpd_recipient_restrictions", Stage::kRecipient, log_stage);
+      if (auto r = one("smtpd_recipient_restrictions", Stage::kRecipient, log_stage)) return r;
+      if (state.discard) return std::nullopt;
+      // smtpd_reject_unlisted_recipient/sender apply whatever the lists said.
+      if (cfg_->get_bool("smtpd_reject_unlisted_sender") && state.sender && !state.sender->empty()) {
+        Outcome o = unlisted_recipient(state, Stage::kSender, *state.sender, true);
+        if (o.result == Result3::kReject) return finish(o, log_stage);
+      }
+      if (cfg_->get_bool("smtpd_reject_unlisted_recipient") && !state.recipient.empty()) {
+        Outcome o = unlisted_recipient(state, Stage::kRecipient, state.recipient, false);
+        if (o.result == Result3::kReject) return finish(o, log_stage);
+      }
+      return std::nullopt;
     }
     case Stage::kData:
       return one("smtpd_data_restrictions", Stage::kData, Stage::kData);

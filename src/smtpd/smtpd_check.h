@@ -95,6 +95,9 @@ class Checker {
   std::optional<Reply> check(Stage stage, CheckState& state);
 
   bool delay_reject() const { return delay_reject_; }
+  // Every lookup table the restrictions may consult, so the daemon can
+  // open them before it drops privileges.
+  std::vector<std::string> tables() const;
   bool helo_required() const { return helo_required_; }
 
  private:

@@ -69,6 +69,10 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.null_access_key = cfg.get("smtpd_null_access_lookup_key");
   s.fast_flush_domains = cfg.get("fast_flush_domains");
   s.tls_auth_only = cfg.get_bool("smtpd_tls_auth_only");
+  s.conn_count_limit = cfg.get_int("smtpd_client_connection_count_limit");
+  s.conn_rate_limit = cfg.get_int("smtpd_client_connection_rate_limit");
+  s.message_rate_limit = cfg.get_int("smtpd_client_message_rate_limit");
+  s.recipient_rate_limit = cfg.get_int("smtpd_client_recipient_rate_limit");
   s.sasl_enable = cfg.get_bool("smtpd_sasl_auth_enable");
   s.broken_sasl_auth_clients = cfg.get_bool("broken_sasl_auth_clients");
   s.starttls_timeout = std::chrono::seconds(cfg.get_time("smtpd_starttls_timeout"));
@@ -92,6 +96,7 @@ void Session::log_action(std::string_view action, std::string_view stage, std::s
   std::string extra;
   if (st_.sender) extra += fmt::format(" from=<{}>", *st_.sender);
   if (!st_.recipient.empty()) extra += fmt::format(" to=<{}>", st_.recipient);
+  else if (in_mail_ && !recipients_.empty()) extra += fmt::format(" to=<{}>", recipients_.back());
   extra += fmt::format(" proto={}", st_.protocol);
   if (!st_.helo.empty()) extra += fmt::format(" helo=<{}>", st_.helo);
   log::info("{}: {}: {} from {}: {};{}", id, action, stage, namaddr(), text, extra);
@@ -152,6 +157,7 @@ void Session::reset() {
   queue_failed_ = false;
   bdat_active_ = bdat_error_ = bdat_too_big_ = false;
   bdat_partial_.clear();
+  xforward_.clear();
 }
 
 void Session::abort_queue() { sink_.reset(); }
@@ -176,18 +182,31 @@ Status Session::open_queue() {
     if (st) st = rec(rec::kAttr, fmt::format("{}={}", n, v));
   };
   attr("rewrite_context", "remote");
-  attr("log_client_name", st_.client_name);
-  attr("log_client_address", st_.client_addr);
-  attr("log_client_port", std::to_string(st_.client_port));
+  auto fwd = [&](std::string_view name, std::string value) {
+    for (const auto& [k, v] : xforward_)
+      if (k == name) return v;
+    return value;
+  };
+  attr("log_client_name", fwd("log_client_name", st_.client_name));
+  attr("log_client_address", fwd("log_client_address", st_.client_addr));
+  attr("log_client_port", fwd("log_client_port", std::to_string(st_.client_port)));
   attr("log_message_origin", namaddr());
-  attr("log_helo_name", st_.helo);
-  attr("log_protocol_name", st_.protocol);
+  attr("log_helo_name", fwd("log_helo_name", st_.helo));
+  attr("log_protocol_name", fwd("log_protocol_name", st_.protocol));
+  for (const auto& [k, v] : xforward_)
+    if (k == "log_ident" || k == "log_rewrite_context") attr(k, v);
   attr("client_name", st_.client_name);
   attr("reverse_client_name", st_.reverse_name);
   attr("client_address", st_.client_addr);
   attr("client_port", std::to_string(st_.client_port));
   attr("helo_name", st_.helo);
   attr("protocol_name", st_.protocol);
+  if (!st_.sasl_username.empty()) {
+    attr("sasl_method", sasl_method_);
+    attr("sasl_username", st_.sasl_username);
+  }
+  if (body_type_ == "8BITMIME") attr("encoding", "8bit");
+  else if (body_type_ == "7BIT") attr("encoding", "7bit");
   if (st) st = rec(rec::kSender, st_.sender.value_or(""));
   if (st && !envid_.empty()) st = rec(rec::kDsnEnvid, envid_);
   if (st && !ret_.empty()) st = rec(rec::kDsnRet, ret_ == "FULL" ? "1" : "2");
@@ -251,6 +270,9 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
       log::warn("SASL authentication failure: {}", session.error().text);
     }
   }
+  if (xclient_ok_)
+    add("xclient", "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
+  if (xforward_ok_) add("xforward", "XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT");
   add("enhancedstatuscodes", "ENHANCEDSTATUSCODES");
   add("8bitmime", "8BITMIME");
   add("dsn", "DSN");
@@ -333,6 +355,15 @@ bool Session::cmd_mail(const std::string& args) {
     reply("552 5.3.4 Message size exceeds fixed limit");
     return false;
   }
+  if (ext_.anvil && cfg_.message_rate_limit > 0) {
+    auto rate = ext_.anvil->message(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.message_rate_limit) {
+      log::warn("Message delivery request rate limit exceeded: {} from {} for service {}", *rate,
+                namaddr(), ext_.service);
+      reply(fmt::format("450 4.7.1 Error: too much mail from {}", st_.client_addr));
+      return false;
+    }
+  }
   st_.sender = p->address;
   st_.size = msg_size_;
   if (auto r = checker_.check(Stage::kSender, st_)) {
@@ -392,6 +423,15 @@ bool Session::cmd_rcpt(const std::string& args) {
       orcpt = value.substr(0, semi) + ";" + *decoded;
     } else {
       reply("555 5.5.4 Unsupported option: " + param);
+      return false;
+    }
+  }
+  if (ext_.anvil && cfg_.recipient_rate_limit > 0) {
+    auto rate = ext_.anvil->recipient(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.recipient_rate_limit) {
+      log::warn("Recipient address rate limit exceeded: {} from {} for service {}", *rate,
+                namaddr(), ext_.service);
+      reply(fmt::format("450 4.7.1 Error: too many recipients from {}", st_.client_addr));
       return false;
     }
   }
@@ -481,6 +521,26 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   return fmt::format("{} {} {}", d.smtp, d.dsn, why);
 }
 
+// The envelope records decided by the restrictions (HOLD, DISCARD, FILTER,
+// REDIRECT), then the start of content, the Received: header and PREPENDs.
+Status Session::begin_content() {
+  if (!sink_) return {};
+  Status st;
+  int extra = (st_.hold ? kCleanupFlagHold : 0) | (st_.discard ? kCleanupFlagDiscard : 0);
+  if (extra) st = sink_->record(rec::kFlags, std::to_string(extra));
+  if (st && !st_.filter.empty()) st = sink_->record(rec::kFilter, st_.filter);
+  if (st && !st_.redirect.empty()) st = sink_->record(rec::kRedirect, st_.redirect);
+  if (st) st = sink_->record(rec::kMessage, "");
+  if (st) {
+    std::string h = received_header();
+    for (auto l : split(h, "\n"))
+      if (st) st = sink_->record(rec::kNorm, l);
+  }
+  for (const auto& p : st_.prepend)
+    if (st) st = sink_->record(rec::kNorm, p);
+  return st;
+}
+
 bool Session::cmd_data(const std::string& args) {
   if (!args.empty()) {
     reply("501 5.5.4 Syntax: DATA");
@@ -499,15 +559,7 @@ bool Session::cmd_data(const std::string& args) {
     reply(*r);
     return false;
   }
-  Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
-  if (st) {
-    std::string h = received_header();
-    for (auto l : split(h, "\n"))
-      if (st) st = sink_->record(rec::kNorm, l);
-    for (const auto& p : st_.prepend)
-      if (st) st = sink_->record(rec::kNorm, p);
-  }
-  bool write_error = !st;
+  bool write_error = !begin_content();
   reply("354 End data with <CR><LF>.<CR><LF>");
   (void)s_.flush();
   last_command_ = "DATA";
@@ -559,77 +611,76 @@ bool Session::cmd_data(const std::string& args) {
   return ok;
 }
 
+// One line of BDAT content (without its line ending).
+void Session::bdat_line(std::string_view l) {
+  data_bytes_ += static_cast<long long>(l.size()) + 2;
+  if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
+  if (!bdat_too_big_ && !bdat_error_ && !content_line(l, true)) bdat_error_ = true;
+}
+
+// Splits chunk data into lines as it arrives; a partial line waits for more.
+void Session::bdat_feed(std::string_view data) {
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      bdat_partial_.append(data);
+      // An endless line is cut into pieces like DATA's over-long lines.
+      if (bdat_partial_.size() > static_cast<size_t>(cfg_.line_length_limit)) {
+        data_bytes_ += static_cast<long long>(bdat_partial_.size());
+        if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
+        if (!bdat_too_big_ && !bdat_error_ && !content_line(bdat_partial_, false)) bdat_error_ = true;
+        bdat_partial_.clear();
+      }
+      return;
+    }
+    bdat_partial_.append(data.substr(0, nl));
+    if (!bdat_partial_.empty() && bdat_partial_.back() == '\r') bdat_partial_.pop_back();
+    bdat_line(bdat_partial_);
+    bdat_partial_.clear();
+    data.remove_prefix(nl + 1);
+  }
+}
+
 bool Session::cmd_bdat(const std::string& args) {
   auto words = split(args, " \t");
-  std::vector<std::string_view> w;
-  for (auto x : words)
-    if (!x.empty()) w.push_back(x);
-  auto n = w.empty() ? std::nullopt : parse_ulong(w[0]);
-  bool last = w.size() == 2 && iequals(w[1], "LAST");
-  if (!n || w.size() > 2 || (w.size() == 2 && !last) || w[0].find_first_not_of("0123456789") != std::string_view::npos) {
+  auto n = words.empty() ? std::nullopt : parse_ulong(words[0]);
+  bool last = words.size() == 2 && iequals(words[1], "LAST");
+  if (!n || words.size() > 2 || (words.size() == 2 && !last) ||
+      words[0].find_first_not_of("0123456789") != std::string_view::npos) {
     reply("521 5.5.4 Syntax: BDAT count [LAST]");
     quit_ = true;
     return false;
   }
-  // Read the chunk whatever happens, so the session stays in sync.
-  std::string chunk;
+  // Decide first, but read the chunk whatever happens so the session stays in sync.
+  std::optional<std::string> refusal;
+  if (!in_mail_) refusal = "503 5.5.1 Error: need RCPT command";
+  else if (recipients_.empty()) refusal = "554 5.5.1 Error: no valid recipients";
+  else if (!bdat_active_) {
+    if (auto r = checker_.check(Stage::kData, st_)) {
+      refusal = r->str();
+    } else {
+      bdat_active_ = true;
+      data_bytes_ = 0;
+      if (!begin_content()) bdat_error_ = true;
+    }
+  }
   unsigned long long left = *n;
   while (left > 0) {
     auto part = s_.read_some(static_cast<size_t>(std::min<unsigned long long>(left, 65536)));
     if (!part) {
-      log::info("lost connection after BDAT from {}", namaddr());
+      log::info("{} after BDAT from {}",
+                part.error().code == Errc::kTimeout ? "timeout" : "lost connection", namaddr());
       abort_queue();
       quit_ = true;
       return false;
     }
     left -= part->size();
-    if (!bdat_too_big_ && chunk.size() + part->size() <= static_cast<size_t>(cfg_.message_size_limit > 0 ? cfg_.message_size_limit + 2 : 1LL << 40))
-      chunk += *part;
-    else
-      bdat_too_big_ = true;
+    if (!refusal) bdat_feed(*part);
   }
-  if (!in_mail_) {
-    reply("503 5.5.1 Error: need RCPT command");
+  if (refusal) {
+    reply(*refusal);
+    if (bdat_active_ || in_mail_) reset();
     return false;
-  }
-  if (recipients_.empty()) {
-    reply("554 5.5.1 Error: no valid recipients");
-    return false;
-  }
-  if (!bdat_active_) {
-    if (auto r = checker_.check(Stage::kData, st_)) {
-      reply(*r);
-      reset();
-      return false;
-    }
-    bdat_active_ = true;
-    data_bytes_ = 0;
-    Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
-    if (st) {
-      std::string h = received_header();
-      for (auto l : split(h, "\n"))
-        if (st) st = sink_->record(rec::kNorm, l);
-      for (const auto& p : st_.prepend)
-        if (st) st = sink_->record(rec::kNorm, p);
-    }
-    if (!st) bdat_error_ = true;
-  }
-  // Lines end in LF (a CR before it is dropped); a partial line waits for the next chunk.
-  std::string data = bdat_partial_ + chunk;
-  bdat_partial_.clear();
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t nl = data.find('\n', pos);
-    if (nl == std::string::npos) {
-      bdat_partial_ = data.substr(pos);
-      break;
-    }
-    std::string_view l(data.data() + pos, nl - pos);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    data_bytes_ += static_cast<long long>(l.size()) + 2;
-    if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
-    if (!bdat_too_big_ && !bdat_error_ && !content_line(l, true)) bdat_error_ = true;
-    pos = nl + 1;
   }
   if (!last) {
     if (bdat_too_big_) {
@@ -641,8 +692,7 @@ bool Session::cmd_bdat(const std::string& args) {
     return true;
   }
   if (!bdat_partial_.empty()) {
-    data_bytes_ += static_cast<long long>(bdat_partial_.size()) + 2;
-    if (!bdat_too_big_ && !bdat_error_ && !content_line(bdat_partial_, true)) bdat_error_ = true;
+    bdat_line(bdat_partial_);
     bdat_partial_.clear();
   }
   std::string r = finish_message(bdat_too_big_, bdat_error_);
@@ -701,6 +751,113 @@ bool Session::cmd_etrn(const std::string& args) {
   log::warn("reject: ETRN {}... from {}", domain, namaddr());
   reply(fmt::format("459 <{}>: service unavailable", domain));
   return false;
+}
+
+namespace {
+
+// An XCLIENT/XFORWARD value: xtext, with [UNAVAILABLE] and [TEMPUNAVAIL].
+std::optional<std::string> x_value(std::string_view raw) {
+  auto v = xtext_decode(raw);
+  if (!v) return std::nullopt;
+  if (*v == "[UNAVAILABLE]" || *v == "[TEMPUNAVAIL]") return std::string();
+  return v;
+}
+
+}  // namespace
+
+bool Session::cmd_xclient(const std::string& args) {
+  CheckState next = st_;
+  std::optional<std::string> proto, helo;
+  for (auto w : split(args, " \t")) {
+    auto [name, raw] = split_param(w);
+    auto v = x_value(raw);
+    if (!v) {
+      reply(fmt::format("501 5.5.4 Bad {} syntax: {}", name, raw));
+      return false;
+    }
+    if (name == "NAME") {
+      next.client_name = v->empty() ? "unknown" : *v;
+    } else if (name == "REVERSE_NAME") {
+      next.reverse_name = v->empty() ? "unknown" : *v;
+    } else if (name == "ADDR") {
+      std::string a = istarts_with(*v, "IPV6:") ? v->substr(5) : *v;
+      if (!a.empty() && !valid_hostaddr(a)) {
+        reply(fmt::format("501 5.5.4 Bad ADDR syntax: {}", raw));
+        return false;
+      }
+      next.client_addr = a.empty() ? "unknown" : a;
+    } else if (name == "PORT") {
+      auto port = parse_ulong(*v);
+      if (!v->empty() && (!port || *port > 65535)) {
+        reply(fmt::format("501 5.5.4 Bad PORT syntax: {}", raw));
+        return false;
+      }
+      next.client_port = port ? static_cast<int>(*port) : 0;
+    } else if (name == "PROTO") {
+      if (!iequals(*v, "SMTP") && !iequals(*v, "ESMTP")) {
+        reply(fmt::format("501 5.5.4 Bad PROTO syntax: {}", raw));
+        return false;
+      }
+      proto = uppercase(*v);
+    } else if (name == "HELO") {
+      helo = *v;
+    } else if (name == "LOGIN") {
+      next.sasl_username = *v;
+    } else if (name == "DESTADDR" || name == "DESTPORT") {
+      // Accepted; the server side is not shown anywhere yet.
+    } else {
+      reply(fmt::format("501 5.5.4 Bad XCLIENT attribute name: {}", name));
+      return false;
+    }
+  }
+  reset();
+  next.helo = helo.value_or("");
+  next.sender.reset();
+  next.recipient.clear();
+  st_ = std::move(next);
+  st_.log = [this](std::string_view a, std::string_view stage, std::string_view t) {
+    log_action(a, stage, t);
+  };
+  ehlo_ = proto && *proto == "ESMTP";
+  st_.protocol = proto.value_or("SMTP");
+  xclient_ok_ = ext_.xclient_authorized && ext_.xclient_authorized(st_.client_name, st_.client_addr);
+  // XFORWARD permission stays what it was at connect time (as in Postfix).
+  reply("220 " + cfg_.banner);
+  return true;
+}
+
+bool Session::cmd_xforward(const std::string& args) {
+  if (in_mail_) {
+    reply("503 5.5.1 Error: MAIL transaction in progress");
+    return false;
+  }
+  std::vector<std::pair<std::string, std::string>> attrs;
+  for (auto w : split(args, " \t")) {
+    auto [name, raw] = split_param(w);
+    auto v = x_value(raw);
+    if (!v) {
+      reply(fmt::format("501 5.5.4 Bad {} syntax: {}", name, raw));
+      return false;
+    }
+    std::string key;
+    if (name == "NAME") key = "log_client_name";
+    else if (name == "ADDR") key = "log_client_address";
+    else if (name == "PORT") key = "log_client_port";
+    else if (name == "PROTO") key = "log_protocol_name";
+    else if (name == "HELO") key = "log_helo_name";
+    else if (name == "IDENT") key = "log_ident";
+    else if (name == "SOURCE") key = "log_rewrite_context";
+    else {
+      reply(fmt::format("501 5.5.4 Bad XFORWARD attribute name: {}", name));
+      return false;
+    }
+    if (key == "log_client_address" && istarts_with(*v, "IPV6:")) *v = v->substr(5);
+    if (key == "log_rewrite_context") *v = iequals(*v, "LOCAL") ? "local" : "remote";
+    attrs.emplace_back(key, *v);
+  }
+  for (auto& a : attrs) xforward_.push_back(std::move(a));
+  reply("250 2.0.0 Ok");
+  return true;
 }
 
 void Session::set_protocol() {
@@ -822,15 +979,12 @@ bool Session::cmd_auth(const std::string& args) {
   return false;
 }
 
-bool Session::handle(const std::string& line) {
+bool Session::handle(const std::string& raw) {
+  // Postfix reads commands as C strings: a NUL byte ends the command.
+  std::string_view line(raw.data(), std::min(raw.size(), raw.find('\0')));
   Command c = split_command(line);
   std::string lower = lowercase(c.verb);
   last_command_ = c.verb.empty() ? "CONNECT" : c.verb;
-  if (line.find('\0') != std::string::npos) {
-    reply("500 5.5.2 Error: bad syntax");
-    count("unknown", false);
-    return false;
-  }
   bool ok = false;
   std::string counted = lower;
   if (lower == "helo") ok = cmd_helo(c.args, false);
@@ -861,7 +1015,12 @@ bool Session::handle(const std::string& line) {
   } else if (lower == "auth") {
     ok = cmd_auth(c.args);
   } else if (lower == "xclient" || lower == "xforward") {
-    reply("550 5.7.0 Error: insufficient authorization");
+    if (c.args.empty()) reply(fmt::format("501 5.5.4 Syntax: {} attribute=value...", c.verb));
+    else if (in_mail_ && lower == "xclient") reply("503 5.5.1 Error: MAIL transaction in progress");
+    else if (lower == "xclient" ? !xclient_ok_ : !xforward_ok_)
+      reply("550 5.7.0 Error: insufficient authorization");
+    else if (lower == "xclient") (void)cmd_xclient(c.args);  // counted as failed, as Postfix
+    else ok = cmd_xforward(c.args);
   } else {
     counted = "unknown";
     reply("500 5.5.2 Error: command not recognized");
@@ -876,12 +1035,34 @@ bool Session::handle(const std::string& line) {
 void Session::run() {
   s_.set_timeout(cfg_.timeout);
   log::info("connect from {}", namaddr());
+  if (ext_.anvil && (cfg_.conn_count_limit > 0 || cfg_.conn_rate_limit > 0)) {
+    auto counts = ext_.anvil->connect(ext_.service, st_.client_addr);
+    std::string why;
+    if (counts && cfg_.conn_count_limit > 0 && counts->count > cfg_.conn_count_limit)
+      why = fmt::format("Connection concurrency limit exceeded: {}", counts->count);
+    else if (counts && cfg_.conn_rate_limit > 0 && counts->rate > cfg_.conn_rate_limit)
+      why = fmt::format("Connection rate limit exceeded: {}", counts->rate);
+    if (!why.empty()) {
+      log::warn("{} from {} for service {}", why, namaddr(), ext_.service);
+      (void)s_.write_flush(fmt::format("421 4.7.0 {} Error: too many connections from {}\r\n",
+                                       cfg_.myhostname, st_.client_addr));
+      (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
+      log::info("disconnect from {}{}", namaddr(), disconnect_stats());
+      return;
+    }
+  }
   if (ext_.tls && ext_.tls->wrappermode() && !start_tls()) {
     log::info("disconnect from {}{}", namaddr(), disconnect_stats());
     return;
   }
+  xclient_ok_ = ext_.xclient_authorized && ext_.xclient_authorized(st_.client_name, st_.client_addr);
+  xforward_ok_ =
+      ext_.xforward_authorized && ext_.xforward_authorized(st_.client_name, st_.client_addr);
   std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
-  reply("220 " + cfg_.banner);
+  // A client rejected at connect time (smtpd_delay_reject = no) is greeted
+  // with the rejection and refused everything but QUIT, as Postfix does.
+  if (client_reject) reply(*client_reject);
+  else reply("220 " + cfg_.banner);
   (void)s_.flush();
   while (!quit_) {
     if (error_count_ >= cfg_.hard_error_limit) {
@@ -918,16 +1099,24 @@ void Session::run() {
                           verb == "ETRN" || verb == "NOOP" || verb == "STARTTLS" ||
                           verb == "AUTH" || verb == "EXPN";
       if (verb != "QUIT" && (must_be_last || !ehlo_)) {
-        log::info("improper command pipelining after {} from {}: {}", verb, namaddr(),
-                  printable(l));
+        // Postfix shows what the client sent ahead, escaped.
+        std::string ahead;
+        for (char ch : s_.buffered_input().substr(0, 100)) {
+          if (ch == '\r') ahead += "\\r";
+          else if (ch == '\n') ahead += "\\n";
+          else if (ch == '\t') ahead += "\\t";
+          else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ahead += '?';
+          else ahead += ch;
+        }
+        log::info("improper command pipelining after {} from {}: {}", verb, namaddr(), ahead);
         pipelining_logged_ = true;
         st_.unauth_pipelining = true;
       }
     }
     if (client_reject) {
       std::string verb = lowercase(split_command(l).verb);
-      if (verb != "quit" && verb != "rset" && verb != "noop") {
-        reply(*client_reject);
+      if (verb != "quit") {
+        reply(fmt::format("503 5.7.0 Error: access denied for {}", namaddr()));
         count(verb == "helo" || verb == "ehlo" || verb == "mail" || verb == "rcpt" ? verb : "unknown", false);
         continue;
       }
@@ -936,6 +1125,7 @@ void Session::run() {
   }
   (void)s_.flush();
   abort_queue();
+  if (ext_.anvil) (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
   log::info("disconnect from {}{}", namaddr(), disconnect_stats());
 }
 

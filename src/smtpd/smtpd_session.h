@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "global/anvil_client.h"
 #include "global/cleanup_client.h"
 #include "sasl/sasl_server.h"
 #include "tls/tls.h"
@@ -56,6 +57,10 @@ struct SessionSettings {
   std::string null_access_key;
   std::string fast_flush_domains;
   bool tls_auth_only = false;
+  long long conn_count_limit = 50;
+  long long conn_rate_limit = 0;
+  long long message_rate_limit = 0;
+  long long recipient_rate_limit = 0;
   bool sasl_enable = false;
   bool broken_sasl_auth_clients = false;
   std::chrono::seconds starttls_timeout{300};
@@ -68,6 +73,11 @@ struct Extensions {
   bool tls_required = false;           // smtpd_tls_security_level = encrypt
   bool tls_unavailable = false;        // encrypt, but TLS could not be set up
   sasl::ServerBackend* sasl = nullptr; // null: no AUTH
+  AnvilClient* anvil = nullptr;        // null: no client limits
+  // smtpd_authorized_xclient_hosts / _xforward_hosts for a name and address.
+  std::function<bool(const std::string& name, const std::string& addr)> xclient_authorized;
+  std::function<bool(const std::string& name, const std::string& addr)> xforward_authorized;
+  std::string service;                 // master.cf service name (anvil key)
 };
 
 class Session {
@@ -86,9 +96,14 @@ class Session {
   bool cmd_rcpt(const std::string& args);
   bool cmd_data(const std::string& args);
   bool cmd_bdat(const std::string& args);
+  void bdat_feed(std::string_view data);
+  void bdat_line(std::string_view line);
+  Status begin_content();
   bool cmd_vrfy(const std::string& args);
   bool cmd_etrn(const std::string& args);
   bool cmd_starttls(const std::string& args);
+  bool cmd_xclient(const std::string& args);
+  bool cmd_xforward(const std::string& args);
   bool cmd_auth(const std::string& args);
   bool start_tls();
   void set_protocol();
@@ -140,6 +155,8 @@ class Session {
   std::vector<Counter> counters_;
   Extensions ext_;
   bool tls_active_ = false;
+  bool xclient_ok_ = false, xforward_ok_ = false;
+  std::vector<std::pair<std::string, std::string>> xforward_;  // log_* attributes
   std::string sasl_method_;
   std::unique_ptr<sasl::Session> sasl_session_;
 };

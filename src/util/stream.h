@@ -75,6 +75,10 @@ class Stream {
   // True when input is waiting in the buffer (a client that pipelines
   // without permission, or sends after STARTTLS in the same packet).
   bool has_buffered_input() const { return read_pos_ < read_buf_.size(); }
+  // The input read ahead and not yet consumed (for log lines).
+  std::string_view buffered_input() const {
+    return std::string_view(read_buf_).substr(read_pos_);
+  }
   // True when input is buffered or readable on the descriptor right now.
   bool input_pending();
   void discard_buffered_input();

@@ -12,7 +12,7 @@ from instance import Instance, wait_until
 class Client:
     """A raw SMTP client: send lines, read (multi-line) replies as lists."""
 
-    def __init__(self, port, timeout=10):
+    def __init__(self, port, timeout=60):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
         self.banner = self.reply()
@@ -83,6 +83,7 @@ class FakeCleanup:
     def __init__(self, path, status=0, reason=""):
         self.path = str(path)
         self.status, self.reason = status, reason
+        self.drop = False  # True: hang up at E, like a cleanup that was killed
         self.messages = []
         self.count = 0
         try:
@@ -140,6 +141,8 @@ class FakeCleanup:
                 records.append((t.decode(), data))
                 if t == b"E":
                     break
+            if self.drop:
+                return
             self.messages.append({"queue_id": qid, "records": records})
             f.write(encode_attrs([("status", str(self.status)), ("reason", self.reason)]))
             f.flush()

@@ -26,13 +26,27 @@ def inst(tmp_path):
     i.stop()
 
 
+def start_oracle(pf):
+    """Starts Debian's Postfix, retrying: under load `postfix start` now and
+    then fails without a message."""
+    for attempt in range(3):
+        try:
+            pf.start()
+            return
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            pf.stop()
+            time.sleep(2)
+
+
 def oracle_replies(tmp_path, scripts, **main):
     port = postfix_oracle.free_port()
     with PostfixInstance(tmp_path / "oracle", port) as pf:
         settings = {k: v for k, v in COMPARE_MAIN.items()
                     if k not in ("virtual_mailbox_domains", "virtual_mailbox_maps")}
         pf.set_main(default_transport="discard", **{**settings, **main})
-        pf.start()
+        start_oracle(pf)
         return [run_script(port, s) for s in scripts]
 
 
@@ -61,9 +75,11 @@ PROTOCOL_SCRIPTS = [
      "RCPT TO:<u@oracle.test> FOO=1", "RCPT TO:<u@oracle.test> ORCPT=foo",
      "RCPT TO:<u@oracle.test> NOTIFY=FOO", "RCPT TO:<u@oracle.test> NOTIFY=SUCCESS,FAILURE",
      "RCPT TO:<u@oracle.test> ORCPT=rfc822;u@oracle.test", "RCPT TO:<\"quoted user\"@oracle.test>",
-     "RCPT TO:<@a.example,@b.example:u@oracle.test>", "QUIT"],
+     "RCPT TO:<@a.example,@b.example:u@oracle.test>", "RCPT TO:<>",
+     "RCPT TO:<u@oracle.test> NOTIFY=NEVER,SUCCESS", ("raw", b"NOOP\x00x\r\n"),
+     "XCLIENT NAME=x", "BDAT 0 LAST", "QUIT"],
     ["HELO client.example", "VRFY", "VRFY u@oracle.test", "VRFY <u@oracle.test>", "ETRN",
-     "ETRN x.y", "MAIL FROM:<a@b>", "ETRN x.y", "QUIT x"],
+     "ETRN x.y", "XCLIENT", "XCLIENT NAME=x", "MAIL FROM:<a@b>", "ETRN x.y", "QUIT x"],
     # A message, then the same session goes on.
     ["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
      ("data", "Subject: hi\n\nbody\n..dot"), "MAIL FROM:<s@example.com>", "DATA", "QUIT"],
@@ -172,7 +188,7 @@ def test_helo_sender_client_restrictions_match_postfix(tmp_path):
     script = [["HELO x.example", "MAIL FROM:<a@b.example>", "RCPT TO:<u@oracle.test>", "QUIT"]]
     ours, _ = ours_replies(tmp_path / "2", script, **main2)
     theirs = oracle_replies(tmp_path / "2", script, **main2)
-    assert ours == theirs
+    assert sorted(ours) == sorted(theirs)
 
 
 def test_message_goes_to_cleanup(inst):
@@ -346,6 +362,13 @@ def test_cleanup_status_is_reported(tmp_path):
         c.cmd("DATA")
         c.send(b"Subject: a\r\n\r\nbody\r\n.\r\n")
         assert c.reply() == ["550 5.7.1 message content rejected"]
+        # cleanup dies before its verdict: 451, never a false 250.
+        i.cleanup.drop = True
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<u@oracle.test>")
+        c.cmd("DATA")
+        c.send(b"Subject: a\r\n\r\nbody\r\n.\r\n")
+        assert c.reply() == ["451 4.3.0 Error: queue file write error"]
         # cleanup gone: the client gets a 4xx, never a false 250.
         i.cleanup.close()
         import os
@@ -383,6 +406,261 @@ def test_hard_error_limit(tmp_path):
         c.send("NOOP")
         assert c.reply() == ["421 4.7.0 postfix.oracle.test Error: too many errors"]
         c.close()
+    finally:
+        i.cleanup.close()
+        i.stop()
+
+
+@needs_oracle
+def test_stage_restrictions_match_postfix(tmp_path):
+    import os
+    os.chmod(tmp_path, 0o755)
+    users = tmp_path / "users"
+    users.write_text("known x\n")
+    runs = [
+        ({"local_recipient_maps": f"texthash:{users}"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<nobody@oracle.test>",
+           "RCPT TO:<known@oracle.test>", "VRFY nobody@oracle.test", "QUIT"]]),
+        ({"smtpd_data_restrictions": "reject"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
+           "QUIT"]]),
+        ({"smtpd_end_of_data_restrictions": "reject"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<u@oracle.test>", "DATA",
+           ("data", "Subject: x\n\nbody"), "QUIT"]]),
+        ({"smtpd_authorized_xclient_hosts": "127.0.0.0/8",
+          "smtpd_authorized_xforward_hosts": "127.0.0.0/8"},
+         [["EHLO client.example", "XFORWARD FOO=1", "XFORWARD NAME=x.example ADDR=192.0.2.9",
+           "XCLIENT", "XCLIENT FOO=bar", "XCLIENT PROTO=FOO",
+           "XCLIENT NAME=spam.example ADDR=192.0.2.1 HELO=fake.example PROTO=ESMTP",
+           "EHLO again.example", "MAIL FROM:<s@example.com>", "RCPT TO:<x@elsewhere.example>",
+           "XCLIENT NAME=x", "QUIT"]]),
+        ({"smtpd_client_restrictions": "reject", "smtpd_delay_reject": "no"},
+         [["EHLO client.example", "MAIL FROM:<s@example.com>", "NOOP", "QUIT"]]),
+    ]
+    for n, (main, scripts) in enumerate(runs):
+        ours, _ = ours_replies(tmp_path / str(n), scripts, **main)
+        theirs = oracle_replies(tmp_path / str(n), scripts, **main)
+        assert ours == theirs, main
+
+
+def test_policy_service(tmp_path):
+    """check_policy_service inet:...: the request attributes and the action."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    requests = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            f = conn.makefile("rwb")
+            while True:
+                attrs = {}
+                for line in f:
+                    line = line.decode().rstrip("\n")
+                    if not line:
+                        break
+                    k, _, v = line.partition("=")
+                    attrs[k] = v
+                if not attrs:
+                    break
+                requests.append(attrs)
+                action = "REJECT not today" if attrs.get("recipient", "").startswith("no") else "DUNNO"
+                f.write(f"action={action}\n\n".encode())
+                f.flush()
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    i = smtpd_instance(tmp_path, smtpd_recipient_restrictions=f"check_policy_service inet:127.0.0.1:{port}")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert c.cmd("RCPT TO:<no@oracle.test>") == \
+            "554 5.7.1 <no@oracle.test>: Recipient address rejected: not today"
+        assert c.cmd("RCPT TO:<yes@oracle.test>") == "250 2.1.5 Ok"
+        c.close()
+        r = requests[0]
+        assert r["request"] == "smtpd_access_policy"
+        assert r["protocol_state"] == "RCPT"
+        assert r["protocol_name"] == "ESMTP"
+        assert r["helo_name"] == "client.example"
+        assert r["sender"] == "s@example.com"
+        assert r["recipient"] == "no@oracle.test"
+        assert r["client_address"] == "127.0.0.1"
+        assert r["client_name"] == "localhost"
+    finally:
+        srv.close()
+        i.cleanup.close()
+        i.stop()
+
+
+def test_real_cleanup_queues_the_message(tmp_path):
+    """With the real cleanup service, a 250 means a complete queue file in incoming/."""
+    import os
+    i = smtpd_instance(tmp_path, with_cleanup=False,
+                       master_extra="cleanup unix n - n - 0 cleanup\n")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert c.cmd("RCPT TO:<u@oracle.test>") == "250 2.1.5 Ok"
+        c.cmd("DATA")
+        c.send(b"Subject: real\r\n\r\nbody line\r\n.\r\n")
+        r = c.reply()[-1]
+        m = re.fullmatch(r"250 2\.0\.0 Ok: queued as (\w+)", r)
+        assert m, r + i.log_text()
+        qid = m.group(1)
+        c.cmd("QUIT")
+        c.close()
+        files = [os.path.join(d, f) for d, _, fs in os.walk(i.spool / "incoming") for f in fs]
+        assert any(os.path.basename(f) == qid for f in files), files
+        data = open([f for f in files if os.path.basename(f) == qid][0], "rb").read()
+        assert b"s@example.com" in data and b"u@oracle.test" in data and b"body line" in data
+        assert b"Received: from client.example (localhost [127.0.0.1])" in data
+        i.wait_for_log(rf"{qid}: client=localhost\[127\.0\.0\.1\]")
+    finally:
+        i.stop()
+
+
+def test_anvil_client_limits(tmp_path):
+    i = smtpd_instance(tmp_path, master_extra="anvil unix - - n - 1 anvil\n",
+                       smtpd_client_message_rate_limit="1",
+                       smtpd_client_recipient_rate_limit="2",
+                       smtpd_client_connection_count_limit="1")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("MAIL FROM:<s@example.com>") == "250 2.1.0 Ok"
+        assert c.cmd("RCPT TO:<a@oracle.test>") == "250 2.1.5 Ok"
+        assert c.cmd("RCPT TO:<b@oracle.test>") == "250 2.1.5 Ok"
+        assert c.cmd("RCPT TO:<c@oracle.test>") == "450 4.7.1 Error: too many recipients from 127.0.0.1"
+        c.cmd("RSET")
+        assert c.cmd("MAIL FROM:<s@example.com>") == "450 4.7.1 Error: too much mail from 127.0.0.1"
+        # A second connection at the same time is over the count limit.
+        c2 = Client(i.port)
+        assert c2.banner == ["421 4.7.0 postfix.oracle.test Error: too many connections from 127.0.0.1"]
+        c2.close()
+        c.close()
+        i.wait_for_log(r"warning: Connection concurrency limit exceeded: 2 from localhost\[127\.0\.0\.1\]"
+                       r" for service 127\.0\.0\.1:\d+")
+        i.wait_for_log(r"warning: Message delivery request rate limit exceeded: 2 from")
+    finally:
+        i.cleanup.close()
+        i.stop()
+
+
+def test_access_actions_reach_the_envelope(tmp_path):
+    import os
+    os.chmod(tmp_path, 0o755)
+    access = tmp_path / "access"
+    access.write_text("hold@oracle.test HOLD\nfilt@oracle.test FILTER smtp:[127.0.0.1]:10025\n"
+                      "redir@oracle.test REDIRECT other@oracle.test\n"
+                      "prep@oracle.test PREPEND X-Tag: tagged\n")
+    (tmp_path / "i").mkdir()
+    i = smtpd_instance(tmp_path / "i", smtpd_recipient_restrictions=f"check_recipient_access texthash:{access}")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        for r in ("hold", "filt", "redir", "prep"):
+            assert c.cmd(f"RCPT TO:<{r}@oracle.test>") == "250 2.1.5 Ok"
+        c.cmd("DATA")
+        c.send(b"Subject: a\r\n\r\nbody\r\n.\r\n")
+        assert c.reply()[-1].startswith("250 2.0.0 Ok: queued as")
+        c.close()
+        msg = i.cleanup.messages[-1]
+        assert envelope(msg, "f") == ["4"]
+        assert envelope(msg, "L")[0] == "smtp:[127.0.0.1]:10025"
+        assert envelope(msg, ">") == ["other@oracle.test"]
+        assert "\nX-Tag: tagged\nSubject: a\n" in message_text(msg)
+        i.wait_for_log(r"hold: RCPT from localhost\[127\.0\.0\.1\]: <hold@oracle\.test>: "
+                       r"Recipient address triggers HOLD action; from=<s@example\.com> "
+                       r"to=<hold@oracle\.test> proto=ESMTP helo=<client\.example>")
+    finally:
+        i.cleanup.close()
+        i.stop()
+
+
+def smtpd_log_lines(text):
+    """smtpd's reject and disconnect lines, without time, host, pid, queue ID."""
+    out = []
+    for line in text.splitlines():
+        m = re.search(r"postfix/smtpd\[\d+\]: (.*)$", line)
+        if not m:
+            continue
+        msg = re.sub(r"^[0-9A-F]{6,}: ", "ID: ", m.group(1))
+        if "reject" in msg or ("disconnect from" in msg and "commands=0/0" not in msg) \
+                or "improper command pipelining" in msg:
+            out.append(msg)
+    return out
+
+
+@needs_oracle
+def test_log_lines_match_postfix(tmp_path):
+    script = [["EHLO client.example", "MAIL FROM:<s@example.com>", "RCPT TO:<x@elsewhere.example>",
+               "RCPT TO:<u@oracle.test>", "FOO", "VRFY x@elsewhere.example", "DATA",
+               ("data", "Subject: x\n\nbody"), "RSET", "NOOP", "QUIT"],
+              ["HELO client.example", ("raw", b"NOOP\r\nNOOP\r\n"), "QUIT"]]
+    (tmp_path / "ours").mkdir()
+    i = smtpd_instance(tmp_path / "ours", with_cleanup=False,
+                       master_extra="cleanup unix n - n - 0 cleanup\n")
+    try:
+        for s in script:
+            run_script(i.port, s)
+        i.wait_for_log(r"disconnect from .* ehlo=1")
+        i.wait_for_log(r"disconnect from .* helo=1")
+        ours = smtpd_log_lines(i.log_text())
+    finally:
+        i.stop()
+    port = postfix_oracle.free_port()
+    with PostfixInstance(tmp_path / "oracle", port) as pf:
+        settings = {k: v for k, v in COMPARE_MAIN.items()
+                    if k not in ("virtual_mailbox_domains", "virtual_mailbox_maps")}
+        pf.set_main(default_transport="discard", **settings)
+        start_oracle(pf)
+        for s in script:
+            run_script(port, s)
+        for _ in range(50):
+            if " helo=1" in pf.log() and " ehlo=1" in pf.log():
+                break
+            time.sleep(0.1)
+        theirs = smtpd_log_lines(pf.log())
+    assert sorted(ours) == sorted(theirs)
+
+
+def test_xforward_and_xclient(tmp_path):
+    i = smtpd_instance(tmp_path, smtpd_authorized_xforward_hosts="127.0.0.0/8",
+                       smtpd_authorized_xclient_hosts="127.0.0.0/8")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("XFORWARD NAME=orig.example ADDR=IPV6:2001:db8::1 HELO=orig-helo") == "250 2.0.0 Ok"
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<u@oracle.test>")
+        c.cmd("DATA")
+        c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+        assert c.reply()[-1].startswith("250 2.0.0 Ok: queued as")
+        attrs = envelope(i.cleanup.messages[-1], "A")
+        assert "log_client_name=orig.example" in attrs
+        assert "log_client_address=2001:db8::1" in attrs
+        assert "log_helo_name=orig-helo" in attrs
+        assert "client_name=localhost" in attrs
+        # XCLIENT: the session goes on as the named client.
+        assert c.cmd("XCLIENT NAME=spam.example ADDR=192.0.2.1 PROTO=ESMTP") == \
+            "220 postfix.oracle.test ESMTP"
+        c.cmd("EHLO again.example")
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<x@elsewhere.example>")
+        c.cmd("QUIT")
+        c.close()
+        i.wait_for_log(r"NOQUEUE: reject: RCPT from spam\.example\[192\.0\.2\.1\]: 454 4\.7\.1")
+        i.wait_for_log(r"disconnect from spam\.example\[192\.0\.2\.1\] ")
     finally:
         i.cleanup.close()
         i.stop()

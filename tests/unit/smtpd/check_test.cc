@@ -17,6 +17,7 @@ struct Env {
   Env() {
     cfg.set_override("mynetworks", "192.0.2.0/24");
     cfg.set_override("relay_domains", "relay.example");
+    cfg.set_override("local_recipient_maps", "");
     cfg.set_override("smtpd_relay_restrictions",
                      "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination");
     lookups.classes["local.example"] = kResolveClassLocal;
@@ -165,6 +166,9 @@ TEST(SmtpdCheck, HeloAndFqdnChecks) {
   s.recipient = "postmaster";
   EXPECT_EQ(c.check(Stage::kRecipient, s)->str(),
             "504 5.5.2 <postmaster>: Recipient address rejected: need fully-qualified address");
+  s.recipient = "user@";  // an empty domain must not crash the check
+  e.lookups.classes[""] = kResolveClassLocal;
+  EXPECT_EQ(c.check(Stage::kRecipient, s)->code, 504);
 }
 
 TEST(SmtpdCheck, UnlistedRecipient) {
@@ -180,6 +184,17 @@ TEST(SmtpdCheck, UnlistedRecipient) {
             "recipient table");
   e.cfg.set_override("local_recipient_maps", "");
   EXPECT_EQ(e.rcpt("nobody@local.example"), "OK");
+}
+
+// smtpd_reject_unlisted_recipient (default yes) applies even to mynetworks.
+TEST(SmtpdCheck, UnlistedRecipientWithoutExplicitRestriction) {
+  Env e;
+  e.cfg.set_override("local_recipient_maps", "hash:/users");
+  EXPECT_EQ(e.rcpt("nobody@local.example", "192.0.2.9"),
+            "550 5.1.1 <nobody@local.example>: Recipient address rejected: User unknown in local "
+            "recipient table");
+  e.cfg.set_override("smtpd_reject_unlisted_recipient", "no");
+  EXPECT_EQ(e.rcpt("nobody@local.example", "192.0.2.9"), "OK");
 }
 
 TEST(SmtpdCheck, RestrictionClassesAndWarnIfReject) {

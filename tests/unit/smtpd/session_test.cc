@@ -45,6 +45,7 @@ class SessionTest : public ::testing::Test {
     cfg.set_override("myhostname", "mx.example");
     cfg.set_override("smtpd_banner", "$myhostname ESMTP");
     cfg.set_override("mynetworks", "192.0.2.0/24");
+    cfg.set_override("local_recipient_maps", "");
     cfg.set_override("smtpd_relay_restrictions", "permit_mynetworks, reject_unauth_destination");
     lookups.classes["local.example"] = kResolveClassLocal;
   }
