@@ -92,12 +92,20 @@ void QueueOps::rename_logs(const std::string& from, const std::string& to) {
   }
 }
 
-// Deletes a queue file. Takes the queue file lock first (waiting while a
+// Deletes a queue file. In active/, takes the queue file lock first (waiting while a
 // queue manager or delivery agent holds it) so that nothing delivers the
 // message after it was reported deleted; readers that lock a file must
 // check that it still has a link (fstat st_nlink > 0) before using it.
 bool QueueOps::delete_one(const std::string& queue, const std::string& id) {
   std::string path = q_.path(queue, id);
+  if (queue != "active") {  // only active files are locked by qmgr and delivery agents
+    if (::unlink(path.c_str()) < 0) {
+      if (errno != ENOENT) log::warn("remove {}: {}", path, std::strerror(errno));
+      return false;
+    }
+    remove_logs(id);
+    return true;
+  }
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) return false;
   time_t give_up = ::time(nullptr) + kLockWaitSeconds;
