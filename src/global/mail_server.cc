@@ -60,6 +60,25 @@ class ServerCore {
     arm_idle();
   }
 
+  // Multi-client servers stay available while they serve: each client is
+  // reported (so master knows the process works) and the process is idle
+  // again at once. Returns true when max_use is reached (take no more).
+  bool client_accepted() {
+    cancel_idle();
+    notify(false);
+    ++use_count_;
+    bool full = !hooks_.persistent && max_use_ > 0 && use_count_ >= max_use_;
+    if (full || ctx_.exit_requested_) return true;
+    notify(true);
+    return false;
+  }
+  // The last client of a multi-client server left.
+  void clients_gone() {
+    bool full = !hooks_.persistent && max_use_ > 0 && use_count_ >= max_use_;
+    if (full || ctx_.exit_requested_ || master_gone_) finish();
+    arm_idle();
+  }
+
   // Watches the status pipe and arms the idle timer, then runs the loop.
   int run(const std::function<bool()>& idle = [] { return true; }) {
     idle_check_ = idle;
@@ -258,21 +277,25 @@ int multi_server_main(int argc, char** argv, std::string_view program, MultiHand
   ServerCore core(argc, argv, program, std::move(hooks));
   ServiceContext& ctx = core.ctx();
   int clients = 0;
-  auto done_fn = [&core, &clients] {
-    if (--clients == 0) core.end_work();
-  };
   if (core.stand_alone()) {
-    ++clients;
     handler(UniqueFd(::dup(STDIN_FILENO)), ctx, [&ctx] { ctx.loop().stop(); });
     ctx.loop().run();
     return 0;
   }
+  // Called once per client when it is finished.
+  auto done_fn = [&core, &clients] {
+    if (--clients == 0) core.clients_gone();
+  };
   for (int fd : core.listeners()) {
     ctx.loop().watch_read(fd, [&core, &ctx, &handler, &clients, done_fn, fd] {
       if (ctx.exit_requested()) return;
       UniqueFd client = take_client(fd, ctx);
       if (!client) return;
-      if (clients++ == 0) core.begin_work();
+      ++clients;
+      // Past max_use: finish the clients we have, take no new ones.
+      if (core.client_accepted()) {
+        for (int l : core.listeners()) ctx.loop().unwatch(l);
+      }
       auto once = std::make_shared<bool>(false);
       handler(std::move(client), ctx, [done_fn, once] {
         if (*once) return;

@@ -96,7 +96,9 @@ struct ServiceHooks {
 // For "pass" services the handler gets the passed descriptor.
 using StreamHandler = std::function<void(UniqueFd client, ServiceContext& ctx)>;
 // Many clients at once: the handler registers the client with ctx.loop()
-// and calls `done` once when the client is finished.
+// and calls `done` once when the client is finished. The process stays
+// available to master while it serves (as Postfix's multi_server does);
+// max_use counts clients, max_idle runs while no client is connected.
 using MultiHandler =
     std::function<void(UniqueFd client, ServiceContext& ctx, std::function<void()> done)>;
 // A trigger (a few bytes such as "W"): from a unix connection or a fifo.

@@ -1,39 +1,31 @@
 #include "maps/address_lookup.h"
 
+#include <map>
+#include <utility>
+
 #include "global/config.h"
 #include "util/strings.h"
 
 namespace postern::maps {
 
-namespace {
-
-// Splits a list of tables on commas and white space outside braces, so
-// that "inline:{a=1, b=2}" stays one element.
-std::vector<std::string> split_tables(std::string_view s) {
-  std::vector<std::string> out;
-  std::string cur;
-  int depth = 0;
-  for (char c : s) {
-    if (c == '{') ++depth;
-    if (c == '}' && depth > 0) --depth;
-    if (depth == 0 && kListSeparators.find(c) != std::string_view::npos) {
-      if (!cur.empty()) out.push_back(std::move(cur));
-      cur.clear();
-      continue;
-    }
-    cur.push_back(c);
+Result<std::shared_ptr<Map>> open_shared_map(std::string_view spec, unsigned flags) {
+  static std::map<std::pair<std::string, unsigned>, std::weak_ptr<Map>> cache;
+  auto key = std::make_pair(std::string(spec), flags);
+  if (auto it = cache.find(key); it != cache.end()) {
+    if (auto m = it->second.lock(); m && !m->changed()) return m;
   }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
+  auto opened = open_map(spec, flags);
+  if (!opened) return std::unexpected(opened.error());
+  std::shared_ptr<Map> m = std::move(*opened);
+  cache[key] = m;
+  return m;
 }
-
-}  // namespace
 
 Result<MapList> MapList::open(std::string_view title, std::string_view tables, unsigned flags) {
   MapList list;
   list.title_ = title;
-  for (const std::string& spec : split_tables(tables)) {
-    auto map = open_map(spec, flags);
+  for (const std::string& spec : split_map_list(tables)) {
+    auto map = open_shared_map(spec, flags);
     if (!map) {
       Error e = map.error();
       e.text = std::string(title) + ": " + spec + ": " + e.text;

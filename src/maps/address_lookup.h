@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,11 +14,18 @@
 
 namespace postern::maps {
 
+// Opens "type:name" once per process and flags: later calls with the same
+// spec and flags share the open table (as Postfix shares dict handles
+// between parameters). A table whose file changed is opened afresh.
+Result<std::shared_ptr<Map>> open_shared_map(std::string_view spec,
+                                             unsigned flags = kDefaultReadFlags);
+
 // The tables a parameter names: "hash:/etc/postfix/virtual, pcre:/x".
 class MapList {
  public:
   MapList() = default;
-  // Opens every table; the error names the parameter and the table.
+  // Opens every table (shared, see open_shared_map); the error names the
+  // parameter and the table.
   static Result<MapList> open(std::string_view title, std::string_view tables,
                               unsigned flags = kDefaultReadFlags);
   // The value from the first table that has `key`. With `partial`
@@ -27,11 +35,11 @@ class MapList {
   // True when one of the files changed since it was opened.
   bool changed() const;
   const std::string& title() const { return title_; }
-  void add(MapPtr map) { maps_.push_back(std::move(map)); }
+  void add(std::shared_ptr<Map> map) { maps_.push_back(std::move(map)); }
 
  private:
   std::string title_;
-  std::vector<MapPtr> maps_;
+  std::vector<std::shared_ptr<Map>> maps_;
 };
 
 // Splits "user+ext" with recipient_delimiter (any of its characters; the

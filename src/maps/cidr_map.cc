@@ -2,6 +2,9 @@
 // too), "!network result" for the complement, "if network" ... "endif".
 // The first matching line in file order wins; an address never matches a
 // rule of the other family, negated or not.
+#include <arpa/inet.h>
+
+#include <cctype>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -34,6 +37,20 @@ bool prefix_equal(const unsigned char* a, const unsigned char* b, int prefix) {
   return ((a[full] ^ b[full]) & mask) == 0;
 }
 
+// A plain address as Postfix's cidr tables accept it: dotted-quad IPv4 or
+// IPv6 text (an IPv4-mapped IPv6 address stays IPv6); no brackets.
+std::optional<IpAddress> parse_address(std::string_view text) {
+  std::string s(text);
+  if (s.find(':') != std::string::npos) {
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, s.c_str(), &a6) != 1) return std::nullopt;
+    return IpAddress::v6(a6);
+  }
+  in_addr a4{};
+  if (::inet_pton(AF_INET, s.c_str(), &a4) != 1) return std::nullopt;
+  return IpAddress::v4(a4);
+}
+
 class CidrMap final : public Map {
  public:
   using Map::Map;
@@ -47,7 +64,7 @@ class CidrMap final : public Map {
       if (!rule) continue;
       if (rule->kind == CidrRule::kEndif) {
         if (open_ifs.empty()) {
-          warn(line.number, "ignoring ENDIF without matching IF");
+          warn(line.number, "ENDIF without IF: skipping this rule");
           continue;
         }
         rules_[open_ifs.back()].endif_index = rules_.size();
@@ -66,7 +83,7 @@ class CidrMap final : public Map {
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {
-    auto addr = IpAddress::parse(key);
+    auto addr = parse_address(key);
     if (!addr) return fail(Errc::kNotFound, "not found");
     for (size_t i = 0; i < rules_.size(); ++i) {
       const CidrRule& rule = rules_[i];
@@ -110,16 +127,19 @@ class CidrMap final : public Map {
       rule.negate = true;
       p = trim_left(p.substr(1));
     }
-    KeyValue kv = split_key_value(p);
+    std::string_view pattern_text;
     if (rule.kind == CidrRule::kIf) {
-      if (!kv.value.empty())
-        warn(line.number, fmt::format("ignoring extra text after IF statement: \"{}\"", kv.value));
-    } else if (kv.value.empty()) {
-      warn(line.number, "no lookup result: skipping this rule");
-      return std::nullopt;
+      pattern_text = p;  // the rest of the line, extra words and all
+    } else {
+      KeyValue kv = split_key_value(p);
+      if (kv.value.empty()) {
+        warn(line.number, "no lookup result: skipping this rule");
+        return std::nullopt;
+      }
+      pattern_text = kv.key;
+      rule.result = std::string(kv.value);
     }
-    rule.result = std::string(kv.value);
-    auto net = parse_network(kv.key, line.number);
+    auto net = parse_network(pattern_text, line.number);
     if (!net) return std::nullopt;
     rule.net = *net;
     return rule;
@@ -135,16 +155,23 @@ class CidrMap final : public Map {
     }
     if (addr_text.size() >= 2 && addr_text.front() == '[' && addr_text.back() == ']')
       addr_text = addr_text.substr(1, addr_text.size() - 2);
-    auto addr = IpAddress::parse(addr_text);
+    // Messages show the pattern without brackets, as Postfix does.
+    std::string shown(addr_text);
+    if (slash != std::string_view::npos) shown += "/" + std::string(len_text);
+    auto addr = parse_address(addr_text);
     if (!addr) {
-      warn(line, fmt::format("bad net/mask pattern: \"{}\": skipping this rule", text));
+      warn(line, fmt::format("bad address pattern: \"{}\": skipping this rule", shown));
       return std::nullopt;
     }
     int len = addr->max_prefix();
     if (slash != std::string_view::npos) {
       auto n = parse_ulong(len_text);
-      if (!n || len_text.empty() || *n > unsigned(addr->max_prefix())) {
-        warn(line, fmt::format("bad mask length in \"{}\": skipping this rule", text));
+      if (!n || len_text.empty() || !std::isdigit(static_cast<unsigned char>(len_text[0]))) {
+        warn(line, fmt::format("bad mask value in \"{}\": skipping this rule", shown));
+        return std::nullopt;
+      }
+      if (*n > unsigned(addr->max_prefix())) {
+        warn(line, fmt::format("bad mask length in \"{}\": skipping this rule", shown));
         return std::nullopt;
       }
       len = int(*n);
@@ -154,7 +181,7 @@ class CidrMap final : public Map {
       std::string suggestion = net.to_string() + "/" + std::to_string(len);
       warn(line, fmt::format("non-null host address bits in \"{}\", perhaps you should use \"{}\" "
                              "instead: skipping this rule",
-                             text, suggestion));
+                             shown, suggestion));
       return std::nullopt;
     }
     return Cidr{net, len};

@@ -2,26 +2,27 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "global/config.h"
 #include "global/main_cf.h"
+#include "util/stream.h"
 #include "util/strings.h"
 
 namespace postern::maps {
 
+// Table configuration files are small; refuse anything absurd.
+constexpr size_t kMaxTableConfig = 1 << 20;
+
 Result<TableConfig> TableConfig::load(const std::string& name) {
   TableConfig cfg;
   if (!name.empty() && name[0] == '/') {
-    std::ifstream in(name);
-    if (!in) {
-      int e = errno;
-      return fail(e == ENOENT ? Errc::kNotFound : Errc::kIo, "open " + name + ": " + std::strerror(e));
+    auto text = read_file(name, kMaxTableConfig);
+    if (!text) {
+      if (text.error().code == Errc::kNotFound)
+        return fail(Errc::kNotFound, "open " + name + ": No such file or directory");
+      return std::unexpected(text.error());
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto entries = parse_main_cf(text.str(), name);
+    auto entries = parse_main_cf(*text, name);
     if (!entries) return std::unexpected(entries.error());
     for (auto& e : *entries) cfg.values_[e.name] = e.value;
     cfg.from_file_ = true;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "maps/file_lock.h"
 #include "maps/openers.h"
 
 namespace postern::maps {
@@ -67,6 +68,8 @@ class DbMap final : public Map {
       if (!(flags_ & (kTryNull | kTryNoNull))) flags_ |= kTryNull;
     } else {
       watch_file(path_);
+      warn_if_older_than_source(path_, name_);
+      if (db_->fd(db_, &read_fd_) != 0) read_fd_ = -1;
     }
     return {};
   }
@@ -101,6 +104,7 @@ class DbMap final : public Map {
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {
+    SharedLookupLock lock(read_fd_);
     if (flags_ & kTryNull) {
       std::string k(key);
       k.push_back('\0');
@@ -177,6 +181,7 @@ class DbMap final : public Map {
   }
 
   DB* db_ = nullptr;
+  int read_fd_ = -1;  // readers: the file to lock shared per lookup
   std::string path_;
   std::string tmp_path_;
 };

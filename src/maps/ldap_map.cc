@@ -1,7 +1,9 @@
 // ldap: tables over OpenLDAP's client library, with the common
 // ldap_table(5) parameters: server_host (names, host:port or URLs),
 // server_port, search_base, query_filter, result_attribute,
-// result_format, scope, bind, bind_dn, bind_pw, version, domain, timeout,
+// result_format, special_result_attribute (DNs to follow),
+// leaf_result_attribute, terminal_result_attribute, recursion_limit,
+// scope, bind, bind_dn, bind_pw, version, domain, timeout,
 // size_limit, expansion_limit, dereference, chase_referrals, start_tls
 // and tls_ca_cert_file, tls_ca_cert_dir, tls_cert, tls_key,
 // tls_require_cert. A server that cannot be reached or bound to makes the
@@ -53,6 +55,10 @@ struct LdapSettings {
   std::string search_base;
   std::string query_filter;
   std::vector<std::string> result_attributes;
+  std::vector<std::string> leaf_attributes;      // leaf_result_attribute
+  std::vector<std::string> special_attributes;   // special_result_attribute (DNs)
+  std::vector<std::string> terminal_attributes;  // terminal_result_attribute
+  int recursion_limit = 1000;
   std::string result_format;
   int scope = LDAP_SCOPE_SUBTREE;
   bool bind = true;
@@ -90,6 +96,12 @@ class LdapMap final : public Map {
     std::string attributes = cfg.get("result_attribute", "maildrop");
     for (std::string_view a : split(attributes))
       s.result_attributes.emplace_back(a);
+    for (auto [param, list] : {std::pair{"leaf_result_attribute", &s.leaf_attributes},
+                               {"special_result_attribute", &s.special_attributes},
+                               {"terminal_result_attribute", &s.terminal_attributes}}) {
+      std::string names = cfg.get(param, "");
+      for (std::string_view a : split(names)) list->emplace_back(a);
+    }
     s.result_format = cfg.get("result_format", cfg.get("result_filter", "%s"));
     std::string scope = lowercase(cfg.get("scope", "sub"));
     if (scope == "sub") s.scope = LDAP_SCOPE_SUBTREE;
@@ -103,7 +115,7 @@ class LdapMap final : public Map {
     s.bind_pw = cfg.get("bind_pw", "");
     auto ints = {std::pair{"version", &s.version}, {"timeout", &s.timeout},
                  {"size_limit", &s.size_limit}, {"expansion_limit", &s.expansion_limit},
-                 {"dereference", &s.dereference}};
+                 {"dereference", &s.dereference}, {"recursion_limit", &s.recursion_limit}};
     for (auto [param, field] : ints) {
       auto v = cfg.get_int(param, *field);
       if (!v) return std::unexpected(v.error());
@@ -214,16 +226,19 @@ class LdapMap final : public Map {
     return {};
   }
 
-  // kIo: the connection failed (the caller reconnects once).
-  Result<std::string> search(const std::string& base, const std::string& filter,
-                             const KeyParts& key) {
+  // Runs one search; kIo when the connection failed (the caller
+  // reconnects once), kNotFound for a missing base.
+  Result<std::unique_ptr<LDAPMessage, int (*)(LDAPMessage*)>> run_search(
+      const std::string& base, int scope, const std::string& filter) {
     const LdapSettings& s = settings_;
     std::vector<char*> attrs;
-    for (const auto& a : s.result_attributes) attrs.push_back(const_cast<char*>(a.c_str()));
+    for (const auto* list : {&s.result_attributes, &s.leaf_attributes, &s.special_attributes,
+                             &s.terminal_attributes})
+      for (const auto& a : *list) attrs.push_back(const_cast<char*>(a.c_str()));
     attrs.push_back(nullptr);
     timeval tv{s.timeout, 0};
     LDAPMessage* res = nullptr;
-    int rc = ldap_search_ext_s(ld_, base.c_str(), s.scope, filter.c_str(), attrs.data(), 0,
+    int rc = ldap_search_ext_s(ld_, base.c_str(), scope, filter.c_str(), attrs.data(), 0,
                                nullptr, nullptr, &tv, s.size_limit, &res);
     std::unique_ptr<LDAPMessage, int (*)(LDAPMessage*)> guard(res, ldap_msgfree);
     if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_UNAVAILABLE)
@@ -234,19 +249,69 @@ class LdapMap final : public Map {
       log::warn("{}", text);
       return fail(Errc::kTemporary, text);
     }
-    std::vector<std::string> results;
-    for (LDAPMessage* e = ldap_first_entry(ld_, res); e; e = ldap_next_entry(ld_, e)) {
-      for (const auto& attr : s.result_attributes) {
-        berval** values = ldap_get_values_len(ld_, e, attr.c_str());
-        if (!values) continue;
-        for (berval** v = values; *v; ++v) {
-          std::string out;
-          if (expand_result(s.result_format, std::string_view((*v)->bv_val, (*v)->bv_len), key, out))
-            results.push_back(std::move(out));
-        }
-        ldap_value_free_len(values);
+    return guard;
+  }
+
+  std::vector<std::string> values_of(LDAPMessage* entry, const std::string& attr) {
+    std::vector<std::string> out;
+    berval** values = ldap_get_values_len(ld_, entry, attr.c_str());
+    if (!values) return out;
+    for (berval** v = values; *v; ++v) out.emplace_back((*v)->bv_val, (*v)->bv_len);
+    ldap_value_free_len(values);
+    return out;
+  }
+
+  // Adds an entry's values to `results`: terminal attributes end the
+  // walk; otherwise result attributes (and leaf attributes when the entry
+  // has no special attribute), then the entries that special attributes
+  // name (DNs) are searched in turn, up to recursion_limit deep.
+  Status collect(LDAPMessage* entry, const KeyParts& key, int depth,
+                 std::vector<std::string>& results) {
+    const LdapSettings& s = settings_;
+    auto add = [&](const std::string& value) {
+      std::string out;
+      if (expand_result(s.result_format, value, key, out)) results.push_back(std::move(out));
+    };
+    bool terminal = false;
+    for (const auto& attr : s.terminal_attributes)
+      for (const auto& v : values_of(entry, attr)) {
+        add(v);
+        terminal = true;
       }
+    if (terminal) return {};
+    std::vector<std::string> dns;
+    for (const auto& attr : s.special_attributes)
+      for (auto& v : values_of(entry, attr)) dns.push_back(std::move(v));
+    for (const auto& attr : s.result_attributes)
+      for (const auto& v : values_of(entry, attr)) add(v);
+    if (dns.empty())
+      for (const auto& attr : s.leaf_attributes)
+        for (const auto& v : values_of(entry, attr)) add(v);
+    if (dns.empty()) return {};
+    if (depth >= s.recursion_limit) {
+      log::warn("{}: Recursion limit exceeded for key: '{}'", spec(), key.whole);
+      return fail(Errc::kTemporary, "recursion limit exceeded");
     }
+    for (const auto& dn : dns) {
+      auto res = run_search(dn, LDAP_SCOPE_BASE, "(objectclass=*)");
+      if (!res) {
+        if (res.error().code == Errc::kNotFound) continue;
+        return std::unexpected(res.error());
+      }
+      for (LDAPMessage* e = ldap_first_entry(ld_, res->get()); e; e = ldap_next_entry(ld_, e))
+        if (auto st = collect(e, key, depth + 1, results); !st) return st;
+    }
+    return {};
+  }
+
+  Result<std::string> search(const std::string& base, const std::string& filter,
+                             const KeyParts& key) {
+    const LdapSettings& s = settings_;
+    auto res = run_search(base, s.scope, filter);
+    if (!res) return std::unexpected(res.error());
+    std::vector<std::string> results;
+    for (LDAPMessage* e = ldap_first_entry(ld_, res->get()); e; e = ldap_next_entry(ld_, e))
+      if (auto st = collect(e, key, 1, results); !st) return std::unexpected(st.error());
     if (results.empty()) return fail(Errc::kNotFound, "not found");
     if (s.expansion_limit > 0 && results.size() > size_t(s.expansion_limit)) {
       std::string text = fmt::format("{}: {}: Expansion limit exceeded for key: '{}'", spec(),

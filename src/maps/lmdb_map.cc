@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "maps/file_lock.h"
 #include "maps/openers.h"
 
 namespace postern::maps {
@@ -68,11 +69,30 @@ class LmdbMap final : public Map {
     if (rc == 0) rc = begin();
     if (rc == 0) rc = mdb_dbi_open(txn_, nullptr, 0, &dbi_);
     if (rc != 0) return fail(Errc::kInvalid, "open database " + path_ + ": " + mdb_strerror(rc));
-    if (!write_) watch_file(path_);
+    if (!write_) {
+      watch_file(path_);
+      warn_if_older_than_source(path_, name_);
+      // Readers take a fresh snapshot per lookup (renew/reset) under a
+      // shared flock, so in-place updates by postmap -i are seen safely.
+      mdb_txn_reset(txn_);
+      if (mdb_env_get_fd(env_, &read_fd_) != 0) read_fd_ = -1;
+    }
     return {};
   }
 
   Status sequence(const std::function<bool(std::string_view, std::string_view)>& visit) override {
+    SharedLookupLock lock(write_ ? -1 : read_fd_);
+    if (!write_) {
+      int rc = mdb_txn_renew(txn_);
+      if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": " + mdb_strerror(rc));
+    }
+    struct Reset {
+      MDB_txn* txn;
+      bool active;
+      ~Reset() {
+        if (active) mdb_txn_reset(txn);
+      }
+    } reset{txn_, !write_};
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(txn_, dbi_, &cursor);
     if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": " + mdb_strerror(rc));
@@ -92,11 +112,12 @@ class LmdbMap final : public Map {
     if (txn_ && write_) {
       int rc = mdb_txn_commit(txn_);
       txn_ = nullptr;
-      if (rc == MDB_MAP_FULL) {
+      while (rc == MDB_MAP_FULL) {
         if (auto s = replay_with_bigger_map(); !s) return s;
-      } else if (rc != 0) {
-        return fail(Errc::kIo, "database " + path_ + ": commit: " + mdb_strerror(rc));
+        rc = mdb_txn_commit(txn_);
+        txn_ = nullptr;
       }
+      if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": commit: " + mdb_strerror(rc));
       mdb_env_sync(env_, 1);
     }
     if (txn_) mdb_txn_abort(txn_);
@@ -113,6 +134,17 @@ class LmdbMap final : public Map {
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {
+    if (write_) return lookup_in_txn(key);
+    SharedLookupLock lock(read_fd_);
+    int rc = mdb_txn_renew(txn_);
+    if (rc == MDB_MAP_RESIZED && mdb_env_set_mapsize(env_, 0) == 0) rc = mdb_txn_renew(txn_);
+    if (rc != 0) return fail(Errc::kTemporary, "database " + path_ + ": " + mdb_strerror(rc));
+    auto r = lookup_in_txn(key);
+    mdb_txn_reset(txn_);
+    return r;
+  }
+
+  Result<std::string> lookup_in_txn(std::string_view key) {
     if (flags_ & kTryNull) {
       std::string k(key);
       k.push_back('\0');
@@ -145,6 +177,7 @@ class LmdbMap final : public Map {
       if (rc == MDB_KEYEXIST) return UpdateOutcome::kDuplicateKept;
       if (rc == 0) {
         log_.push_back({k, v, replace});
+        if (auto s = checkpoint(); !s) return std::unexpected(s.error());
         return UpdateOutcome::kStored;
       }
       if (rc != MDB_MAP_FULL && rc != MDB_TXN_FULL)
@@ -179,6 +212,25 @@ class LmdbMap final : public Map {
   };
 
   int begin() { return mdb_txn_begin(env_, nullptr, write_ ? 0 : MDB_RDONLY, &txn_); }
+
+  // While building a new table (invisible until renamed), commits every
+  // kCheckpoint writes so that the replay log stays small.
+  static constexpr size_t kCheckpoint = 10000;
+  Status checkpoint() {
+    if (!create_ || log_.size() < kCheckpoint) return {};
+    int rc = mdb_txn_commit(txn_);
+    txn_ = nullptr;
+    while (rc == MDB_MAP_FULL) {
+      if (auto s = replay_with_bigger_map(); !s) return s;
+      rc = mdb_txn_commit(txn_);
+      txn_ = nullptr;
+    }
+    if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": commit: " + mdb_strerror(rc));
+    log_.clear();
+    rc = begin();
+    if (rc != 0) return fail(Errc::kIo, "database " + path_ + ": " + mdb_strerror(rc));
+    return {};
+  }
 
   // The map filled up: abort, double the map size, and redo this
   // transaction's writes (LMDB cannot grow a map inside a transaction).
@@ -227,6 +279,7 @@ class LmdbMap final : public Map {
   bool create_ = false;
   bool write_ = false;
   int lock_fd_ = -1;
+  int read_fd_ = -1;
   std::string path_;
   std::string tmp_path_;
   std::vector<LoggedOp> log_;

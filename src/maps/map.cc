@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <ctime>
 #include <utility>
 
 #include "maps/openers.h"
@@ -23,7 +24,15 @@ std::string Map::fold(std::string_view key) const {
   return fold ? lowercase(key) : std::string(key);
 }
 
-Result<std::string> Map::lookup(std::string_view key) { return do_lookup(fold(key)); }
+Result<std::string> Map::lookup(std::string_view key) {
+  auto v = do_lookup(fold(key));
+  if (v && v->empty()) {
+    // Postfix's complaint about tables that answer "" instead of nothing.
+    log::warn("table {}: key {}: empty string result is not allowed", spec(), key);
+    log::warn("table {} should return NO RESULT in case of NOT FOUND", spec());
+  }
+  return v;
+}
 
 Result<UpdateOutcome> Map::update(std::string_view key, std::string_view value) {
   return do_update(fold(key), value);
@@ -77,11 +86,14 @@ constexpr std::array kTypes = {
     TypeEntry{"btree", open_db},      TypeEntry{"cidr", open_cidr},
     TypeEntry{"environ", open_environ}, TypeEntry{"fail", open_fail},
     TypeEntry{"hash", open_db},       TypeEntry{"inline", open_inline},
+    TypeEntry{"internal", open_internal},
     TypeEntry{"ldap", open_ldap},     TypeEntry{"lmdb", open_lmdb},
     TypeEntry{"mysql", open_mysql},   TypeEntry{"pcre", open_pcre},
-    TypeEntry{"proxy", open_proxy},   TypeEntry{"regexp", open_regexp},
-    TypeEntry{"static", open_static}, TypeEntry{"texthash", open_texthash},
-    TypeEntry{"unix", open_unix},
+    TypeEntry{"pipemap", open_pipemap}, TypeEntry{"proxy", open_proxy},
+    TypeEntry{"randmap", open_randmap}, TypeEntry{"regexp", open_regexp},
+    TypeEntry{"socketmap", open_socketmap}, TypeEntry{"static", open_static},
+    TypeEntry{"tcp", open_tcp},       TypeEntry{"texthash", open_texthash},
+    TypeEntry{"unionmap", open_unionmap}, TypeEntry{"unix", open_unix},
 };
 
 }  // namespace
@@ -114,6 +126,24 @@ Result<MapPtr> open_map(std::string_view spec, unsigned flags, std::string_view 
   return fail(Errc::kPermanent, "unsupported dictionary type: " + parsed->type);
 }
 
+std::vector<std::string> split_map_list(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  for (char c : s) {
+    if (c == '{') ++depth;
+    if (c == '}' && depth > 0) --depth;
+    if (depth == 0 && kListSeparators.find(c) != std::string_view::npos) {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur.push_back(c);
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
 std::string map_file_path(std::string_view type, std::string_view name) {
   if (type == "hash" || type == "btree") return std::string(name) + ".db";
   if (type == "lmdb") return std::string(name) + ".lmdb";
@@ -129,6 +159,13 @@ unsigned new_file_mode() { return g_new_file_mode; }
 
 std::string temp_path_for(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid());
+}
+
+void warn_if_older_than_source(const std::string& db_path, const std::string& source_path) {
+  struct stat db {}, source {};
+  if (::stat(db_path.c_str(), &db) != 0 || ::stat(source_path.c_str(), &source) != 0) return;
+  if (source.st_mtime > db.st_mtime && source.st_mtime < ::time(nullptr) - 100)
+    log::warn("database {} is older than source file {}", db_path, source_path);
 }
 
 bool is_indexed_file_type(std::string_view type) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/error.h"
 
@@ -115,6 +116,10 @@ struct MapSpec {
 };
 Result<MapSpec> parse_map_spec(std::string_view spec, std::string_view default_type = {});
 
+// Splits a list of tables (or values) on commas and white space outside
+// braces, so that "inline:{a=1, b=2}" stays one element.
+std::vector<std::string> split_map_list(std::string_view list);
+
 // The file an indexed type keeps its data in: name.db for hash/btree,
 // name.lmdb for lmdb; empty for other types.
 std::string map_file_path(std::string_view type, std::string_view name);
@@ -127,6 +132,11 @@ unsigned new_file_mode();
 // A temporary name next to `path` for building a table that is then
 // renamed over it.
 std::string temp_path_for(const std::string& path);
+
+// Postfix's warning for an indexed file whose source file is newer (and
+// did not change in the last 100 seconds): "database X.db is older than
+// source file X".
+void warn_if_older_than_source(const std::string& db_path, const std::string& source_path);
 
 // True for the types postmap and postalias can build (hash, btree, lmdb).
 bool is_indexed_file_type(std::string_view type);

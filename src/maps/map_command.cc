@@ -8,12 +8,15 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 
 #include "global/map_types.h"
+#include "global/mime_state.h"
 #include "maps/alias_source.h"
 #include "maps/map.h"
 #include "maps/map_source.h"
 #include "util/log.h"
+#include "util/stream.h"
 #include "util/strings.h"
 
 namespace postern::maps {
@@ -42,6 +45,65 @@ std::string dup_label(const Map& map) {
   return path.empty() ? map.spec() : path;
 }
 
+constexpr std::string_view kBase64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kBase64[(v >> s) & 63]);
+  }
+  if (i < in.size()) {
+    unsigned v = (unsigned char)in[i] << 16;
+    if (i + 1 < in.size()) v |= (unsigned char)in[i + 1] << 8;
+    out.push_back(kBase64[(v >> 18) & 63]);
+    out.push_back(kBase64[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kBase64[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+// Strict decoding: whole quads, padding only at the end.
+std::optional<std::string> base64_decode(std::string_view in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 4) {
+    unsigned v = 0;
+    int pad = 0;
+    for (int j = 0; j < 4; ++j) {
+      char c = in[i + j];
+      size_t pos = kBase64.find(c);
+      if (c == '=' && i + 4 == in.size() && j >= 2) {
+        ++pad;
+        pos = 0;
+      } else if (pos == std::string_view::npos || pad > 0) {
+        return std::nullopt;
+      }
+      v = v << 6 | unsigned(pos);
+    }
+    out.push_back(char(v >> 16));
+    if (pad < 2) out.push_back(char(v >> 8 & 0xff));
+    if (pad < 1) out.push_back(char(v & 0xff));
+  }
+  return out;
+}
+
+// The table name Postfix's base64 messages use ("hash:file.db").
+std::string base64_label(const Map& map) {
+  std::string label = dup_label(map);
+  return label.starts_with(map.type() + ":") ? label : map.type() + ":" + label;
+}
+
+// -F: the decoded value, or a warning and nullopt.
+std::optional<std::string> decode_value(const Map& map, std::string_view key, const std::string& value) {
+  auto decoded = base64_decode(value);
+  if (!decoded) log::warn("table {}: key {}: malformed BASE64 value: {}", base64_label(map), key, value);
+  return decoded;
+}
+
 [[noreturn]] void query_error(const Map& map, const Error& e) {
   log::fatal("table {}: query error: {}", map.spec(), e.text);
 }
@@ -51,7 +113,7 @@ bool read_stdin_line(std::string& line) {
   line.clear();
   int c;
   bool any = false;
-  while ((c = std::getc(stdin)) != EOF) {
+  while ((c = getc_unlocked(stdin)) != EOF) {
     any = true;
     if (c == '\n') break;
     if (line.size() < kMaxLogicalLine) line.push_back(char(c));
@@ -67,11 +129,20 @@ void flush_if_idle() {
 }
 
 int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) {
+  if ((o.header_keys || o.body_keys || o.mime_keys) && o.key != "-")
+    log::fatal("specify -b -h or -m only with \"-q -\"");
+  bool message_mode = o.header_keys || o.body_keys;
+  if (o.mime_keys && !message_mode) log::warn("ignoring -m option without -b or -h");
   std::vector<MapPtr> maps;
   for (const auto& spec : specs) maps.push_back(open_or_die(o, spec, read_flags(o)));
   auto find = [&](const std::string& key) -> std::optional<std::string> {
     for (auto& map : maps) {
       auto v = map->lookup(key);
+      if (v && o.base64) {
+        auto decoded = decode_value(*map, key, *v);
+        if (!decoded) log::fatal("table {}: query error", base64_label(*map));
+        return decoded;
+      }
       if (v) return *v;
       if (v.error().code != Errc::kNotFound) query_error(*map, v.error());
     }
@@ -85,6 +156,28 @@ int do_query(const MapCommandOptions& o, const std::vector<std::string>& specs) 
   }
   bool found = false;
   std::string line;
+  if (message_mode) {
+    auto try_key = [&](std::string_view key) {
+      if (auto v = find(std::string(key))) {
+        std::printf("%.*s\t%s\n", int(key.size()), key.data(), v->c_str());
+        found = true;
+      }
+    };
+    MimeCallbacks callbacks;
+    // MIME part headers are only seen with -m (MIME parsing on).
+    callbacks.header = [&](HeaderClass, std::string_view header) {
+      if (o.header_keys) try_key(header);
+    };
+    callbacks.body = [&](std::string_view body, bool) {
+      if (o.body_keys) try_key(body);
+    };
+    MimeLimits limits;
+    limits.mime_processing = o.mime_keys;
+    MimeState mime(std::move(callbacks), limits);
+    while (read_stdin_line(line)) mime.feed(line);
+    mime.finish();
+    return found ? 0 : 1;
+  }
   while (read_stdin_line(line)) {
     if (auto v = find(line)) {
       std::printf("%s%s\t%s\n", line.c_str(), o.aliases ? ":" : "", v->c_str());
@@ -121,7 +214,13 @@ int do_dump(const MapCommandOptions& o, const std::vector<std::string>& specs) {
   for (const auto& spec : specs) {
     MapPtr map = open_or_die(o, spec, read_flags(o));
     const char* sep = o.aliases ? ":" : "";
-    auto s = map->sequence([sep](std::string_view k, std::string_view v) {
+    auto s = map->sequence([&](std::string_view k, std::string_view v) {
+      std::optional<std::string> decoded;
+      if (o.base64) {
+        decoded = decode_value(*map, k, std::string(v));
+        if (!decoded) return true;
+        v = *decoded;
+      }
       std::printf("%.*s%s\t%.*s\n", int(k.size()), k.data(), sep, int(v.size()), v.data());
       return true;
     });
@@ -164,6 +263,29 @@ void load_source(const MapCommandOptions& o, Map& map, std::FILE* in, const std:
       KeyValue kv = split_key_value(l.text);
       if (kv.value.empty()) {
         log::warn("{}, line {}: expected format: key whitespace value", label, l.number);
+        continue;
+      }
+      if (kv.key.back() == ':')
+        log::warn("{}, line {}: record is in \"key: value\" format; is this an alias file?", label,
+                  l.number);
+      if (o.base64) {
+        // The value names files; store their contents, joined by
+        // newlines, base64-encoded.
+        std::string joined;
+        bool ok = true;
+        std::string files(kv.value);
+        for (std::string_view f : split(files)) {
+          auto content = read_file(std::string(f), 64 << 20);
+          if (!content) {
+            // read_file's text is "open FILE: reason", as Postfix words it.
+            log::warn("{}, line {}: {}: skipping this entry", label, l.number, content.error().text);
+            ok = false;
+            break;
+          }
+          if (!joined.empty()) joined += "\n";
+          joined += *content;
+        }
+        if (ok) store(o, map, std::string(kv.key), base64_encode(joined));
         continue;
       }
       store(o, map, std::string(kv.key), std::string(kv.value));

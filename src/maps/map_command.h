@@ -25,6 +25,10 @@ struct MapCommandOptions {
   bool quiet_duplicates = false;    // -w
   bool keep_privileges = false;     // -o
   bool default_permissions = false; // -p
+  bool header_keys = false;     // -h: with -q -, message headers are the keys
+  bool body_keys = false;       // -b: body lines are the keys
+  bool base64 = false;          // -F: values are files (build) / base64 (query, dump)
+  bool mime_keys = false;       // -m: parse MIME (part headers are headers, not body)
 };
 
 // Runs the command on the maps named on the command line; returns the

@@ -12,7 +12,7 @@ bool LogicalLineReader::read_physical(std::string& line) {
   line.clear();
   int c;
   bool any = false;
-  while ((c = std::getc(in_)) != EOF) {
+  while ((c = getc_unlocked(in_)) != EOF) {
     any = true;
     if (c == '\n') break;
     if (line.size() <= kMaxLogicalLine) line.push_back(char(c));

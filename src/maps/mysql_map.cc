@@ -2,7 +2,9 @@
 // parameters: hosts (unix:/path, inet:host[:port], host[:port]), user,
 // password, dbname, query (or the older table/select_field/where_field/
 // additional_conditions), result_format, domain, expansion_limit,
-// option_file, option_group, connect_timeout. The key is escaped with
+// option_file, option_group, connect_timeout, tls_cert_file, tls_key_file,
+// tls_CAfile, tls_CApath, tls_ciphers, tls_verify_cert (any tls_* file or
+// cipher setting turns TLS on). The key is escaped with
 // mysql_real_escape_string. A server that cannot be reached makes the
 // lookup a temporary failure; the connection is retried on the next one.
 #include <mysql.h>
@@ -73,6 +75,14 @@ class MysqlMap final : public Map {
     auto limit = cfg.get_int("expansion_limit", 0);
     if (!limit) return std::unexpected(limit.error());
     expansion_limit_ = int(*limit);
+    tls_cert_file_ = cfg.get("tls_cert_file", "");
+    tls_key_file_ = cfg.get("tls_key_file", "");
+    tls_ca_file_ = cfg.get("tls_CAfile", "");
+    tls_ca_path_ = cfg.get("tls_CApath", "");
+    tls_ciphers_ = cfg.get("tls_ciphers", "");
+    auto verify = cfg.get_bool("tls_verify_cert", false);
+    if (!verify) return std::unexpected(verify.error());
+    tls_verify_cert_ = *verify;
     auto timeout = cfg.get_int("connect_timeout", 10);
     if (!timeout) return std::unexpected(timeout.error());
     timeout_ = unsigned(*timeout);
@@ -126,6 +136,20 @@ class MysqlMap final : public Map {
       mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &timeout_);
       if (!option_file_.empty()) mysql_options(db, MYSQL_READ_DEFAULT_FILE, option_file_.c_str());
       mysql_options(db, MYSQL_READ_DEFAULT_GROUP, option_group_.c_str());
+      if (use_tls()) {
+        auto opt = [&](mysql_option o, const std::string& v) {
+          if (!v.empty()) mysql_options(db, o, v.c_str());
+        };
+        opt(MYSQL_OPT_SSL_KEY, tls_key_file_);
+        opt(MYSQL_OPT_SSL_CERT, tls_cert_file_);
+        opt(MYSQL_OPT_SSL_CA, tls_ca_file_);
+        opt(MYSQL_OPT_SSL_CAPATH, tls_ca_path_);
+        opt(MYSQL_OPT_SSL_CIPHER, tls_ciphers_);
+        my_bool enforce = 1;
+        mysql_options(db, MYSQL_OPT_SSL_ENFORCE, &enforce);
+      }
+      my_bool verify = tls_verify_cert_ ? 1 : 0;
+      mysql_options(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
       if (mysql_real_connect(db, h.host.empty() ? nullptr : h.host.c_str(), user_.c_str(),
                              password_.c_str(), dbname_.c_str(), h.port,
                              h.socket.empty() ? nullptr : h.socket.c_str(), 0)) {
@@ -169,6 +193,13 @@ class MysqlMap final : public Map {
     return join(results, ",");
   }
 
+  bool use_tls() const {
+    return !tls_key_file_.empty() || !tls_cert_file_.empty() || !tls_ca_file_.empty() ||
+           !tls_ca_path_.empty() || !tls_ciphers_.empty();
+  }
+
+  std::string tls_cert_file_, tls_key_file_, tls_ca_file_, tls_ca_path_, tls_ciphers_;
+  bool tls_verify_cert_ = false;
   std::vector<MysqlHost> hosts_;
   std::string user_, password_, dbname_, query_, result_format_, option_file_, option_group_;
   int expansion_limit_ = 0;

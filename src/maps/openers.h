@@ -14,6 +14,7 @@ Result<MapPtr> open_db(const std::string& type, const std::string& name, unsigne
 Result<MapPtr> open_lmdb(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_texthash(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_inline(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_internal(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_static(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_fail(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_environ(const std::string& type, const std::string& name, unsigned flags);
@@ -22,6 +23,11 @@ Result<MapPtr> open_regexp(const std::string& type, const std::string& name, uns
 Result<MapPtr> open_pcre(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_cidr(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_ldap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_unionmap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_pipemap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_randmap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_socketmap(const std::string& type, const std::string& name, unsigned flags);
+Result<MapPtr> open_tcp(const std::string& type, const std::string& name, unsigned flags);
 Result<MapPtr> open_mysql(const std::string& type, const std::string& name, unsigned flags);
 
 }  // namespace postern::maps

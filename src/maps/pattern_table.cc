@@ -11,7 +11,7 @@
 namespace postern::maps {
 
 bool parse_replacement(std::string_view text, Replacement& out, std::string& warning,
-                       std::string& line_warning) {
+                       std::string& line_warning, std::string_view out_of_range) {
   out = {};
   std::string literal;
   auto flush = [&] {
@@ -54,6 +54,10 @@ bool parse_replacement(std::string_view text, Replacement& out, std::string& war
     auto n = parse_ulong(name);
     if (!n || !std::isdigit(static_cast<unsigned char>(name[0])) || *n > 1000) {
       line_warning = "non-numeric replacement index \"" + std::string(name) + "\"";
+      return false;
+    }
+    if (*n == 0) {
+      line_warning = std::string(out_of_range) + " replacement index \"" + std::string(name) + "\"";
       return false;
     }
     flush();
@@ -193,12 +197,14 @@ class PatternTableMap final : public Map {
                                                                 : trim(p.substr(flags_end));
     std::string replacement_text;
     if (rule.kind == Rule::kIf) {
-      if (!rest.empty())
+      if (!rest.empty()) {
         warn(line.number, fmt::format("ignoring extra text after IF statement: \"{}\"", rest));
+        warn(line.number, "do not prepend whitespace to statements between IF and ENDIF");
+      }
     } else {
       if (rest.empty()) warn(line.number, "no replacement text: using empty string");
       std::string global, local;
-      if (!parse_replacement(rest, rule.replacement, global, local)) {
+      if (!parse_replacement(rest, rule.replacement, global, local, flavour_.out_of_range)) {
         if (!global.empty()) log::warn("{}", global);
         if (!local.empty()) warn(line.number, local);
         warn(line.number, "bad replacement syntax: skipping this rule");

@@ -39,6 +39,7 @@ class Matcher {
 struct Flavour {
   std::string_view label;             // "regexp" or "pcre"
   std::string_view no_delimiter_tail; // "skipping this rule" / "ignoring this rule"
+  std::string_view out_of_range;      // "out-of-range" / "out of range" (for $0)
   std::unique_ptr<Matcher> (*compile)(const std::string& pattern, std::string_view flags,
                                       bool need_groups, std::string& error);
 };
@@ -60,7 +61,8 @@ struct Replacement {
 // Parses "$1 text ${2}" etc.; on error returns false and sets `warning`
 // (a global warning such as `empty macro name: "$"`, possibly empty) and
 // `line_warning` (text for the file/line warning, possibly empty).
+// Group 0 is refused with "<out_of_range> replacement index "0"".
 bool parse_replacement(std::string_view text, Replacement& out, std::string& warning,
-                       std::string& line_warning);
+                       std::string& line_warning, std::string_view out_of_range = "out of range");
 
 }  // namespace postern::maps

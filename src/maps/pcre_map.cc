@@ -80,7 +80,7 @@ std::unique_ptr<Matcher> compile(const std::string& pattern, std::string_view fl
   return m;
 }
 
-const Flavour kPcre{"pcre", "ignoring this rule", compile};
+const Flavour kPcre{"pcre", "ignoring this rule", "out of range", compile};
 
 }  // namespace
 

@@ -54,7 +54,7 @@ std::unique_ptr<Matcher> compile(const std::string& pattern, std::string_view fl
   return m;
 }
 
-const Flavour kRegexp{"regexp", "skipping this rule", compile};
+const Flavour kRegexp{"regexp", "skipping this rule", "out-of-range", compile};
 
 }  // namespace
 

@@ -83,15 +83,40 @@ class MemoryMap final : public Map {
 
   Status sequence(const std::function<bool(std::string_view, std::string_view)>& visit) override {
     for (const auto& [k, v] : entries_)
-      if (!visit(k, v)) break;
+      if (!k.empty() || !v.empty())
+        if (!visit(k, v)) break;
     return {};
   }
+
+  bool updatable = false;  // internal: accepts update and remove
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {
     auto it = index_.find(std::string(key));
     if (it == index_.end()) return fail(Errc::kNotFound, "not found");
     return entries_[it->second].second;
+  }
+
+  Result<UpdateOutcome> do_update(std::string_view key, std::string_view value) override {
+    if (!updatable) return Map::do_update(key, value);
+    auto it = index_.find(std::string(key));
+    if (it == index_.end()) {
+      add(std::string(key), std::string(value));
+      return UpdateOutcome::kStored;
+    }
+    if (!(flags_ & kDupReplace) && (flags_ & (kDupWarn | kDupIgnore)))
+      return UpdateOutcome::kDuplicateKept;
+    entries_[it->second].second = value;
+    return UpdateOutcome::kStored;
+  }
+
+  Status do_remove(std::string_view key) override {
+    if (!updatable) return Map::do_remove(key);
+    auto it = index_.find(std::string(key));
+    if (it == index_.end()) return fail(Errc::kNotFound, "not found");
+    entries_[it->second] = {};  // a hole keeps the other indexes valid
+    index_.erase(it);
+    return {};
   }
 
  private:
@@ -145,6 +170,13 @@ Result<MapPtr> open_unix(const std::string& type, const std::string& name, unsig
   if (name != "passwd.byname" && name != "group.byname")
     return fail(Errc::kInvalid, "unknown table: " + type + ":" + name);
   return std::make_unique<UnixMap>(type, name, flags, name == "group.byname");
+}
+
+// internal:name, an in-memory table of this process that accepts updates.
+Result<MapPtr> open_internal(const std::string& type, const std::string& name, unsigned flags) {
+  auto map = std::make_unique<MemoryMap>(type, name, flags);
+  map->updatable = true;
+  return map;
 }
 
 // inline:{name=value, { name = text, with commas }, ...}

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "global/build_paths.h"
 #include "global/config.h"
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
   }
   if (optind != argc) usage();
   if (config_dir.empty()) config_dir = default_config_directory();
+  // Children and reloads run elsewhere (queue_directory): keep the path absolute.
+  if (!config_dir.starts_with("/")) config_dir = std::filesystem::absolute(config_dir).lexically_normal().string();
   ::setenv("MAIL_CONFIG", config_dir.c_str(), 1);
   log::set_verbose(verbose);
 

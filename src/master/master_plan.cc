@@ -93,13 +93,6 @@ std::string Endpoint::key() const {
   return path;
 }
 
-bool ServicePlan::same_as(const ServicePlan& o) const {
-  return name == o.name && type == o.type && endpoints == o.endpoints &&
-         unprivileged == o.unprivileged && chroot == o.chroot && wakeup == o.wakeup &&
-         wakeup_after_use == o.wakeup_after_use && maxproc == o.maxproc &&
-         program_path == o.program_path && argv == o.argv;
-}
-
 PlanEnvironment detect_plan_environment() {
   PlanEnvironment env;
   UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -45,8 +45,6 @@ struct ServicePlan {
   std::string program_path;  // daemon_directory/command, or the absolute command
   std::vector<std::string> argv;
   std::string key() const { return name + "/" + type; }
-  // True when everything that matters to running processes is equal.
-  bool same_as(const ServicePlan& other) const;
 };
 
 struct MasterPlan {

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
         o.key = optarg;
         break;
       case 's':
-        if (o.remove || o.query) log::fatal("specify only one of -s -q or -d");
+        if (o.remove || o.query) log::fatal("specify only one of -s or -q or -d");
         o.dump = true;
         break;
       case 'f': o.fold = false; break;

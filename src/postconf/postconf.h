@@ -1,6 +1,8 @@
 // postconf: shared state of the command's parts (see postconf(1)).
 #pragma once
 
+#include <set>
+
 #include <string>
 #include <vector>
 
@@ -38,6 +40,11 @@ int run_lists(const Options& opts);
 // Warns about main.cf as Postfix does in every mode: duplicate entries,
 // unused and undefined parameter names.
 void warn_about_main_cf(const Config& cfg);
+// ldap:/mysql:/pgsql:/sqlite:/memcache: tables: "type:name" makes main.cf
+// parameters name_<param> legitimate; "type:/file" files are checked for
+// parameters the type does not know (postconf_dbms.cc).
+void add_dbms_parameter_names(const Config& cfg, std::set<std::string, std::less<>>& names);
+void warn_about_dbms_files(const Config& cfg);
 
 // Folds text at 80 columns with 4-space continuation indent (-f).
 std::string fold_line(const std::string& line, bool break_before_o = false);

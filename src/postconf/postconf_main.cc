@@ -33,6 +33,7 @@ std::set<std::string, std::less<>> user_defined_names(const Config& cfg) {
     auto expanded = cfg.expand_text(*classes);
     for (auto c : split(expanded.value_or(*classes))) names.emplace(c);
   }
+  add_dbms_parameter_names(cfg, names);
   return names;
 }
 
@@ -47,6 +48,7 @@ bool is_legitimate(const Config& cfg, const std::set<std::string, std::less<>>& 
 void warn_about_main_cf(const Config& cfg) {
   auto user = user_defined_names(cfg);
   for (const auto& w : cfg.load_warnings()) log::warn("{}", w);
+  warn_about_dbms_files(cfg);
   std::string path = cfg.main_cf_path();
   std::set<std::string> warned;
   for (const auto& e : cfg.main_cf_entries()) {

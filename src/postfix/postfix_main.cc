@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 
 #include "global/build_paths.h"
@@ -22,6 +23,7 @@
 #include "global/trigger.h"
 #include "postfix/postfix_dirs.h"
 #include "util/files.h"
+#include "util/stream.h"
 #include "util/log.h"
 #include "util/process.h"
 #include "util/strings.h"
@@ -77,6 +79,26 @@ int run_program(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+bool has_postlog_service(const Config& cfg) {
+  for (const auto& s : cfg.master_services())
+    if (s.name == "postlog" && s.type == "unix-dgram") return true;
+  return false;
+}
+
+// Adds what newer configurations need: the postlog service.
+int cmd_upgrade_configuration(const Context& ctx) {
+  if (has_postlog_service(config())) return 0;
+  std::string path = ctx.config_dir + "/master.cf";
+  auto text = read_file(path);
+  if (!text) fatal_exit(text.error().text);
+  std::string updated = *text;
+  if (!updated.empty() && updated.back() != '\n') updated += '\n';
+  updated += "postlog   unix-dgram n  -       n       -       1       postlogd\n";
+  if (auto s = replace_file_atomically(path, updated); !s) fatal_exit(s.error().text);
+  log::info("adding the postlog service to {}", path);
+  return 0;
+}
+
 // check-fatal and check-warn: directories created, then warnings.
 void do_check(const Context& ctx, bool warn) {
   const Config& cfg = config();
@@ -89,6 +111,8 @@ void do_check(const Context& ctx, bool warn) {
     log::error("{}", s.error().text);
     fatal_exit("unable to create missing queue directories");
   }
+  if (!cfg.get("maillog_file").empty() && !has_postlog_service(cfg))
+    fatal_exit("missing 'postlog' service in master.cf - run 'postfix upgrade-configuration'");
   if (!warn) return;
   for (const auto& w : check_permissions(cfg, *owners)) log::warn("{}", w);
 }
@@ -229,6 +253,8 @@ int main(int argc, char** argv) {
   if (optind >= argc) usage();
   std::string command = argv[optind];
   if (ctx.config_dir.empty()) ctx.config_dir = default_config_directory();
+  // Children and reloads run elsewhere (queue_directory): keep the path absolute.
+  if (!ctx.config_dir.starts_with("/")) ctx.config_dir = std::filesystem::absolute(ctx.config_dir).lexically_normal().string();
   ::setenv("MAIL_CONFIG", ctx.config_dir.c_str(), 1);
   log::set_verbose(ctx.verbose);
   auto cfg = Config::load(ctx.config_dir);
@@ -262,7 +288,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "set-permissions") return cmd_set_permissions(ctx);
-  if (command == "upgrade-configuration") return 0;  // nothing to upgrade in a Postern configuration
+  if (command == "upgrade-configuration") return cmd_upgrade_configuration(ctx);
   if (command == "logrotate") return cmd_logrotate(ctx);
   fatal_exit(fmt::format("unknown command: '{}'. Usage: postfix {}", command, kUsageCommands));
 }

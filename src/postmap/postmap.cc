@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
         o.key = optarg;
         break;
       case 's':
-        if (o.remove || o.query) log::fatal("specify only one of -s -q or -d");
+        if (o.remove || o.query) log::fatal("specify only one of -s or -q or -d");
         o.dump = true;
         break;
       case 'f': o.fold = false; break;
@@ -55,9 +55,11 @@ int main(int argc, char** argv) {
       case 'r': o.replace_duplicates = true; o.quiet_duplicates = false; break;
       case 'w': o.quiet_duplicates = true; o.replace_duplicates = false; break;
       case 'v': log::increase_verbose(); break;
-      case 'u': case 'U': case 'm': break;  // SMTPUTF8 and mime: no effect here
-      case 'b': case 'h': case 'F':
-        log::fatal("option -{} is not supported yet", char(c));
+      case 'b': o.body_keys = true; break;
+      case 'h': o.header_keys = true; break;
+      case 'm': o.mime_keys = true; break;
+      case 'u': case 'U': break;  // SMTPUTF8: no effect here
+      case 'F': o.base64 = true; break;
       default: usage();
     }
   }

@@ -2,7 +2,8 @@
 //
 // The caller looks up smtp_sasl_password_maps itself and passes the
 // credentials ("user", "password"). Typical use after EHLO:
-//   auto c = sasl::Client::create(config(), "relay.example.com", user, pass, tls_active);
+//   auto c = sasl::Client::create(config(), "relay.example.com", user, pass,
+//                                 sasl::Client::Channel::kTls);
 //   auto first = (*c)->start(ehlo_auth_mechanisms);   // {mech, initial response}
 //   send "AUTH <mech> <initial>"; while the server answers 334 <challenge>:
 //     send (*c)->step(challenge)
@@ -28,11 +29,17 @@ namespace postern::sasl {
 
 class Client {
  public:
-  // Reads smtp_sasl_security_options (smtp_sasl_tls_security_options when
-  // `tls_active`) and smtp_sasl_mechanism_filter (prefix "smtp" or "lmtp").
+  // What protects the connection; picks the security options parameter.
+  enum class Channel {
+    kPlain,        // smtp_sasl_security_options
+    kTls,          // smtp_sasl_tls_security_options
+    kTlsVerified,  // smtp_sasl_tls_verified_security_options (server verified)
+  };
+  // Reads the security options for `channel` and smtp_sasl_mechanism_filter
+  // (prefix "smtp" or "lmtp").
   static Result<std::unique_ptr<Client>> create(const Config& cfg, std::string_view server_host,
                                                 std::string_view username,
-                                                std::string_view password, bool tls_active,
+                                                std::string_view password, Channel channel,
                                                 std::string_view prefix = "smtp");
   ~Client();
   Client(const Client&) = delete;

@@ -74,6 +74,7 @@ Result<std::unique_ptr<ServerBackend>> ServerBackend::create(const Config& cfg,
     if (!*r) return std::unexpected(r->error());
   s.type = lowercase(*type);
   s.path = *path;
+  s.configured_path = *path;
   s.service = service->empty() ? "smtp" : *service;
   s.hostname = *hostname;
   s.realm = *realm;

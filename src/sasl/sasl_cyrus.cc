@@ -26,12 +26,20 @@ Callback as_callback(F* f) {
   return reinterpret_cast<Callback>(reinterpret_cast<void (*)()>(f));
 }
 
+// Cyrus's messages with Postfix's prefixes ("warning: SASL authentication
+// failure: Password verification failed").
 int log_callback(void*, int level, const char* message) {
   if (!message) return SASL_OK;
-  if (level <= SASL_LOG_WARN)
-    log::warn("SASL authentication problem: {}", message);
-  else if (level == SASL_LOG_NOTE || log::verbose())
-    log::info("SASL: {}", message);
+  switch (level) {
+    case SASL_LOG_ERR:
+    case SASL_LOG_WARN: log::warn("SASL authentication problem: {}", message); break;
+    case SASL_LOG_FAIL: log::warn("SASL authentication failure: {}", message); break;
+    case SASL_LOG_NOTE:
+      if (log::verbose()) log::info("SASL authentication info: {}", message);
+      break;
+    default:
+      if (log::verbose()) log::info("SASL authentication debug: {}", message);
+  }
   return SASL_OK;
 }
 
@@ -137,15 +145,19 @@ class CyrusSession : public Session {
       r.challenge = base64_encode(std::string_view(out ? out : "", out ? outlen : 0));
       return r;
     }
+    // The user name is known after success and, for the log line's
+    // sasl_username=, usually after a failed password too.
+    const void* user = nullptr;
+    if (sasl_getprop(conn_, SASL_USERNAME, &user) == SASL_OK && user)
+      r.username = static_cast<const char*>(user);
     if (status == SASL_OK) {
-      const void* user = nullptr;
-      if (sasl_getprop(conn_, SASL_USERNAME, &user) == SASL_OK && user)
-        r.username = static_cast<const char*>(user);
       r.kind = ServerReply::Kind::kSuccess;
       return r;
     }
     r.kind = ServerReply::Kind::kFailure;
-    r.reason = conn_error(conn_, status);
+    // The short text Postfix puts in its reply and log line
+    // ("authentication failure", "generic failure"); Cyrus logs the detail.
+    r.reason = sasl_errstring(status, nullptr, nullptr);
     // Unreachable back ends (saslauthd down) are worth a retry.
     r.temporary = status == SASL_TRYAGAIN || status == SASL_UNAVAIL || status == SASL_FAIL;
     return r;
@@ -239,7 +251,7 @@ int Client::get_secret(sasl_conn_t*, void* context, int id, sasl_secret_t** secr
 
 Result<std::unique_ptr<Client>> Client::create(const Config& cfg, std::string_view server_host,
                                                std::string_view username,
-                                               std::string_view password, bool tls_active,
+                                               std::string_view password, Channel channel,
                                                std::string_view prefix_view) {
   static int init_status = -1;
   if (init_status == -1) {
@@ -253,8 +265,9 @@ Result<std::unique_ptr<Client>> Client::create(const Config& cfg, std::string_vi
     return fail(Errc::kInvalid, "SASL library initialization failed: " +
                                     std::string(sasl_errstring(init_status, nullptr, nullptr)));
   std::string prefix(prefix_view);
-  std::string opt_param =
-      prefix + (tls_active ? "_sasl_tls_security_options" : "_sasl_security_options");
+  std::string opt_param = prefix + (channel == Channel::kPlain ? "_sasl_security_options"
+                                    : channel == Channel::kTls ? "_sasl_tls_security_options"
+                                                               : "_sasl_tls_verified_security_options");
   auto opt_text = cfg.expand(opt_param);
   if (!opt_text) return std::unexpected(opt_text.error());
   auto options = parse_security_options(opt_param, *opt_text);

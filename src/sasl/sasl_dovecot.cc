@@ -114,15 +114,17 @@ class DovecotBackend : public ServerBackend {
       std::string why = fd.error().text;  // "connect to PATH: reason"
       if (size_t colon = why.find(": "); why.starts_with("connect to ") && colon != std::string::npos)
         why.erase(0, colon + 2);
-      log::warn("SASL: Connect to {} failed: {}", settings_.path, why);
-      return fail(Errc::kTemporary, "Connect to " + settings_.path + " failed: " + why);
+      log::warn("SASL: Connect to Dovecot auth socket '{}' failed: {}", settings_.configured_path,
+                why);
+      return fail(Errc::kTemporary, "Connect to Dovecot auth socket '" + settings_.configured_path +
+                                        "' failed: " + why);
     }
     stream_ = std::make_unique<Stream>(Stream::from_fd(std::move(*fd)));
     stream_->set_timeout(kTimeout);
     mechs_.clear();
     auto bad = [&](std::string why) {
       stream_.reset();
-      log::warn("SASL: {}: {}", settings_.path, why);
+      log::warn("SASL: Dovecot auth socket '{}': {}", settings_.configured_path, why);
       return fail(Errc::kTemporary, why);
     };
     if (!stream_->write_flush(fmt::format("VERSION\t1\t1\nCPID\t{}\n", getpid())))
@@ -194,7 +196,7 @@ class DovecotBackend : public ServerBackend {
       }
       if (f[0] == "FAIL") {
         r.kind = ServerReply::Kind::kFailure;
-        r.reason = "authentication failed";
+        r.reason = "(reason unavailable)";  // Postfix's words when Dovecot gives none
         for (size_t i = 2; i < f.size(); ++i) {
           if (f[i].starts_with("reason=")) r.reason = unescape(f[i].substr(7));
           if (f[i] == "temp" || f[i] == "code=temp_fail") r.temporary = true;

@@ -13,6 +13,7 @@ namespace postern::sasl::detail {
 struct ServerSettings {
   std::string type;             // smtpd_sasl_type
   std::string path;             // smtpd_sasl_path (resolved for dovecot)
+  std::string configured_path;  // smtpd_sasl_path as written (for log lines)
   std::string service;          // smtpd_sasl_service ("smtp")
   std::string hostname;         // myhostname
   std::string realm;            // smtpd_sasl_local_domain

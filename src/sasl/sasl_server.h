@@ -31,8 +31,8 @@ struct ServerReply {
   enum class Kind { kContinue, kSuccess, kFailure };
   Kind kind = Kind::kFailure;
   std::string challenge;  // kContinue: base64 for "334 <challenge>"
-  std::string username;   // kSuccess
-  std::string reason;     // kFailure: for the log ("authentication failure")
+  std::string username;   // kSuccess; on kFailure when known (for sasl_username=)
+  std::string reason;     // kFailure: for the reply and log ("authentication failure")
   bool temporary = false; // kFailure: 454 4.7.0 rather than 535 5.7.8
   bool malformed = false; // kFailure: the client's base64 was invalid (501 5.5.2)
 

@@ -64,6 +64,8 @@ struct Info {
   std::string peer_pkey_fingerprint;  // digest of the public key (DER SPKI)
   std::vector<std::string> peer_names;  // DNS subjectAltNames, else the CN
   std::string verify_error;           // why the chain did not verify
+  int verify_code = 0;                // X509_V_ERR_* (0: verified)
+  std::string top_issuer;             // "/CN=..." issuer of the last certificate sent
   bool session_reused = false;
 
   // "Anonymous", "Untrusted", "Trusted" or "Verified".
@@ -73,6 +75,16 @@ struct Info {
 // "<Trust> TLS connection established from|to host[addr][:port]: TLSv1.3
 // with cipher X (256/256 bits) key-exchange ... server-signature ..."
 std::string summary_line(const Info& info, bool server, const Peer& peer);
+
+// The TLS part of smtpd's Received: header (smtpd_tls_received_header),
+// one element per header line, without the leading TAB:
+//   (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+//    key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)
+//   (No client certificate requested)
+// The last element says what became of the client certificate: "(No client
+// certificate requested)", "(Client did not present a certificate)" or
+// "(Client CN "x", Issuer "y" (verified OK|not verified))".
+std::vector<std::string> received_header_lines(const Info& info, bool ccert_requested);
 
 // The TLS session as a Transport; owns the plain transport underneath.
 class TlsTransport : public Transport {
@@ -152,16 +164,28 @@ class ClientContext {
   // Per-destination overrides (smtp_tls_policy_maps): a level and, for
   // "fingerprint", the digests to match; for verify/secure a match list.
   struct Policy {
-    Level level;
+    Level level = Level::kNone;
     std::vector<std::string> match;  // empty: the *_cert_match parameter
+    std::string protocols;           // empty: *_tls_[mandatory_]protocols
+    std::string ciphers;             // a grade; empty: *_tls_[mandatory_]ciphers
+    std::vector<std::string> exclude;  // more ciphers to exclude
+    std::string servername;          // empty: *_tls_servername
   };
-  Policy default_policy() const { return {level_, {}}; }
+  Policy default_policy() const { return {level_, {}, {}, {}, {}, {}}; }
+  // Parses a smtp_tls_policy_maps result such as "secure
+  // match=nexthop:dot-nexthop ciphers=high protocols=>=TLSv1.2" (list
+  // values are ":" separated); unknown attributes and bad values are errors.
+  Result<Policy> parse_policy(std::string_view value) const;
 
   // Handshake as a client on the stream (after "220 Ready to start TLS",
   // or at once for wrapper mode), then checks the peer as `policy` demands:
   // verify/secure need a trusted chain and a matching name, fingerprint a
   // matching certificate or public-key digest. A failed check is an error
-  // (the caller defers the mail; it is never sent in clear).
+  // (the caller defers the mail; it is never sent in clear). The error text
+  // is Postfix's "Server certificate not verified" (dsn 4.7.5); the reason is
+  // logged ("server certificate verification failed for host[addr]:port:
+  // num=62:hostname mismatch", "certificate verification failed for ...:
+  // untrusted issuer /CN=...").
   Result<Info> start(Stream& stream, const Peer& peer, Deadline deadline);
   Result<Info> start(Stream& stream, const Peer& peer, Deadline deadline, const Policy& policy);
 
@@ -173,6 +197,8 @@ class ClientContext {
   static int new_session_cb(SSL* ssl, SSL_SESSION* session);
   Status check_peer(const Info& info, const std::vector<std::string>& names, const Peer& peer,
                     const Policy& policy) const;
+  // Protocols and ciphers for one connection, from the level and policy.
+  Status apply_policy(SSL* ssl, const Policy& policy) const;
 
   SSL_CTX* ctx_ = nullptr;
   Level level_ = Level::kNone;
@@ -180,7 +206,9 @@ class ClientContext {
   bool wildcard_multiple_ = true;
   std::string servername_;
   std::vector<std::string> verify_match_, secure_match_, fingerprint_match_;
-  CommonSettings common_;
+  CommonSettings common_;            // opportunistic (may) settings
+  CommonSettings mandatory_;         // encrypt and above
+  std::map<std::string, std::string> grades_;  // "high" → tls_high_cipherlist
   long session_timeout_ = 3600;
   struct Cached {
     SSL_SESSION* session;

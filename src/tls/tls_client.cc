@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <fmt/format.h>
 
@@ -57,14 +58,19 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
     if (!w) return std::unexpected(w.error());
     self->wrappermode_ = *w;
   }
-  bool mandatory = level_is_mandatory(self->level_);
-  std::vector<std::string> extra;
-  if (self->level_ >= Level::kFingerprint || self->level_ == Level::kDaneOnly)
-    extra.emplace_back("aNULL");
-  auto common = detail::read_common(cfg, prefix, mandatory, extra);
+  // Both sets are read (a policy may ask for either level); the context
+  // starts with the one for the configured level.
+  auto common = detail::read_common(cfg, prefix, false);
   if (!common) return std::unexpected(common.error());
+  auto mandatory = detail::read_common(cfg, prefix, true);
+  if (!mandatory) return std::unexpected(mandatory.error());
   self->common_ = *common;
-  auto ctx = detail::new_context(false, self->common_);
+  self->mandatory_ = *mandatory;
+  for (const char* grade : {"high", "medium", "low", "export", "null"})
+    if (auto list = cfg.expand(std::string("tls_") + grade + "_cipherlist"); list)
+      self->grades_[grade] = std::string(trim(*list));
+  auto ctx = detail::new_context(
+      false, level_is_mandatory(self->level_) ? self->mandatory_ : self->common_);
   if (!ctx) return std::unexpected(ctx.error());
   self->ctx_ = *ctx;
   if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, false); !s)
@@ -122,14 +128,19 @@ Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline dea
   SSL* ssl = SSL_new(ctx_);
   if (!ssl) return fail(Errc::kIo, "SSL_new: " + openssl_errors());
   SSL_set_ex_data(ssl, key_index(), new std::string(peer.session_key));
+  if (auto applied = apply_policy(ssl, policy); !applied) {
+    SSL_free(ssl);
+    return std::unexpected(applied.error());
+  }
 
   std::string sni;
-  if (iequals(servername_, "hostname"))
+  const std::string& servername = policy.servername.empty() ? servername_ : policy.servername;
+  if (iequals(servername, "hostname"))
     sni = peer.name;
-  else if (iequals(servername_, "nexthop"))
+  else if (iequals(servername, "nexthop"))
     sni = peer.nexthop;
   else
-    sni = servername_;
+    sni = servername;
   if (!sni.empty() && !is_ip_literal(sni)) SSL_set_tlsext_host_name(ssl, sni.c_str());
 
   if (!peer.session_key.empty()) {
@@ -144,15 +155,21 @@ Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline dea
     }
   }
 
-  auto t = detail::start_on_stream(stream, ssl, deadline, false, common_.fingerprint_digest);
+  std::vector<std::string> problems;
+  auto t = detail::start_on_stream(stream, ssl, deadline, false, common_.fingerprint_digest,
+                                   &problems);
   if (!t) {
-    log::info("SSL_connect error to {}: {}", where(peer), t.error().text);
+    detail::log_handshake_failure("SSL_connect error to " + where(peer), t.error(), problems);
     return std::unexpected(t.error());
   }
   Info info = (*t)->info();
   if (auto s = check_peer(info, info.peer_names, peer, policy); !s) {
+    // As Postfix: the reason, the summary (now "Untrusted"), and a short
+    // text for the delivery status ("dsn=4.7.5 ... (Server certificate not verified)").
     log::info("{}", s.error().text);
-    return std::unexpected(s.error());
+    info.peer_trusted = false;
+    if (common_.loglevel >= 1) log::info("{}", summary_line(info, false, peer));
+    return fail(Errc::kTemporary, "Server certificate not verified");
   }
   if (policy.level >= Level::kFingerprint) info.peer_matched = true;
   if (common_.loglevel >= 2 && info.peer_has_cert)
@@ -163,8 +180,85 @@ Result<Info> ClientContext::start(Stream& stream, const Peer& peer, Deadline dea
   return info;
 }
 
+Status ClientContext::apply_policy(SSL* ssl, const Policy& policy) const {
+  bool mandatory = level_is_mandatory(policy.level);
+  const CommonSettings& base = mandatory ? mandatory_ : common_;
+  ProtocolRange range = base.protocols;
+  if (!policy.protocols.empty()) {
+    auto r = parse_protocols("TLS policy protocols", policy.protocols);
+    if (!r) return std::unexpected(r.error());
+    range = *r;
+  }
+  SSL_set_min_proto_version(ssl, range.min_version);
+  SSL_set_max_proto_version(ssl, range.max_version);
+  SSL_clear_options(ssl, SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
+                             SSL_OP_NO_TLSv1_2 | SSL_OP_NO_TLSv1_3);
+  SSL_set_options(ssl, range.disable_options);
+
+  std::string ciphers = base.ciphers;
+  if (!policy.ciphers.empty()) {
+    auto it = grades_.find(lowercase(policy.ciphers));
+    if (it == grades_.end())
+      return fail(Errc::kInvalid, "invalid TLS policy ciphers grade " + quoted(policy.ciphers));
+    ciphers = it->second;
+  }
+  for (const auto& x : policy.exclude) ciphers += ":!" + x;
+  if (policy.level >= Level::kFingerprint || policy.level == Level::kDaneOnly)
+    ciphers += ":!aNULL";
+  if (SSL_set_cipher_list(ssl, ciphers.c_str()) != 1)
+    return fail(Errc::kInvalid, "invalid cipher list " + quoted(ciphers) + ": " + openssl_errors());
+  return {};
+}
+
+Result<ClientContext::Policy> ClientContext::parse_policy(std::string_view value) const {
+  auto words = split(value);
+  if (words.empty()) return fail(Errc::kInvalid, "empty TLS policy");
+  Policy p;
+  auto level = parse_level(words[0]);
+  if (!level) return std::unexpected(level.error());
+  p.level = *level;
+  auto list = [](std::string_view v) {
+    std::vector<std::string> out;
+    for (auto piece : split(v, ":")) out.emplace_back(piece);
+    return out;
+  };
+  for (size_t i = 1; i < words.size(); ++i) {
+    std::string_view w = words[i];
+    size_t eq = w.find('=');
+    if (eq == std::string_view::npos)
+      return fail(Errc::kInvalid, "TLS policy attribute without a value: " + quoted(w));
+    std::string name = lowercase(w.substr(0, eq));
+    std::string_view v = w.substr(eq + 1);
+    if (name == "match") {
+      p.match = list(v);
+    } else if (name == "protocols") {
+      p.protocols = std::string(v);
+      if (auto r = parse_protocols("TLS policy protocols", p.protocols); !r)
+        return std::unexpected(r.error());
+    } else if (name == "ciphers") {
+      if (!grades_.contains(lowercase(v)))
+        return fail(Errc::kInvalid, "invalid TLS policy ciphers grade " + quoted(v));
+      p.ciphers = std::string(v);
+    } else if (name == "exclude") {
+      p.exclude = list(v);
+    } else if (name == "servername") {
+      p.servername = std::string(v);
+    } else if (name == "tafile" || name == "connection_reuse" || name == "enable_rpk") {
+      // Accepted; trust anchors, connection reuse and raw public keys are not implemented.
+    } else {
+      return fail(Errc::kInvalid, "unknown TLS policy attribute " + quoted(name));
+    }
+  }
+  return p;
+}
+
 Status ClientContext::check_peer(const Info& info, const std::vector<std::string>& names,
                                  const Peer& peer, const Policy& policy) const {
+  // The texts are the log lines Postfix's smtp writes for the same failures.
+  auto failed = [&](std::string_view why) {
+    return fail(Errc::kTemporary,
+                fmt::format("server certificate verification failed for {}: {}", where(peer), why));
+  };
   switch (policy.level) {
     case Level::kFingerprint: {
       const auto& wanted = policy.match.empty() ? fingerprint_match_ : policy.match;
@@ -173,29 +267,45 @@ Status ClientContext::check_peer(const Info& info, const std::vector<std::string
           if (fingerprint_equal(w, info.peer_cert_fingerprint) ||
               fingerprint_equal(w, info.peer_pkey_fingerprint))
             return {};
-      return fail(Errc::kTemporary,
-                  fmt::format("server certificate verification failed for {}: {}", where(peer),
-                              info.peer_has_cert ? "fingerprint mismatch (" +
-                                                       info.peer_cert_fingerprint + ")"
-                                                 : "no certificate"));
+      // Postfix checks fingerprints as DANE records: a well-formed digest
+      // that does not match says so; when none is usable, the error is generic.
+      size_t digest_hex = 0;
+      for (char ch : info.peer_cert_fingerprint)
+        if (ch != ':') ++digest_hex;
+      bool usable = false;
+      for (const auto& w : wanted) {
+        size_t hex = 0;
+        for (char ch : w)
+          if (ch != ':') ++hex;
+        if (digest_hex && hex == digest_hex) usable = true;
+      }
+      return failed(usable ? "num=65:no matching DANE TLSA records"
+                           : "num=1:unspecified certificate verification error");
     }
     case Level::kVerify:
     case Level::kSecure: {
-      if (!info.peer_has_cert || !info.peer_trusted)
-        return fail(Errc::kTemporary,
-                    fmt::format("server certificate verification failed for {}: {}", where(peer),
-                                info.peer_has_cert ? "untrusted issuer: " + info.verify_error
-                                                   : "no certificate"));
+      if (!info.peer_has_cert) return failed("num=1:unspecified certificate verification error");
+      if (!info.peer_trusted) {
+        switch (info.verify_code) {
+          case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+          case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+          case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+          case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+          case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+            return fail(Errc::kTemporary,
+                        fmt::format("certificate verification failed for {}: untrusted issuer {}",
+                                    where(peer), info.top_issuer));
+          default:
+            return failed(fmt::format("num={}:{}", info.verify_code, info.verify_error));
+        }
+      }
       const auto& strategies = !policy.match.empty() ? policy.match
                                : policy.level == Level::kVerify ? verify_match_
                                                                 : secure_match_;
       for (const auto& pattern : match_patterns(strategies, peer.name, peer.nexthop))
         for (const auto& name : names)
           if (name_matches(pattern, name, wildcard_multiple_)) return {};
-      return fail(Errc::kTemporary,
-                  fmt::format("server certificate verification failed for {}: certificate "
-                              "name mismatch (certificate names: {})",
-                              where(peer), join(names, ", ")));
+      return failed("num=62:hostname mismatch");
     }
     default:
       return {};

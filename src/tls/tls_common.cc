@@ -1,4 +1,5 @@
 #include <openssl/bio.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -6,6 +7,8 @@
 #include <poll.h>
 
 #include <csignal>
+
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -49,6 +52,30 @@ std::string summary_line(const Info& info, bool server, const Peer& peer) {
   return line;
 }
 
+std::vector<std::string> received_header_lines(const Info& info, bool ccert_requested) {
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("(using {} with cipher {} ({}/{} bits)", info.protocol, info.cipher,
+                              info.cipher_bits, info.cipher_alg_bits));
+  std::string kex;
+  if (!info.key_exchange.empty()) kex += " key-exchange " + info.key_exchange;
+  if (!info.server_signature.empty()) kex += " server-signature " + info.server_signature;
+  if (!info.server_digest.empty()) kex += " server-digest " + info.server_digest;
+  std::string client;
+  if (!info.client_signature.empty()) client += " client-signature " + info.client_signature;
+  if (!info.client_digest.empty()) client += " client-digest " + info.client_digest;
+  if (!kex.empty()) lines.push_back(kex);
+  if (!client.empty()) lines.push_back(client);
+  lines.back() += ")";
+  if (!ccert_requested)
+    lines.emplace_back("(No client certificate requested)");
+  else if (!info.peer_has_cert)
+    lines.emplace_back("(Client did not present a certificate)");
+  else
+    lines.push_back(fmt::format("(Client CN \"{}\", Issuer \"{}\" ({}))", info.peer_cn,
+                                info.issuer_cn, info.peer_trusted ? "verified OK" : "not verified"));
+  return lines;
+}
+
 namespace detail {
 
 namespace {
@@ -61,32 +88,26 @@ Result<std::vector<std::string>> list_param(const Config& cfg, const std::string
   return out;
 }
 
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509Free {
+  void operator()(X509* c) const { X509_free(c); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
 // One key with its certificate chain (leaf first).
 struct KeyChain {
-  EVP_PKEY* key = nullptr;
-  std::vector<X509*> certs;
+  PkeyPtr key;
+  std::vector<X509Ptr> certs;
   std::string key_file, cert_file;
-  KeyChain() = default;
-  KeyChain(KeyChain&& o) noexcept
-      : key(std::exchange(o.key, nullptr)), certs(std::move(o.certs)),
-        key_file(std::move(o.key_file)), cert_file(std::move(o.cert_file)) {}
-  KeyChain& operator=(KeyChain&& o) noexcept {
-    if (this != &o) {
-      this->~KeyChain();
-      new (this) KeyChain(std::move(o));
-    }
-    return *this;
-  }
-  ~KeyChain() {
-    EVP_PKEY_free(key);
-    for (X509* c : certs) X509_free(c);
-  }
 };
 
-// PEM objects of a file, in order: keys and certificates (others skipped).
+// One PEM object of a file: a key or a certificate (others are skipped).
 struct PemObject {
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
+  PkeyPtr key;
+  X509Ptr cert;
 };
 
 Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what) {
@@ -105,12 +126,12 @@ Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_vie
     std::string_view n(name);
     const unsigned char* p = data;
     if (n == "CERTIFICATE" || n == "TRUSTED CERTIFICATE" || n == "X509 CERTIFICATE") {
-      X509* c = n == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
-                                           : d2i_X509(nullptr, &p, len);
-      if (c) out.push_back({nullptr, c});
+      X509Ptr c(n == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
+                                           : d2i_X509(nullptr, &p, len));
+      if (c) out.push_back({nullptr, std::move(c)});
     } else if (n.ends_with("PRIVATE KEY") && n != "ENCRYPTED PRIVATE KEY") {
-      EVP_PKEY* k = d2i_AutoPrivateKey(nullptr, &p, len);
-      if (k) out.push_back({k, nullptr});
+      PkeyPtr k(d2i_AutoPrivateKey(nullptr, &p, len));
+      if (k) out.push_back({std::move(k), nullptr});
     }
     OPENSSL_free(name);
     OPENSSL_free(header);
@@ -134,11 +155,11 @@ Result<std::vector<KeyChain>> group_chain_file(const std::string& file) {
   for (auto& o : *objects) {
     if (o.key) {
       if (cur.key) flush();
-      cur.key = o.key;
+      cur.key = std::move(o.key);
       cur.key_file = file;
       if (!cur.certs.empty()) flush();  // key last
     } else {
-      cur.certs.push_back(o.cert);
+      cur.certs.push_back(std::move(o.cert));
       cur.cert_file = file;
     }
   }
@@ -156,10 +177,10 @@ Status install(SSL_CTX* ctx, KeyChain& kc) {
   if (kc.certs.empty())
     return fail(Errc::kInvalid,
                 fmt::format("cannot get certificate from file \"{}\"", kc.key_file));
-  if (SSL_CTX_use_certificate(ctx, kc.certs[0]) != 1)
+  if (SSL_CTX_use_certificate(ctx, kc.certs[0].get()) != 1)
     return fail(Errc::kInvalid, fmt::format("cannot use certificate from file \"{}\": {}",
                                             kc.cert_file, openssl_errors()));
-  if (SSL_CTX_use_PrivateKey(ctx, kc.key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+  if (SSL_CTX_use_PrivateKey(ctx, kc.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     std::string why = openssl_errors();
     return fail(Errc::kInvalid,
                 fmt::format("private key in file \"{}\" does not match the certificate in file "
@@ -167,7 +188,7 @@ Status install(SSL_CTX* ctx, KeyChain& kc) {
                             kc.key_file, kc.cert_file, why.empty() ? "" : ": ", why));
   }
   for (size_t i = 1; i < kc.certs.size(); ++i)
-    if (SSL_CTX_add1_chain_cert(ctx, kc.certs[i]) != 1)
+    if (SSL_CTX_add1_chain_cert(ctx, kc.certs[i].get()) != 1)
       return fail(Errc::kInvalid, fmt::format("cannot add chain certificate from file \"{}\": {}",
                                               kc.cert_file, openssl_errors()));
   return {};
@@ -181,24 +202,16 @@ Status load_pair(SSL_CTX* ctx, const std::string& cert_file, const std::string& 
   kc.cert_file = cert_file;
   kc.key_file = key_file;
   for (auto& o : *certs) {
-    if (o.cert) kc.certs.push_back(o.cert);
-    if (o.key && !kc.key && key_file == cert_file)
-      kc.key = o.key;
-    else if (o.key)
-      EVP_PKEY_free(o.key);
+    if (o.cert) kc.certs.push_back(std::move(o.cert));
+    if (o.key && !kc.key && key_file == cert_file) kc.key = std::move(o.key);
   }
   if (kc.certs.empty())
     return fail(Errc::kInvalid, fmt::format("cannot get certificate from file \"{}\"", cert_file));
   if (key_file != cert_file) {
     auto keys = read_pem(key_file, "private key");
     if (!keys) return std::unexpected(keys.error());
-    for (auto& o : *keys) {
-      if (o.key && !kc.key)
-        kc.key = o.key;
-      else if (o.key)
-        EVP_PKEY_free(o.key);
-      if (o.cert) X509_free(o.cert);
-    }
+    for (auto& o : *keys)
+      if (o.key && !kc.key) kc.key = std::move(o.key);
   }
   if (!kc.key)
     return fail(Errc::kInvalid, fmt::format("cannot get private key from file \"{}\"", key_file));
@@ -391,7 +404,36 @@ Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& pre
   return {};
 }
 
-Status handshake(SSL* ssl, Deadline deadline) {
+namespace {
+
+// OpenSSL's error queue as Postfix logs it: "error:...:reason:file:line:".
+std::vector<std::string> library_problems() {
+  std::vector<std::string> out;
+  const char* file = nullptr;
+  int line = 0;
+  unsigned long e;
+  while ((e = ERR_get_error_all(&file, &line, nullptr, nullptr, nullptr)) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out.push_back(fmt::format("{}:{}:{}:", buf, file ? file : "", line));
+  }
+  return out;
+}
+
+}  // namespace
+
+void log_handshake_failure(std::string_view what, const Error& error,
+                           const std::vector<std::string>& problems) {
+  switch (error.code) {
+    case Errc::kTimeout: log::info("{}: Connection timed out", what); break;
+    case Errc::kEof: log::info("{}: lost connection", what); break;
+    default:
+      log::info("{}: -1", what);
+      for (const auto& p : problems) log::warn("TLS library problem: {}", p);
+  }
+}
+
+Status handshake(SSL* ssl, Deadline deadline, std::vector<std::string>* problems) {
   int fd = SSL_get_fd(ssl);
   for (;;) {
     ERR_clear_error();
@@ -411,7 +453,9 @@ Status handshake(SSL* ssl, Deadline deadline) {
     }
     if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
       return fail(Errc::kEof, "lost connection during TLS handshake");
-    std::string why = openssl_errors();
+    auto lines = library_problems();
+    std::string why = lines.empty() ? std::string() : lines.front();
+    if (problems) *problems = std::move(lines);
     return fail(Errc::kIo, "TLS handshake failed" + (why.empty() ? "" : ": " + why));
   }
 }
@@ -437,6 +481,39 @@ std::vector<std::string> certificate_names(X509* cert) {
   return out;
 }
 
+// The peer certificate's names, trust and fingerprints.
+static void fill_peer_certificate(Info& info, SSL* ssl, const std::string& digest) {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer) {
+    info.peer_has_cert = true;
+    info.peer_cn = name_entry(X509_get_subject_name(peer));
+    info.issuer_cn = name_entry(X509_get_issuer_name(peer));
+    info.peer_names = certificate_names(peer);
+    long v = SSL_get_verify_result(ssl);
+    info.peer_trusted = v == X509_V_OK;
+    info.verify_code = static_cast<int>(v);
+    if (!info.peer_trusted) info.verify_error = X509_verify_cert_error_string(v);
+    X509* top = peer;
+    if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl); chain && sk_X509_num(chain) > 0)
+      top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+    if (char* dn = X509_NAME_oneline(X509_get_issuer_name(top), nullptr, 0)) {
+      info.top_issuer = printable(dn);
+      OPENSSL_free(dn);
+    }
+    const EVP_MD* md = EVP_get_digestbyname(digest.c_str());
+    if (md) {
+      unsigned char* der = nullptr;
+      int len = i2d_X509(peer, &der);
+      info.peer_cert_fingerprint = fingerprint(md, der, len);
+      OPENSSL_free(der);
+      der = nullptr;
+      len = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
+      info.peer_pkey_fingerprint = fingerprint(md, der, len);
+      OPENSSL_free(der);
+    }
+  }
+}
+
 Info collect_info(SSL* ssl, bool server, const std::string& digest) {
   Info info;
   info.protocol = SSL_get_version(ssl);
@@ -445,13 +522,25 @@ Info collect_info(SSL* ssl, bool server, const std::string& digest) {
     info.cipher = SSL_CIPHER_get_name(c);
     info.cipher_bits = SSL_CIPHER_get_bits(c, &info.cipher_alg_bits);
   }
+  info.session_reused = SSL_session_reused(ssl) == 1;
+  // Like Postfix, the key exchange and signatures are described only for
+  // TLS 1.3 (the TLS 1.2 cipher name already says most of it).
+  if (!tls13) {
+    fill_peer_certificate(info, ssl, digest);
+    return info;
+  }
   int group = SSL_get_negotiated_group(ssl);
   if (group > 0) {
-    const char* sn = OBJ_nid2sn(group & ~TLSEXT_nid_unknown);
+    int nid = group & ~TLSEXT_nid_unknown;
+    const char* sn = OBJ_nid2sn(nid);
     const char* gn = SSL_group_to_name(ssl, group);
-    info.key_exchange = sn ? sn : gn ? gn : "";
+    std::string name = sn ? sn : gn ? gn : "";
+    // NIST-style curves read "ECDHE (prime256v1)"; X25519 and X448 stand alone.
+    EC_GROUP* ec = EC_GROUP_new_by_curve_name(nid);
+    info.key_exchange = ec ? "ECDHE (" + name + ")" : name;
+    EC_GROUP_free(ec);
+    ERR_clear_error();
   }
-  info.session_reused = SSL_session_reused(ssl) == 1;
   X509* peer = SSL_get0_peer_certificate(ssl);
   EVP_PKEY* own_key = SSL_get_privatekey(ssl);
   int own_md = NID_undef, peer_md = NID_undef;
@@ -477,31 +566,13 @@ Info collect_info(SSL* ssl, bool server, const std::string& digest) {
       info.client_digest = digest_name(own_md);
     }
   }
-  if (peer) {
-    info.peer_has_cert = true;
-    info.peer_cn = name_entry(X509_get_subject_name(peer));
-    info.issuer_cn = name_entry(X509_get_issuer_name(peer));
-    info.peer_names = certificate_names(peer);
-    long v = SSL_get_verify_result(ssl);
-    info.peer_trusted = v == X509_V_OK;
-    if (!info.peer_trusted) info.verify_error = X509_verify_cert_error_string(v);
-    const EVP_MD* md = EVP_get_digestbyname(digest.c_str());
-    if (md) {
-      unsigned char* der = nullptr;
-      int len = i2d_X509(peer, &der);
-      info.peer_cert_fingerprint = fingerprint(md, der, len);
-      OPENSSL_free(der);
-      der = nullptr;
-      len = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
-      info.peer_pkey_fingerprint = fingerprint(md, der, len);
-      OPENSSL_free(der);
-    }
-  }
+  fill_peer_certificate(info, ssl, digest);
   return info;
 }
 
 Result<TlsTransport*> start_on_stream(Stream& stream, SSL* ssl, Deadline deadline, bool server,
-                                      const std::string& digest) {
+                                      const std::string& digest,
+                                      std::vector<std::string>* problems) {
   stream.discard_buffered_input();
   if (SSL_set_fd(ssl, stream.fd()) != 1) {
     SSL_free(ssl);
@@ -511,7 +582,7 @@ Result<TlsTransport*> start_on_stream(Stream& stream, SSL* ssl, Deadline deadlin
     SSL_set_accept_state(ssl);
   else
     SSL_set_connect_state(ssl);
-  if (auto h = handshake(ssl, deadline); !h) {
+  if (auto h = handshake(ssl, deadline, problems); !h) {
     SSL_free(ssl);
     return std::unexpected(h.error());
   }

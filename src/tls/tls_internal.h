@@ -27,14 +27,21 @@ Result<SSL_CTX*> new_context(bool server, const CommonSettings& common);
 // nothing is configured.
 Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& prefix,
                          bool required);
-// Runs SSL_do_handshake on a non-blocking descriptor until done or the deadline.
-Status handshake(SSL* ssl, Deadline deadline);
+// Runs SSL_do_handshake on a non-blocking descriptor until done or the
+// deadline; on a protocol error `problems` receives OpenSSL's error lines.
+Status handshake(SSL* ssl, Deadline deadline, std::vector<std::string>* problems = nullptr);
+// Logs a failed handshake as Postfix does: "<what>: Connection timed out",
+// "<what>: lost connection", or "<what>: -1" followed by one
+// "warning: TLS library problem: ..." per OpenSSL error.
+void log_handshake_failure(std::string_view what, const Error& error,
+                           const std::vector<std::string>& problems);
 // Fills in Info after a handshake.
 Info collect_info(SSL* ssl, bool server, const std::string& digest);
 // DNS subjectAltNames of a certificate, or its CN when there are none.
 std::vector<std::string> certificate_names(X509* cert);
 // Starts TLS on the stream with a ready SSL object: handshake, swap transport.
 Result<TlsTransport*> start_on_stream(Stream& stream, SSL* ssl, Deadline deadline, bool server,
-                                      const std::string& digest);
+                                      const std::string& digest,
+                                      std::vector<std::string>* problems = nullptr);
 
 }  // namespace postern::tls::detail

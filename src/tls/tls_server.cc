@@ -107,20 +107,24 @@ Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
 }
 
 Result<Info> ServerContext::start(Stream& stream, const Peer& peer, Deadline deadline) {
-  if (common_.loglevel >= 2) log::info("setting up TLS connection from {}", where(peer));
+  if (common_.loglevel >= 2) {
+    log::info("setting up TLS connection from {}", where(peer));
+    log::info("{}: TLS cipher list \"{}\"", where(peer), common_.ciphers);
+  }
   SSL* ssl = SSL_new(ctx_);
   if (!ssl) return fail(Errc::kIo, "SSL_new: " + openssl_errors());
-  auto t = detail::start_on_stream(stream, ssl, deadline, true, common_.fingerprint_digest);
+  std::vector<std::string> problems;
+  auto t = detail::start_on_stream(stream, ssl, deadline, true, common_.fingerprint_digest,
+                                   &problems);
   if (!t) {
-    if (common_.loglevel >= 1 || t.error().code != Errc::kEof)
-      log::info("SSL_accept error from {}: {}", where(peer), t.error().text);
+    detail::log_handshake_failure("SSL_accept error from " + where(peer), t.error(), problems);
     return std::unexpected(t.error());
   }
   const Info& info = (*t)->info();
-  if (info.peer_has_cert && common_.loglevel >= 1)
-    log::info("{}: {}: subject_CN={}, issuer_CN={}, fingerprint={}, pkey_fingerprint={}",
-              where(peer), info.peer_trusted ? "Trusted" : "Untrusted", info.peer_cn,
-              info.issuer_cn, info.peer_cert_fingerprint, info.peer_pkey_fingerprint);
+  if (info.peer_has_cert && common_.loglevel >= 2)
+    log::info("{}: subject_CN={}, issuer={}, fingerprint={}, pkey_fingerprint={}", where(peer),
+              info.peer_cn, info.issuer_cn, info.peer_cert_fingerprint,
+              info.peer_pkey_fingerprint);
   if (req_ccert_ && !(info.peer_has_cert && info.peer_trusted)) {
     std::string why = info.peer_has_cert ? "client certificate not trusted: " + info.verify_error
                                          : "client certificate required";

@@ -1,11 +1,12 @@
 // test-echo: a service for master's system tests, built on the skeletons.
 //
 //   test-echo                 single-client server; one command per line:
-//     echo TEXT | pid | whoami | cwd | ls DIR | service | config NAME |
+//     echo TEXT | pid | whoami | cwd | ls DIR | service | config NAME | log TEXT |
 //     sleep SECONDS | exit STATUS | crash | quit
 //   test-echo crash-at-start  exits with status 1 before serving anyone
 //   test-echo trigger         trigger server: logs "trigger: DATA"
-//   test-echo multi           multi-client server answering the same commands
+//   test-echo multi           multi-client server answering the same commands,
+//                             all clients at once from the event loop
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -61,6 +62,10 @@ std::optional<std::string> answer(std::string_view line, ServiceContext& ctx) {
   }
   if (cmd == "exit") std::exit(std::atoi(arg.c_str()));
   if (cmd == "crash") ::abort();
+  if (cmd == "log") {
+    log::info("{}", printable(arg));
+    return "logged";
+  }
   if (cmd == "quit") return std::nullopt;
   return "unknown command";
 }
@@ -79,6 +84,35 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   }
 }
 
+// The multi-client mode: each client is served from the event loop.
+void serve_async(UniqueFd fd, ServiceContext& ctx, std::function<void()> done) {
+  struct Client {
+    UniqueFd fd;
+    std::string input;
+  };
+  auto c = std::make_shared<Client>(Client{std::move(fd), {}});
+  int raw = c->fd.get();
+  (void)write_all(raw, fmt::format("ready {}\n", ::getpid()));
+  auto finish = [&ctx, c, raw, done] {
+    ctx.loop().unwatch(raw);
+    c->fd.reset();
+    done();
+  };
+  ctx.loop().watch_read(raw, [&ctx, c, raw, finish] {
+    char buf[4096];
+    ssize_t n = ::read(raw, buf, sizeof buf);
+    if (n <= 0 || c->input.size() > 65536) return finish();
+    c->input.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = c->input.find('\n')) != std::string::npos) {
+      std::string line(trim(std::string_view(c->input).substr(0, nl)));
+      c->input.erase(0, nl + 1);
+      auto reply = answer(line, ctx);
+      if (!reply || !write_all(raw, *reply + "\n")) return finish();
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,9 +129,7 @@ int main(int argc, char** argv) {
     return multi_server_main(
         argc, argv, "test-echo",
         [](UniqueFd fd, ServiceContext& ctx, std::function<void()> done) {
-          // Serves each client to completion; enough to exercise the skeleton.
-          serve(std::move(fd), ctx);
-          done();
+          serve_async(std::move(fd), ctx, std::move(done));
         },
         hooks);
   return single_server_main(argc, argv, "test-echo", serve, hooks);

@@ -7,16 +7,20 @@
         ...
     # leaving the block always stops master (postfix stop, then SIGKILL)
 
-Every wait is bounded. Run by root, the instance runs the privilege-separated
+Every wait is bounded. The files live in /tmp/postern-XXXX (linked from
+tmpdir/name) and are removed on leaving the block unless
+POSTERN_KEEP_INSTANCES is set. Run by root, the instance runs the privilege-separated
 way (mail_owner "postern"); run by a user, wholly as that user.
 """
 import os
 import pathlib
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 SOURCE = pathlib.Path(os.environ.get("POSTERN_SOURCE", pathlib.Path(__file__).resolve().parents[2]))
@@ -71,27 +75,24 @@ def children_of(pid):
     return out
 
 
-def _let_mail_owner_through(path):
-    """Under root, services run as mail_owner: every directory above the
-    instance must be searchable by others (pytest makes its own 0700)."""
-    path = path.resolve()
-    for d in [path, *path.parents]:
-        mode = d.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(d, (mode & 0o7777) | 0o011)
-
-
 class Instance:
     """`user` (only when running as root): make and run the instance as that
     user instead, i.e. an unprivileged instance."""
 
     def __init__(self, tmpdir, port=None, name="inst", user=None):
-        self.dir = pathlib.Path(tmpdir) / name
+        # The instance lives in a short directory of its own under /tmp:
+        # socket paths stay far below the 108-byte limit, and services that
+        # run as mail_owner can reach it (pytest keeps resetting its own
+        # base directory to mode 0700). tmpdir/name links to it.
+        self._top = pathlib.Path(tempfile.mkdtemp(prefix="postern-"))
+        os.chmod(self._top, 0o711)
+        self.dir = self._top / name
+        link = pathlib.Path(tmpdir) / name
+        if not link.exists():
+            link.symlink_to(self.dir)
         self.port = port or free_port()
         self.bin = BIN
         self.user = user
-        if os.geteuid() == 0:
-            _let_mail_owner_through(pathlib.Path(tmpdir))
         if user:
             self.dir.mkdir(parents=True, exist_ok=True)
             pw = pwd.getpwnam(user)
@@ -133,6 +134,11 @@ class Instance:
     def postfix(self, *args, timeout=60):
         """Runs our postfix -c ETC args...; returns CompletedProcess (text)."""
         return self._run([str(BIN / "postfix"), "-c", str(self.etc), *map(str, args)],
+                         timeout=timeout)
+
+    def postconf(self, *args, timeout=60):
+        """Runs our postconf -c ETC args...; returns CompletedProcess (text)."""
+        return self._run([str(BIN / "postconf"), "-c", str(self.etc), *map(str, args)],
                          timeout=timeout)
 
     def start(self):
@@ -183,22 +189,54 @@ class Instance:
     def wait_for_log(self, pattern, timeout=10.0, count=1):
         """Waits until `pattern` (a regex) matches `count` times in maillog."""
         rx = re.compile(pattern)
-        return wait_until(lambda: len(rx.findall(self.log_text())) >= count, timeout,
-                          what=f"log line /{pattern}/")
+        try:
+            return wait_until(lambda: len(rx.findall(self.log_text())) >= count, timeout,
+                              what=f"log line /{pattern}/")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; master's children: {self.describe_children()}; "
+                               f"maillog:\n{self.log_text()[-3000:]}") from None
+
+    def describe_children(self):
+        """"pid:state:command" of each child of master (for failure messages)."""
+        out = []
+        for pid in self.children():
+            try:
+                cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                state = pathlib.Path(f"/proc/{pid}/wchan").read_text()
+            except OSError:
+                continue
+            out.append(f"{pid}:{state}:{cmd.decode(errors='replace').strip()}")
+        return out
 
     # --- clients -------------------------------------------------------
     def socket_path(self, name, private=True):
         return self.spool / ("private" if private else "public") / name
 
     def connect_unix(self, name, private=True, timeout=10.0):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(str(self.socket_path(name, private)))
-        return s
+        """Connects to a service socket, retrying for up to `timeout` seconds
+        while it does not exist or nobody listens (master may be reloading)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            try:
+                s.connect(str(self.socket_path(name, private)))
+                return s
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def __enter__(self):
         return self
 
+    def remove(self):
+        """Deletes the instance's files (after stop())."""
+        shutil.rmtree(self._top, ignore_errors=True)
+
     def __exit__(self, *exc):
         self.stop()
+        if not os.environ.get("POSTERN_KEEP_INSTANCES"):
+            self.remove()
         return False

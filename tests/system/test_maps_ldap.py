@@ -59,6 +59,24 @@ sn: C
 mail: carol@example.com
 mailLocalAddress: team@example.com
 mailRoutingAddress: carol@mail.example.com
+
+dn: cn=staff,ou=people,{BASE}
+objectClass: groupOfNames
+objectClass: inetLocalMailRecipient
+cn: staff
+mailLocalAddress: staff@example.com
+member: uid=alice,ou=people,{BASE}
+member: uid=bob,ou=people,{BASE}
+
+dn: cn=everyone,ou=people,{BASE}
+objectClass: groupOfNames
+objectClass: inetLocalMailRecipient
+cn: everyone
+mailLocalAddress: everyone@example.com
+mailRoutingAddress: owner@mail.example.com
+member: cn=staff,ou=people,{BASE}
+member: uid=carol,ou=people,{BASE}
+member: uid=nobody,ou=people,{BASE}
 """
 
 
@@ -75,17 +93,25 @@ def slapd(tmp_path_factory):
     d = tmp_path_factory.mktemp("slapd")
     (d / "db").mkdir()
     port = free_port()
+    tls_port = free_port()
+    cert, key = d / "cert.pem", d / "key.pem"
+    r = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", key, "-out", cert])
+    assert r.returncode == 0, r.stderr
     conf = d / "slapd.conf"
     conf.write_text("\n".join([
         f"include {SCHEMA}/core.schema", f"include {SCHEMA}/cosine.schema",
         f"include {SCHEMA}/inetorgperson.schema", f"include {SCHEMA}/misc.schema",
         "modulepath /usr/lib/ldap", "moduleload back_mdb",
         f"pidfile {d}/slapd.pid", f"argsfile {d}/slapd.args",
+        f"TLSCertificateFile {cert}", f"TLSCertificateKeyFile {key}",
         "database mdb", f'suffix "{BASE}"', f'rootdn "{ADMIN}"', "rootpw secret",
         f"directory {d}/db", "maxsize 10485760", ""]))
     url = f"ldap://127.0.0.1:{port}/"
     log = open(d / "slapd.log", "w")
-    proc = subprocess.Popen([SLAPD, "-d", "0", "-h", url, "-f", str(conf)],
+    urls = f"{url} ldaps://127.0.0.1:{tls_port}/"
+    proc = subprocess.Popen([SLAPD, "-d", "0", "-h", urls, "-f", str(conf)],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
@@ -99,7 +125,7 @@ def slapd(tmp_path_factory):
                 time.sleep(0.1)
         r = run(["ldapadd", "-x", "-H", url, "-D", ADMIN, "-w", "secret"], input=LDIF)
         assert r.returncode == 0, r.stderr
-        yield {"port": port, "dir": d}
+        yield {"port": port, "tls_port": tls_port, "cert": cert, "dir": d}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -156,6 +182,21 @@ CASES = [
     ({"query_filter": "(mail=%s)", "result_attribute": "uid", "bind": "no"},
      "alice@example.com", "alice"),
     ({"query_filter": "(mail=%d)", "result_attribute": "uid"}, "no-domain", None),
+    ({"query_filter": "(mail=%s)", "result_attribute": "uid", "result_format": "%S"},
+     "ALICE@Example.COM", "alice@example.com"),
+    # Groups: DNs in special_result_attribute are followed, recursively.
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "mailRoutingAddress",
+      "special_result_attribute": "member"}, "staff@example.com",
+     "alice@mail.example.com,bob@mail.example.com"),
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "mailRoutingAddress",
+      "special_result_attribute": "member"}, "everyone@example.com",
+     "owner@mail.example.com,alice@mail.example.com,bob@mail.example.com,carol@mail.example.com"),
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "uid",
+      "leaf_result_attribute": "mail", "special_result_attribute": "member"},
+     "staff@example.com", "alice,alice@example.com,bob,bob@example.com,robert@example.org"),
+    ({"query_filter": "(mailLocalAddress=%s)", "result_attribute": "uid",
+      "terminal_result_attribute": "mailRoutingAddress", "special_result_attribute": "member"},
+     "everyone@example.com", "owner@mail.example.com"),
 ]
 
 
@@ -211,3 +252,32 @@ def test_main_cf_parameters(tmp_path, confdir, slapd):
         "users_version = 3\nusers_bind_dn = " + ADMIN + "\nusers_bind_pw = secret\n"
         "users_query_filter = (mail=%s)\nusers_result_attribute = uid\n")
     assert query(confdir, "carol@example.com", "ldap:users").stdout == "carol\n"
+
+
+TLS_CASES = [
+    # (extra parameters, found?)
+    (lambda s: {"start_tls": "yes", "tls_ca_cert_file": s["cert"], "tls_require_cert": "yes"}, True),
+    (lambda s: {"server_host": f"ldaps://127.0.0.1:{s['tls_port']}",
+                "tls_ca_cert_file": s["cert"], "tls_require_cert": "yes"}, True),
+    (lambda s: {"start_tls": "yes", "tls_require_cert": "no"}, True),
+    # A certificate nobody vouches for, required to verify: no answer.
+    (lambda s: {"start_tls": "yes", "tls_ca_cert_file": "/etc/ssl/certs/ca-certificates.crt",
+                "tls_require_cert": "yes"}, False),
+]
+
+
+@pytest.mark.parametrize("case", range(len(TLS_CASES)))
+def test_tls(tmp_path, confdir, slapd, case):
+    extra, ok = TLS_CASES[case]
+    params = {"query_filter": "(mail=%s)", "result_attribute": "uid"}
+    params.update({k: str(v) for k, v in extra(slapd).items()})
+    spec = table(tmp_path, slapd, **params)
+    r = query(confdir, "alice@example.com", spec)
+    if ok:
+        assert (r.returncode, r.stdout) == (0, "alice\n"), r.stderr
+    else:
+        assert r.returncode == 1 and r.stdout == "" and "query error" in r.stderr
+    theirs = oracle()
+    if theirs:
+        t = query(confdir, "alice@example.com", spec, theirs)
+        assert (t.returncode, t.stdout) == (r.returncode, r.stdout), t.stderr

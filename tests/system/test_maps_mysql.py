@@ -55,11 +55,17 @@ def mariadb(tmp_path_factory):
              "--auth-root-authentication-method=normal", *user], timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     port = free_port()
+    cert, key = d / "cert.pem", d / "key.pem"
+    r = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", key, "-out", cert])
+    assert r.returncode == 0, r.stderr
     log = open(d / "mariadbd.log", "w")
     proc = subprocess.Popen([MARIADBD, "--no-defaults", f"--datadir={data}", f"--port={port}",
                              "--bind-address=127.0.0.1", f"--socket={sock}",
                              f"--pid-file={d}/mariadbd.pid", "--skip-log-bin",
-                             "--innodb-buffer-pool-size=16M", *user],
+                             "--innodb-buffer-pool-size=16M", f"--ssl-cert={cert}",
+                             f"--ssl-key={key}", f"--ssl-ca={cert}", *user],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -75,7 +81,7 @@ def mariadb(tmp_path_factory):
             time.sleep(0.2)
         r = run([CLIENT, "--no-defaults", f"--socket={sock}", "-u", "root"], input=SETUP_SQL)
         assert r.returncode == 0, r.stderr
-        yield {"port": port, "socket": sock}
+        yield {"port": port, "socket": sock, "cert": cert}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -121,6 +127,7 @@ CASES = [
     ({"query": "SELECT domain FROM domains WHERE domain='%d'"}, "nodomain", None),
     ({"query": Q_ALIAS, "result_format": "smtp:[%d]"}, "postmaster@example.com", "smtp:[example.com]"),
     ({"query": Q_ALIAS, "domain": "example.org"}, "team@example.com", None),
+    ({"query": "SELECT '%s'"}, "MiXed@Example.COM", "mixed@example.com"),
     ({"table": "users", "select_field": "maildir", "where_field": "email"},
      "alice@example.com", "example.com/alice/"),
 ]
@@ -186,3 +193,27 @@ def test_seed_recipe(tmp_path, confdir, mariadb):
                    "dbname = postfix\nquery = SELECT email FROM users WHERE email='%s'\n")
     assert query(confdir, "example.org", f"mysql:{dom}").stdout == "example.org\n"
     assert query(confdir, "bob@example.org", f"mysql:{box}").stdout == "bob@example.org\n"
+
+
+TLS_QUERY = ("SELECT IF(VARIABLE_VALUE = '', 'plain', 'tls') FROM information_schema.SESSION_STATUS "
+             "WHERE VARIABLE_NAME = 'Ssl_version' AND '%s' <> ''")
+
+
+@pytest.mark.parametrize("tls,want", [
+    ({}, "plain"),
+    ({"tls_CAfile": "CERT", "tls_verify_cert": "yes"}, "tls"),
+    ({"tls_CAfile": "CERT"}, "tls"),
+    ({"tls_CAfile": "/etc/ssl/certs/ca-certificates.crt", "tls_verify_cert": "yes"}, None),
+])
+def test_tls(tmp_path, confdir, mariadb, tls, want):
+    params = {k: (str(mariadb["cert"]) if v == "CERT" else v) for k, v in tls.items()}
+    spec = table(tmp_path, mariadb, query=TLS_QUERY, **params)
+    r = query(confdir, "x", spec)
+    if want is None:
+        assert r.returncode == 1 and r.stdout == "" and "query error" in r.stderr
+    else:
+        assert (r.returncode, r.stdout) == (0, want + "\n"), r.stderr
+    theirs = oracle()
+    if theirs:
+        t = query(confdir, "x", spec, theirs)
+        assert (t.returncode, t.stdout) == (r.returncode, r.stdout), t.stderr

@@ -179,3 +179,30 @@ def test_edits_match_postfix(tmp_path):
         run([postern("postconf"), "-c", ours_dir, *edit])
         assert (ours_dir / "main.cf").read_text() == (theirs_dir / "main.cf").read_text(), edit
         assert (ours_dir / "master.cf").read_text() == (theirs_dir / "master.cf").read_text(), edit
+
+
+def test_database_table_configuration_is_checked_like_postfix(tmp_path):
+    """ldap:/mysql:/... files are checked for parameters their type does not
+    know, missing files are reported, and ldap:name makes name_* parameters
+    legitimate; the same output and warnings as Postfix."""
+    oracle = postfix_oracle("postconf")
+    results = []
+    for side, program in (("theirs", oracle), ("ours", postern("postconf"))):
+        d = tmp_path / side
+        d.mkdir()
+        (d / "master.cf").write_text("")
+        (d / "acc.cf").write_text("hosts = 127.0.0.1\nzzz = 2\nquery = SELECT 1\n")
+        (d / "ldap.cf").write_text("server_host = x\nsearch_base = y\nfoo = 1\n")
+        (d / "mem.cf").write_text("memcache = inet:127.0.0.1:11211\nhosts = x\n")
+        (d / "main.cf").write_text(
+            f"virtual_alias_maps = ldap:foo, mysql:{d}/missing.cf, proxy:ldap:{d}/ldap.cf\n"
+            "foo_server_host = ldap.example\n"
+            "foo_bogus = y\n"
+            f"smtpd_recipient_restrictions = check_recipient_access mysql:{d}/acc.cf, permit\n"
+            f"relay_domains = memcache:{d}/mem.cf\n")
+        r = run([program, "-c", d, "-n"])
+        warnings = {line.split(": ", 1)[1].replace(str(d), "DIR") for line in r.stderr.splitlines()}
+        results.append((r.returncode, r.stdout.replace(str(d), "DIR"), warnings))
+    assert results[1] == results[0]
+    assert 'warning: open "mysql" configuration "DIR/missing.cf": No such file or directory' in results[1][2]
+    assert "foo_server_host = ldap.example" in results[1][1]

@@ -313,6 +313,9 @@ def test_children_run_as_mail_owner_and_chroot_sees_queue_only(inst):
     assert j.ask("whoami") == f"uid={postern.pw_uid} gid={postern.pw_gid}"
     assert j.ask("cwd") == "/"
     assert set(j.ask("ls /").split()) == {p.name for p in inst.spool.iterdir()}
+    # Inside the jail the service still logs, through postlogd.
+    assert j.ask("log hello from the jail") == "logged"
+    inst.wait_for_log(r"postfix/test-echo\[\d+\]: hello from the jail")
     j.close()
     r = Echo(inst.connect_unix("rooted"))
     assert r.ask("whoami") == "uid=0 gid=0"
@@ -362,13 +365,35 @@ def test_unprivileged_instance_runs_as_invoking_user(tmp_path):
 
 
 def test_multi_client_server(inst):
-    echo_instance(inst, "multi     unix  -       -       n       -       1       test-echo multi\n")
+    echo_instance(inst, "multi     unix  -       -       n       -       2       test-echo multi\n")
+    # One process serves clients at the same time, and stays available to
+    # master while it does: a second client does not make master fork again.
     a = Echo(inst.connect_unix("multi"))
+    b = Echo(inst.connect_unix("multi"))
+    assert b.pid == a.pid
+    assert b.ask("echo two") == "two"
     assert a.ask("echo one") == "one"
     a.close()
-    b = Echo(inst.connect_unix("multi"))
-    assert b.pid == a.pid  # the same process serves the next client
     b.close()
+    c = Echo(inst.connect_unix("multi"))
+    assert c.pid == a.pid
+    c.close()
+
+
+def test_multi_client_server_max_use(inst):
+    echo_instance(inst, "multi     unix  -       -       n       -       2       test-echo "
+                        "-o max_use=2 multi\n")
+    a = Echo(inst.connect_unix("multi"))
+    b = Echo(inst.connect_unix("multi"))
+    assert a.pid == b.pid
+    # Used up: the next client gets a new process while the old one finishes.
+    c = Echo(inst.connect_unix("multi"))
+    assert c.pid != a.pid
+    assert a.ask("echo still") == "still"
+    a.close()
+    b.close()
+    wait_until(lambda: not process_alive(a.pid), 10, what="used-up process exit")
+    c.close()
 
 
 def test_pass_service_gets_the_passed_descriptor(inst):
@@ -419,6 +444,7 @@ def test_start_fg(inst):
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: inst.master_pid() == fg.pid, 10, what="master in the foreground")
+        inst.wait_for_log(r"daemon started")  # its listeners are open
         c = Echo(inst.connect_unix("echo"))
         assert c.ask("echo fg") == "fg"
         c.close()
@@ -450,3 +476,101 @@ def _try_connect(addr):
         return socket.create_connection(addr, timeout=5)
     except OSError:
         return None
+
+
+def test_maillog_file_needs_postlog_service(inst):
+    inst.write_master_cf("echo      unix  -       -       n       -       2       test-echo\n")
+    r = inst.postfix("start")
+    assert r.returncode == 1
+    assert ("fatal: missing 'postlog' service in master.cf - "
+            "run 'postfix upgrade-configuration'") in r.stderr
+    assert inst.postfix("upgrade-configuration").returncode == 0
+    assert "postlog   unix-dgram" in (inst.etc / "master.cf").read_text()
+    inst.start()
+
+
+def test_flush_triggers_qmgr(inst):
+    inst.write_master_cf(POSTLOG + "qmgr      unix  n       -       n       -       1       test-echo trigger\n")
+    r = inst.postfix("flush")
+    assert r.returncode == 1
+    assert "fatal: Cannot flush mail queue - mail system is down" in r.stderr
+    inst.start()
+    r = inst.postfix("flush")
+    assert r.returncode == 0, r.stderr
+    inst.wait_for_log(r"postfix/test-echo\[\d+\]: trigger: FADI")
+
+
+def test_relative_config_directory(inst):
+    inst.write_master_cf(POSTLOG + "echo      unix  -       -       n       -       2       test-echo\n")
+    import subprocess
+    r = subprocess.run([str(BIN / "postfix"), "-c", "etc", "start"], cwd=inst.dir,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert inst.postfix("reload").returncode == 0
+    inst.wait_for_log(rf"reload -- version \S+, configuration {inst.etc}\n")
+    c = Echo(inst.connect_unix("echo"))
+    assert c.ask("echo relative") == "relative"
+    c.close()
+
+
+def test_bad_master_cf(inst):
+    inst.write_master_cf(POSTLOG + "echo unix - - n - 2 test-echo\nbroken tcp - - n - - test-echo\n")
+    r = inst.postfix("start")
+    assert r.returncode == 1
+    assert "master.cf: line 3" in r.stderr, r.stderr
+    # A mistake made while running is reported, and master keeps the old configuration.
+    inst.write_master_cf(POSTLOG + "echo unix - - n - 2 test-echo\n")
+    inst.start()
+    inst.write_master_cf(POSTLOG + "echo unix - - n - 2 test-echo\n127.0.0.1:99999 inet n - n - - x\n")
+    assert inst.postfix("reload").returncode == 0
+    inst.wait_for_log(r"master\[\d+\]: error: \S+master.cf: line 3: bad port number: 99999 -- "
+                      r"keeping the old configuration")
+    c = Echo(inst.connect_unix("echo"))
+    assert c.ask("echo alive") == "alive"
+    c.close()
+
+
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_inet_interfaces_loopback_only_listens_on_both_families(inst):
+    inst.set_main(inet_interfaces="loopback-only", inet_protocols="all")
+    inst.write_master_cf(POSTLOG + f"{inst.port} inet n - n - - test-echo\n")
+    inst.start()
+    for addr in (("127.0.0.1", inst.port), ("::1", inst.port)):
+        c = Echo(socket.create_connection(addr, timeout=10))
+        assert c.ask("service") == f"{inst.port} inet"
+        c.close()
+    # One process gets both listeners (-s 2).
+    assert any("-s 2" in _cmdline(p).replace("\0", " ") for p in inst.children())
+
+
+def test_start_fg_logs_to_stdout(inst):
+    """The container set-up: postfix start-fg with maillog_file = /dev/stdout."""
+    import subprocess
+    inst.set_main(maillog_file="/dev/stdout")
+    inst.write_master_cf(POSTLOG + "echo      unix  -       -       n       -       2       test-echo\n")
+    out = inst.dir / "stdout"
+    with open(out, "w") as sink:
+        fg = subprocess.Popen([str(BIN / "postfix"), "-c", str(inst.etc), "start-fg"],
+                              stdout=sink, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: "daemon started" in out.read_text(), 10, what="master's log on stdout")
+        c = Echo(inst.connect_unix("echo"))
+        assert c.ask("log via postlogd") == "logged"
+        c.close()
+        wait_until(lambda: "postfix/test-echo" in out.read_text(), 10, what="a child's log on stdout")
+        assert inst.postfix("stop").returncode == 0
+        assert fg.wait(timeout=15) == 0
+        assert not inst.maillog.exists()
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()

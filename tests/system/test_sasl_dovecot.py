@@ -142,7 +142,10 @@ def test_good_password(dovecot, where, mech):
 def test_bad_password_is_permanent(dovecot, mech):
     r = probe(dovecot.socket, "auth", mech, "alice", "wrong")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "result: failure temporary=no" in r.stdout
+    # Dovecot gives no reason; Debian's Postfix then replies
+    # "535 5.7.8 Error: authentication failed: (reason unavailable)".
+    assert "result: failure temporary=no malformed=no reason=(reason unavailable)" in r.stdout
+    assert "failed user: alice" in r.stdout  # for the log's sasl_username=
 
 
 def test_unknown_user_and_full_address(dovecot):
@@ -182,7 +185,8 @@ def test_service_down_is_temporary(tmp_path):
     assert PROBE.exists()
     r = probe(tmp_path / "no-such-socket", "auth", "PLAIN", "alice", "secret")
     assert r.returncode == 4
-    assert "Connect to" in r.stdout and "no-such-socket" in r.stdout
-    assert "warning: SASL: Connect to" in r.stderr
+    # Postfix's warning for the same fault.
+    assert f"warning: SASL: Connect to Dovecot auth socket '{tmp_path}/no-such-socket' failed: " \
+           "No such file or directory" in r.stderr
     r = probe(f"inet:127.0.0.1:{free_port()}", "auth", "PLAIN", "alice", "secret")
     assert r.returncode == 4, r.stdout

@@ -42,6 +42,7 @@ int finish(const ServerReply& r) {
   }
   std::printf("result: failure temporary=%s malformed=%s reason=%s\n", r.temporary ? "yes" : "no",
               r.malformed ? "yes" : "no", r.reason.c_str());
+  if (!r.username.empty()) std::printf("failed user: %s\n", r.username.c_str());
   return r.malformed ? 3 : r.temporary ? 2 : 1;
 }
 
@@ -107,7 +108,8 @@ int main(int argc, char** argv) {
   std::string user = argv[i + 1], pass = argv[i + 2];
 
   if (cyrus_client) {
-    auto client = Client::create(cfg, "localhost", user, pass, tls);
+    auto client = Client::create(cfg, "localhost", user, pass,
+                                 tls ? Client::Channel::kTls : Client::Channel::kPlain);
     if (!client) {
       std::printf("error: %s\n", client.error().text.c_str());
       return 4;

@@ -121,6 +121,27 @@ TEST_P(IndexedMapTest, ManyKeysGrowTheMap) {
 
 INSTANTIATE_TEST_SUITE_P(Types, IndexedMapTest, ::testing::Values("hash", "btree", "lmdb"));
 
+TEST(LmdbMap, ReaderSeesInPlaceUpdates) {
+  ScratchDir dir;
+  std::string spec = "lmdb:" + dir.path() + "/t";
+  {
+    auto m = must_open(spec, kCreate | kTryNull);
+    ASSERT_TRUE(m->update("a", "1"));
+    ASSERT_TRUE(m->commit());
+  }
+  auto reader = must_open(spec);
+  EXPECT_EQ(q(*reader, "a"), "1");
+  {
+    auto w = must_open(spec, kWrite | kTryNull | kTryNoNull);
+    ASSERT_TRUE(w->update("b", "2"));
+    ASSERT_TRUE(w->remove("a"));
+    ASSERT_TRUE(w->commit());
+  }
+  EXPECT_EQ(q(*reader, "b"), "2");
+  EXPECT_EQ(q(*reader, "a"), "<not found>");
+  EXPECT_TRUE(reader->changed());
+}
+
 TEST(HashMap, StoresTrailingNulAsPostfixDoes) {
   ScratchDir dir;
   {

@@ -48,6 +48,17 @@ TEST(AddressLookup, TemporaryFailureStopsTheSearch) {
   EXPECT_NE(r.error().text.find("virtual_alias_maps"), std::string::npos);
 }
 
+TEST(SharedMaps, SameSpecSharesOneTable) {
+  auto a = open_shared_map("internal:shared-test");
+  auto b = open_shared_map("internal:shared-test");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->get(), b->get());
+  ASSERT_TRUE((*a)->update("k", "v"));
+  EXPECT_EQ(q(**b, "k"), "v");
+  auto c = open_shared_map("internal:shared-test", kTryNull);
+  EXPECT_NE(a->get(), c->get());
+}
+
 TEST(AddressLookup, Extensions) {
   EXPECT_EQ(split_extension("user+ext", "+").user, "user");
   EXPECT_EQ(split_extension("user-ext+x", "+-").extension, "ext+x");

@@ -90,6 +90,38 @@ TEST(Proxy, OpensTheInnerTable) {
   EXPECT_EQ(q(*p, "A"), "b");
 }
 
+TEST(Composite, UnionPipeRand) {
+  auto u = must_open("unionmap:{inline:{a=1}, inline:{A=2, b=3}, static:s}");
+  EXPECT_EQ(q(*u, "a"), "1,2,s");
+  auto p = must_open("pipemap:{inline:{a=x}, inline:{x=y}}");
+  EXPECT_EQ(q(*p, "A"), "y");
+  EXPECT_EQ(q(*p, "b"), "<not found>");
+  auto r = must_open("randmap:{x, {y z}}");
+  for (int i = 0; i < 20; ++i) {
+    std::string v = q(*r, "k");
+    EXPECT_TRUE(v == "x" || v == "y z") << v;
+  }
+  auto f = must_open("unionmap:{inline:{a=1}, fail:x}");
+  EXPECT_EQ(f->lookup("a").error().code, Errc::kTemporary);
+  EXPECT_FALSE(open_map("unionmap:inline:{a=1}"));
+  EXPECT_FALSE(open_map("randmap:{}"));
+}
+
+TEST(Internal, UpdateLookupRemove) {
+  auto m = must_open("internal:test", kFoldFixed | kDupReplace);
+  EXPECT_EQ(q(*m, "a"), "<not found>");
+  ASSERT_TRUE(m->update("A", "1"));
+  ASSERT_TRUE(m->update("b", "2"));
+  ASSERT_TRUE(m->update("a", "3"));
+  EXPECT_EQ(q(*m, "a"), "3");
+  EXPECT_TRUE(m->remove("a"));
+  EXPECT_EQ(q(*m, "a"), "<not found>");
+  EXPECT_EQ(q(*m, "b"), "2");
+  int n = 0;
+  ASSERT_TRUE(m->sequence([&](std::string_view, std::string_view) { return ++n > 0; }));
+  EXPECT_EQ(n, 1);
+}
+
 TEST(ReadOnlyTypes, RefuseUpdates) {
   auto m = must_open("static:x");
   auto u = m->update("a", "b");

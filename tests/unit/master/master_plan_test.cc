@@ -135,15 +135,5 @@ TEST_F(PlanTest, ErrorsNameFileAndLine) {
   EXPECT_EQ(plan.error().text, dir_ + "/master.cf: line 2: bad port number: 70000");
 }
 
-TEST_F(PlanTest, SameAsDetectsChanges) {
-  Config a = load("", "x unix - - n - 2 prog\n");
-  Config b = load("", "x unix - - n - 3 prog\n");
-  auto pa = plan_services(a, env());
-  auto pb = plan_services(b, env());
-  ASSERT_TRUE(pa && pb);
-  EXPECT_TRUE(pa->services[0].same_as(pa->services[0]));
-  EXPECT_FALSE(pa->services[0].same_as(pb->services[0]));
-}
-
 }  // namespace
 }  // namespace postern

@@ -43,7 +43,7 @@ class Cyrus : public ::testing::Test {
   // Runs a whole exchange between our client and server.
   static ServerReply exchange(const Config& cfg, Session& server, const std::string& mech,
                               const std::string& password, std::string* used = nullptr) {
-    auto client = Client::create(cfg, "localhost", "alice", password, false);
+    auto client = Client::create(cfg, "localhost", "alice", password, Client::Channel::kPlain);
     EXPECT_TRUE(client) << client.error().text;
     auto first = (*client)->start({mech});
     EXPECT_TRUE(first) << first.error().text;
@@ -100,19 +100,32 @@ TEST_F(Cyrus, SecurityOptionsAndFilters) {
 
   // The client: defaults refuse plaintext mechanisms; the filter narrows.
   Config client_cfg;
-  auto strict = Client::create(client_cfg, "localhost", "alice", "secret", false);
+  auto strict = Client::create(client_cfg, "localhost", "alice", "secret", Client::Channel::kPlain);
   ASSERT_TRUE(strict);
   auto none = (*strict)->start({"PLAIN", "LOGIN"});
   ASSERT_FALSE(none);
   client_cfg.set_override("smtp_sasl_security_options", "noanonymous");
   client_cfg.set_override("smtp_sasl_mechanism_filter", "login");
-  auto filtered = Client::create(client_cfg, "localhost", "alice", "secret", false);
+  auto filtered = Client::create(client_cfg, "localhost", "alice", "secret", Client::Channel::kPlain);
   auto first = (*filtered)->start({"PLAIN", "LOGIN", "CRAM-MD5"});
   ASSERT_TRUE(first) << first.error().text;
   EXPECT_EQ(first->mechanism, "LOGIN");
   auto nothing = (*filtered)->start({"PLAIN"});
   ASSERT_FALSE(nothing);
   EXPECT_NE(nothing.error().text.find("mechanism filter"), std::string::npos);
+
+  // Each channel reads its own options parameter.
+  Config channels;
+  channels.set_override("smtp_sasl_security_options", "noanonymous, noplaintext");
+  channels.set_override("smtp_sasl_tls_security_options", "noanonymous");
+  channels.set_override("smtp_sasl_tls_verified_security_options", "noanonymous, noplaintext");
+  auto plain = Client::create(channels, "localhost", "alice", "secret", Client::Channel::kPlain);
+  EXPECT_FALSE((*plain)->start({"PLAIN"}));
+  auto over_tls = Client::create(channels, "localhost", "alice", "secret", Client::Channel::kTls);
+  EXPECT_TRUE((*over_tls)->start({"PLAIN"}));
+  auto verified =
+      Client::create(channels, "localhost", "alice", "secret", Client::Channel::kTlsVerified);
+  EXPECT_FALSE((*verified)->start({"PLAIN"}));
 }
 
 TEST_F(Cyrus, MalformedClientInput) {
@@ -124,6 +137,23 @@ TEST_F(Cyrus, MalformedClientInput) {
   auto login = (*session)->start("LOGIN", std::nullopt);
   ASSERT_EQ(login.kind, ServerReply::Kind::kContinue);
   EXPECT_TRUE((*session)->step("%%%%").malformed);
+}
+
+}  // namespace
+}  // namespace postern::sasl
+
+namespace postern::sasl {
+namespace {
+
+TEST_F(Cyrus, RetryOnTheSameSessionAfterAFailure) {
+  auto cfg = config();
+  auto backend = ServerBackend::create(cfg);
+  auto session = (*backend)->open({"192.0.2.1", 40000, "127.0.0.1", 25, false, false});
+  ASSERT_TRUE(session);
+  EXPECT_EQ(exchange(cfg, **session, "PLAIN", "wrong").kind, ServerReply::Kind::kFailure);
+  EXPECT_EQ(exchange(cfg, **session, "LOGIN", "wrong").kind, ServerReply::Kind::kFailure);
+  auto ok = exchange(cfg, **session, "PLAIN", "secret");
+  EXPECT_EQ(ok.kind, ServerReply::Kind::kSuccess) << ok.reason;
 }
 
 }  // namespace

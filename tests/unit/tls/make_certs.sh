@@ -6,6 +6,8 @@
 #   server-chain.pem      RSA key+cert, then ECDSA key+cert (for *_chain_files)
 #   client.{pem,key}      client.example.com (RSA), signed by the test CA
 #   rogue.{pem,key}       mail.example.com signed by other-ca
+#   dh2048.pem            DH parameters (ffdhe2048)
+#   capath/               the test CA, hashed (for *_tls_CApath)
 set -eu
 d=$1
 mkdir -p "$d"
@@ -31,3 +33,5 @@ sign client rsa client.example.com ca "extendedKeyUsage=clientAuth"
 sign rogue rsa mail.example.com other-ca "$ext"
 cat server-rsa.key server-rsa.pem server-ec.key server-ec.pem > server-chain.pem
 openssl x509 -in server-rsa.pem -noout -fingerprint -sha256 | sed 's/.*=//' > server-rsa.fpr
+openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 -out dh2048.pem 2>/dev/null
+mkdir -p capath && cp ca.pem capath/ && openssl rehash capath 2>/dev/null

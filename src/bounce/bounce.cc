@@ -1,0 +1,143 @@
+// bounce (also run as "defer" and "trace"): the delivery status service.
+// qmgr asks it to flush a message's bounce/ log:
+//   bounce -> protocol=delivery_status_protocol
+//   qmgr   -> nrequest=flush, flags, queue_name, queue_id
+//   bounce -> status=0 (notification queued or not needed; log removed)
+// With nrequest=warn it sends a delay warning for the recipients in the
+// defer/ log instead ("ID: sender delay notification: NEWID").
+// It sends the sender an RFC 3464 non-delivery notification through
+// cleanup, logs "ID: sender non-delivery notification: NEWID" and removes
+// the bounce log. Mail from the null sender is not returned.
+#include <fcntl.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "bounce/ndr.h"
+#include "global/attr.h"
+#include "global/cleanup_client.h"
+#include "global/deliver_agent.h"
+#include "global/mail_date.h"
+#include "global/mail_queue.h"
+#include "global/mail_server.h"
+#include "global/queue_file.h"
+#include "global/rec_type.h"
+#include "util/log.h"
+#include "util/unique_fd.h"
+
+using namespace postern;
+
+namespace {
+
+// Returns 0 when done, 1 to make qmgr try again later.
+int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id, bool warn) {
+  const Config& cfg = ctx.cfg();
+  auto queue = MailQueue::from_config(cfg);
+  if (!queue) return 1;
+  std::string log_path = queue->path(warn ? "defer" : "bounce", id);
+  auto text = read_file(log_path, 16 << 20);
+  if (!text) return text.error().code == Errc::kNotFound || errno == ENOENT ? 0 : 1;
+  auto rcpts = bounce::parse_status_log(*text);
+  std::string qpath = queue->path(queue_name, id);
+  UniqueFd fd(::open(qpath.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    log::warn("{}: open {}: {}", id, qpath, std::strerror(errno));
+    return 1;
+  }
+  auto info = read_queue_file(fd.get(), id);
+  if (!info) {
+    log::warn("{}", info.error().text);
+    return 1;
+  }
+  if (warn) {
+    // Only recipients that are still waiting.
+    std::erase_if(rcpts, [](const bounce::LogRecord& r) { return r.action != "delayed"; });
+    if (info->sender.empty() || rcpts.empty()) return 0;
+  }
+  if (info->sender.empty() || rcpts.empty()) {
+    // Postfix would send a double bounce to the postmaster when notify_classes
+    // asks for it (not implemented); the bounced mail is dropped here.
+    (void)::unlink(log_path.c_str());
+    return 0;
+  }
+  auto client = CleanupClient::open_socket(cfg.get("queue_directory") + "/public/" + cfg.get("cleanup_service_name"), 0, std::chrono::seconds(60));
+  if (!client) {
+    log::warn("{}: cannot send non-delivery notification: {}", id, client.error().text);
+    return 1;
+  }
+  struct timeval tv;
+  ::gettimeofday(&tv, nullptr);
+  bounce::NdrInfo ni;
+  ni.myhostname = cfg.get("myhostname");
+  ni.mail_name = cfg.get("mail_name");
+  ni.queue_id = id;
+  ni.new_id = client->queue_id();
+  ni.sender = info->sender;
+  ni.arrival_date = mail_date(info->arrival_sec);
+  ni.date = mail_date(tv.tv_sec);
+  ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
+  ni.delay = warn;
+  Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
+  if (s) s = client->record(rec::kAttr, "rewrite_context=local");
+  if (s) s = client->record(rec::kSender, "");
+  if (s) s = client->record(rec::kRecipient, info->sender);
+  if (s) s = client->record(rec::kMessage, "");
+  for (const auto& line : bounce::ndr_head(ni, rcpts)) {
+    if (!s) break;
+    s = client->content_line(line);
+  }
+  if (s && info->content_offset >= 0) {
+    bool in_headers = true;
+    s = for_each_content_line(fd.get(), info->content_offset,
+                              [&](std::string_view line, bool) -> Status {
+                                // A delay warning returns the headers only.
+                                if (warn && line.empty()) in_headers = false;
+                                if (warn && !in_headers) return {};
+                                return client->content_line(line);
+                              });
+  }
+  for (const auto& line : bounce::ndr_tail(ni)) {
+    if (!s) break;
+    s = client->content_line(line);
+  }
+  if (s) s = client->record(rec::kExtracted, "");
+  if (!s) {
+    log::warn("{}: cannot send non-delivery notification: {}", id, s.error().text);
+    return 1;
+  }
+  auto out = client->finish();
+  if (!out || out->status != 0) {
+    log::warn("{}: non-delivery notification rejected by cleanup: {}", id,
+              out ? out->reason : out.error().text);
+    return 1;
+  }
+  log::info("{}: sender {} notification: {}", id, warn ? "delay" : "non-delivery", ni.new_id);
+  if (!warn) (void)::unlink(log_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return single_server_main(argc, argv, "bounce", [](UniqueFd client, ServiceContext& ctx) {
+    Stream s = Stream::from_fd(std::move(client));
+    s.set_timeout(std::chrono::seconds(ctx.ipc_timeout()));
+    attr_write(s, AttrEncoding::kNul, AttrList{{"protocol", "delivery_status_protocol"}});
+    if (!s.flush()) return;
+    auto req = attr_read(s, AttrEncoding::kNul);
+    if (!req) return;
+    int status = 1;
+    std::string what(req->str("nrequest"));
+    std::string queue_name(req->str("queue_name"));
+    std::string id(req->str("queue_id"));
+    if ((what == "flush" || what == "warn") && !id.empty() && id.find('/') == std::string::npos &&
+        queue_name.find('/') == std::string::npos)
+      status = flush(ctx, queue_name, id, what == "warn");
+    else
+      log::warn("bad delivery status request: nrequest={} queue_id={}", what, id);
+    attr_write(s, AttrEncoding::kNul, AttrList{{"status", std::to_string(status)}});
+    (void)s.flush();
+  });
+}

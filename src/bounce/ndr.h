@@ -1,0 +1,39 @@
+// Non-delivery notifications (RFC 3464 multipart/report) built from a
+// bounce/ log and the returned message.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postern::bounce {
+
+// One recipient record of a bounce/ or defer/ log.
+struct LogRecord {
+  std::string recipient, orig, dsn_orcpt, status, action, reason, dtype, dtext;
+  long offset = 0;
+};
+
+// Parses a defer/bounce log: blocks of name=value lines separated by
+// empty lines; lines without '=' are ignored.
+std::vector<LogRecord> parse_status_log(std::string_view text);
+
+struct NdrInfo {
+  std::string myhostname;
+  std::string mail_name = "Postfix";  // for the Received: header
+  std::string queue_id;               // of the returned message
+  std::string new_id;                 // of the notification (from cleanup)
+  std::string sender;                 // of the returned message: the To:
+  std::string arrival_date;           // RFC 2822 date of its arrival
+  std::string date;                   // now, RFC 2822
+  std::string boundary;               // "ID.time/myhostname"
+  bool delay = false;                 // a delay warning, not a bounce
+};
+
+// The header and text parts of the notification, one line per element
+// (no line ends), ending just before the returned message's own lines;
+// `returned_message_trailer()` closes the MIME structure.
+std::vector<std::string> ndr_head(const NdrInfo& info, const std::vector<LogRecord>& rcpts);
+std::vector<std::string> ndr_tail(const NdrInfo& info);
+
+}  // namespace postern::bounce

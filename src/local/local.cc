@@ -1,0 +1,415 @@
+// local: delivery for the local address class: alias_maps (recursive, with
+// |command, /file and :include: targets), .forward files (forward_path),
+// then the user's mailbox: mailbox_command, home_mailbox (Maildir/ or an
+// mbox file under the home directory) or mail_spool_directory. Mail to
+// addresses that aliases or .forward files name elsewhere is forwarded as
+// a new message through cleanup ("forwarded as ID").
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <fcntl.h>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "global/cleanup_client.h"
+#include "global/deliver_agent.h"
+#include "global/deliver_command.h"
+#include "global/deliver_mailbox.h"
+#include "global/mail_address.h"
+#include "global/rec_type.h"
+#include "maps/address_lookup.h"
+#include "util/log.h"
+#include "util/process.h"
+
+using namespace postern;
+
+namespace {
+
+constexpr int kMaxDepth = 100;
+
+DsnResult dsn(std::string status, std::string reason) {
+  DsnResult d;
+  d.status = std::move(status);
+  d.reason = std::move(reason);
+  return d;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Splits an alias or .forward value at top-level commas (and newlines),
+// keeping "quoted text" together; items are trimmed, quotes kept off.
+std::vector<std::string> split_targets(std::string_view v) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false;
+  auto push = [&] {
+    size_t b = cur.find_first_not_of(" \t\r");
+    size_t e = cur.find_last_not_of(" \t\r");
+    if (b != std::string::npos) {
+      std::string item = cur.substr(b, e - b + 1);
+      if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
+        item = item.substr(1, item.size() - 2);
+      if (!item.empty() && item[0] != '#') out.push_back(item);
+    }
+    cur.clear();
+  };
+  for (char c : v) {
+    if (c == '"') quoted = !quoted;
+    if (!quoted && (c == ',' || c == '\n')) {
+      push();
+      continue;
+    }
+    cur += c;
+  }
+  push();
+  return out;
+}
+
+bool list_has(const Config& cfg, std::string_view param, std::string_view what) {
+  for (const auto& w : cfg.get_list(param))
+    if (lower(w) == what) return true;
+  return false;
+}
+
+struct Owner {
+  uid_t uid;
+  gid_t gid;
+  std::string home, name, shell;
+};
+
+class LocalDelivery {
+ public:
+  LocalDelivery(AgentRequest& ar) : ar_(ar), cfg_(ar.ctx.cfg()) {
+    auto m = maps::MapList::open("alias_maps", cfg_.get("alias_maps"));
+    if (m)
+      aliases_ = std::move(*m);
+    else {
+      log::warn("{}", m.error().text);
+      alias_error_ = true;
+    }
+    if (auto u = lookup_user(cfg_.get("default_privs")); u)
+      privs_ = Owner{u->uid, u->gid, u->home, u->name, u->shell};
+    else
+      privs_ = Owner{::geteuid(), ::getegid(), "/", "nobody", "/bin/sh"};
+  }
+
+  void deliver(const DeliverRecipient& r) {
+    visited_.clear();
+    if (auto loop = loop_check(r.address); loop) {
+      ar_.status.bounce(r, dsn("5.4.6", "mail forwarding loop for " + r.address));
+      return;
+    }
+    ar_.status.hold();
+    deliver_address(r, r.address, 0, true);
+    ar_.status.release(r);
+  }
+
+ private:
+  // Whether the message already carries Delivered-To: <address>.
+  bool loop_check(const std::string& address) {
+    std::string want = lower(address);
+    bool found = false;
+    bool in_headers = true;
+    (void)for_each_content_line(ar_.queue_fd, ar_.req.data_offset,
+                                [&](std::string_view line, bool) -> Status {
+                                  if (!in_headers) return {};
+                                  if (line.empty()) {
+                                    in_headers = false;
+                                    return {};
+                                  }
+                                  std::string l = lower(std::string(line));
+                                  if (l.starts_with("delivered-to:")) {
+                                    std::string v = l.substr(13);
+                                    size_t b = v.find_first_not_of(" \t");
+                                    if (b != std::string::npos && v.substr(b) == want) found = true;
+                                  }
+                                  return {};
+                                });
+    return found;
+  }
+
+  void deliver_address(const DeliverRecipient& r, const std::string& address, int depth,
+                       bool top) {
+    if (depth > kMaxDepth) {
+      ar_.status.bounce(r, dsn("5.4.6", "mail forwarding loop for " + address));
+      return;
+    }
+    auto parts = split_address(address);
+    std::string local = lower(parts.local);
+    auto ext = maps::split_extension(local, cfg_.get("recipient_delimiter"));
+    // Aliases: the full local part, then without the extension.
+    if (alias_error_) {
+      ar_.status.defer(r, dsn("4.3.0", "alias database unavailable"));
+      return;
+    }
+    if (!visited_.count(local) && !aliases_.empty()) {
+      auto v = aliases_.find(local);
+      if (!v && v.error().code == Errc::kNotFound && !ext.extension.empty())
+        v = aliases_.find(ext.user);
+      if (!v && v.error().code != Errc::kNotFound) {
+        ar_.status.defer(r, dsn("4.3.0", "alias database unavailable"));
+        return;
+      }
+      if (v) {
+        visited_.insert(local);
+        expand(r, *v, depth + 1, privs_, "alias", local);
+        return;
+      }
+    }
+    std::string user = ext.user;
+    auto pw = lookup_user(user);
+    if (!pw) {
+      std::string relay = cfg_.get("luser_relay");
+      if (!relay.empty() && top) {
+        forward(r, {relay});
+        return;
+      }
+      ar_.status.bounce(r, dsn("5.1.1", "unknown user: \"" + local + "\""));
+      return;
+    }
+    Owner owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell};
+    if (!visited_.count("~" + user)) {
+      visited_.insert("~" + user);
+      if (auto fwd = read_forward(owner, ext.extension); fwd) {
+        expand(r, *fwd, depth + 1, owner, "forward", user);
+        return;
+      }
+    }
+    mailbox(r, owner, ext.extension);
+  }
+
+  // The first readable .forward file in forward_path, if any.
+  std::optional<std::string> read_forward(const Owner& o, const std::string& extension) {
+    for (auto item : cfg_.get_list("forward_path")) {
+      std::string path;
+      for (size_t i = 0; i < item.size();) {
+        auto take = [&](std::string_view name, const std::string& value) {
+          for (std::string form : {"${" + std::string(name) + "}", "$" + std::string(name)}) {
+            if (item.compare(i, form.size(), form) == 0) {
+              path += value;
+              i += form.size();
+              return true;
+            }
+          }
+          return false;
+        };
+        std::string delim = extension.empty() ? "" : cfg_.get("recipient_delimiter").substr(0, 1);
+        if (take("home", o.home) || take("user", o.name) || take("extension", extension) ||
+            take("recipient_delimiter", delim))
+          continue;
+        path += item[i++];
+      }
+      auto text = as_user(o.uid, o.gid, [&] { return read_file(path, 1 << 20); });
+      if (text) return *text;
+    }
+    return std::nullopt;
+  }
+
+  void expand(const DeliverRecipient& r, const std::string& value, int depth, const Owner& who,
+              std::string_view origin, const std::string& self) {
+    std::vector<std::string> remote;
+    for (auto t : split_targets(value)) {
+      if (t.starts_with("|")) {
+        if (!list_has(cfg_, "allow_mail_to_commands", origin)) {
+          ar_.status.bounce(r, dsn("5.7.1", "mail to command is restricted"));
+          continue;
+        }
+        command(r, who, t.substr(1));
+      } else if (t.starts_with("/")) {
+        if (!list_has(cfg_, "allow_mail_to_files", origin)) {
+          ar_.status.bounce(r, dsn("5.7.1", "mail to file is restricted"));
+          continue;
+        }
+        if (t.back() == '/')
+          maildir(r, who, t);
+        else
+          mbox(r, who, t, "delivered to file: " + t);
+      } else if (t.starts_with(":include:")) {
+        std::string path = t.substr(9);
+        auto text = as_user(who.uid, who.gid, [&] { return read_file(path, 1 << 20); });
+        if (!text) {
+          ar_.status.defer(r, dsn("4.3.0", "cannot open include file " + path + ": " + text.error().text));
+          continue;
+        }
+        expand(r, *text, depth + 1, who, "include", self);
+      } else {
+        bool escaped = t.starts_with("\\");
+        std::string addr = escaped ? t.substr(1) : t;
+        std::string l = lower(split_address(addr).local);
+        bool has_domain = addr.find('@') != std::string::npos;
+        if (escaped || (!has_domain && l == self)) {
+          // "\user" or the alias/user itself: straight to the mailbox.
+          auto pw = lookup_user(l);
+          if (!pw) {
+            ar_.status.bounce(r, dsn("5.1.1", "unknown user: \"" + l + "\""));
+            continue;
+          }
+          mailbox(r, Owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell}, "");
+        } else if (!has_domain) {
+          deliver_address(r, addr, depth, false);
+        } else {
+          remote.push_back(addr);
+        }
+      }
+    }
+    if (!remote.empty()) forward(r, remote);
+  }
+
+  void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension) {
+    std::string cmd = cfg_.get("mailbox_command");
+    if (!cmd.empty()) {
+      command(r, o, cmd, extension);
+      return;
+    }
+    std::string home_box = cfg_.get("home_mailbox");
+    if (!home_box.empty()) {
+      std::string path = o.home + "/" + home_box;
+      if (path.back() == '/')
+        maildir(r, o, path);
+      else
+        mbox(r, o, path, "delivered to mailbox");
+      return;
+    }
+    std::string spool = cfg_.get("mail_spool_directory");
+    if (spool.back() == '/') {
+      maildir(r, o, spool + o.name + "/");
+      return;
+    }
+    std::string path = spool + "/" + o.name;
+    // The spool directory is usually root's: make the file as root, then
+    // give it to the user.
+    if (::geteuid() == 0 && ::access(path.c_str(), F_OK) != 0) {
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        (void)::fchown(fd, o.uid, o.gid);
+        ::close(fd);
+      }
+    }
+    mbox(r, o, path, "delivered to mailbox");
+  }
+
+  MailCopy copy(const DeliverRecipient& r) {
+    MailCopy m;
+    m.queue_fd = ar_.queue_fd;
+    m.data_offset = ar_.req.data_offset;
+    m.sender = ar_.req.sender;
+    m.recipient = r.address;
+    m.orig_recipient = cfg_.get_bool("enable_original_recipient") ? r.orig : "";
+    return m;
+  }
+
+  void maildir(const DeliverRecipient& r, const Owner& o, const std::string& dir) {
+    MailCopy m = copy(r);
+    auto res = as_user(o.uid, o.gid, [&] { return deliver_maildir(dir, m); });
+    if (!res) {
+      bool full = res.error().code == Errc::kNoSpace;
+      ar_.status.fail(r, dsn(full ? "5.2.2" : "4.2.0", "maildir delivery failed: " + res.error().text));
+      return;
+    }
+    ar_.status.sent(r, dsn("2.0.0", "delivered to maildir"));
+  }
+
+  void mbox(const DeliverRecipient& r, const Owner& o, const std::string& path,
+            const std::string& ok) {
+    MailCopy m = copy(r);
+    m.size_limit = static_cast<long>(cfg_.get_int("mailbox_size_limit"));
+    bool dotlock = cfg_.get("mailbox_delivery_lock").find("dotlock") != std::string::npos;
+    auto res = as_user(o.uid, o.gid, [&] { return deliver_mbox(path, m, dotlock); });
+    if (!res) {
+      bool full = res.error().code == Errc::kNoSpace;
+      ar_.status.fail(r, dsn(full ? "5.2.2" : "5.2.0", res.error().text));
+      return;
+    }
+    ar_.status.sent(r, dsn("2.0.0", ok));
+  }
+
+  void command(const DeliverRecipient& r, const Owner& o, const std::string& cmd,
+               const std::string& extension = {}) {
+    auto parts = split_address(r.address);
+    CommandSpec spec;
+    std::string shell = cfg_.get("local_command_shell");
+    spec.argv = shell.empty() ? std::vector<std::string>{"/bin/sh", "-c", cmd}
+                              : std::vector<std::string>{shell, "-c", cmd};
+    spec.uid = o.uid;
+    spec.gid = o.gid;
+    spec.switch_user = true;
+    spec.cwd = o.home;
+    spec.time_limit = static_cast<long>(cfg_.get_time("command_time_limit"));
+    spec.env = {"HOME=" + o.home,         "USER=" + o.name,
+                "LOGNAME=" + o.name,      "SHELL=" + (o.shell.empty() ? "/bin/sh" : o.shell),
+                "SENDER=" + ar_.req.sender, "RECIPIENT=" + r.address,
+                "LOCAL=" + parts.local,   "DOMAIN=" + parts.domain,
+                "EXTENSION=" + extension, "ORIGINAL_RECIPIENT=" + r.orig,
+                "PATH=/usr/bin:/bin"};
+    MailCopy m = copy(r);
+    auto res = run_command(spec, [&](int fd) {
+      return copy_message(fd, m, CopyOptions{true, false, false}, "command pipe");
+    });
+    if (!res) {
+      ar_.status.defer(r, dsn("4.3.0", "cannot run command: " + res.error().text));
+      return;
+    }
+    ar_.status.report(r, command_dsn(*res, cmd, "delivered to command: " + cmd));
+  }
+
+  // Sends the message on to `targets` as a new message through cleanup.
+  void forward(const DeliverRecipient& r, const std::vector<std::string>& targets) {
+    auto client = CleanupClient::open_socket(cfg_.get("queue_directory") + "/public/" + cfg_.get("cleanup_service_name"), kCleanupFlagMapOk, std::chrono::seconds(60));
+    if (!client) {
+      ar_.status.defer(r, dsn("4.3.0", "mail forwarding failed: " + client.error().text));
+      return;
+    }
+    struct timeval tv;
+    ::gettimeofday(&tv, nullptr);
+    Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
+    if (s) s = client->record(rec::kAttr, "rewrite_context=local");
+    if (s) s = client->record(rec::kSender, ar_.req.sender);
+    for (const auto& t : targets) {
+      if (!s) break;
+      s = client->record(rec::kOrigRecipient, r.orig.empty() ? r.address : r.orig);
+      if (s) s = client->record(rec::kRecipient, t);
+    }
+    if (s) s = client->record(rec::kMessage, "");
+    if (s) s = client->content_line("Delivered-To: " + lower(r.address));
+    if (s)
+      s = for_each_content_line(ar_.queue_fd, ar_.req.data_offset,
+                                [&](std::string_view line, bool) { return client->content_line(line); });
+    if (s) s = client->record(rec::kExtracted, "");
+    if (!s) {
+      ar_.status.defer(r, dsn("4.3.0", "mail forwarding failed: " + s.error().text));
+      return;
+    }
+    auto out = client->finish();
+    if (!out || out->status != 0) {
+      ar_.status.defer(r, dsn("4.3.0", "mail forwarding failed: " +
+                                           (out ? out->reason : out.error().text)));
+      return;
+    }
+    ar_.status.sent(r, dsn("2.0.0", "forwarded as " + client->queue_id()));
+  }
+
+  AgentRequest& ar_;
+  const Config& cfg_;
+  maps::MapList aliases_;
+  bool alias_error_ = false;
+  Owner privs_;
+  std::set<std::string> visited_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return deliver_agent_main(argc, argv, "local", [](AgentRequest& ar) {
+    LocalDelivery d(ar);
+    for (const auto& r : ar.req.recipients) d.deliver(r);
+  });
+}

@@ -1,0 +1,501 @@
+#include "qmgr/manager.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "global/rec_type.h"
+#include "global/record.h"
+#include "global/resolve_reply.h"
+#include "qmgr/schedule.h"
+#include "util/log.h"
+#include "util/socket.h"
+
+namespace postern::qmgr {
+
+namespace {
+
+DsnResult dsn(std::string status, std::string reason) {
+  DsnResult d;
+  d.status = std::move(status);
+  d.reason = std::move(reason);
+  return d;
+}
+
+// The reason of each recipient in a defer log, by recipient offset.
+std::map<off_t, std::string> defer_reasons(const std::string& path) {
+  std::map<off_t, std::string> out;
+  auto text = read_file(path, 16 << 20);
+  if (!text) return out;
+  off_t offset = -1;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) nl = text->size();
+    std::string_view line(text->data() + pos, nl - pos);
+    pos = nl + 1;
+    if (line.starts_with("offset=")) offset = std::atol(std::string(line.substr(7)).c_str());
+    if (line.starts_with("reason=") && offset >= 0) out[offset] = std::string(line.substr(7));
+  }
+  return out;
+}
+
+}  // namespace
+
+Settings Settings::from_config(const Config& cfg) {
+  Settings s;
+  s.min_backoff = cfg.get_time("minimal_backoff_time");
+  s.max_backoff = cfg.get_time("maximal_backoff_time");
+  s.queue_run_delay = cfg.get_time("queue_run_delay");
+  s.max_lifetime = cfg.get_time("maximal_queue_lifetime");
+  s.bounce_lifetime = cfg.get_time("bounce_queue_lifetime");
+  s.active_limit = cfg.get_int("qmgr_message_active_limit");
+  s.initial_concurrency = std::max<long long>(1, cfg.get_int("initial_destination_concurrency"));
+  s.defer_transports = cfg.get_list("defer_transports");
+  s.max_running = std::max<long long>(1, cfg.get_int("default_process_limit"));
+  s.dead_time = std::max<long>(1, std::min(s.min_backoff, 60L));
+  s.agent_timeout = std::chrono::seconds(std::max<long long>(cfg.get_time("ipc_timeout"), 60));
+  return s;
+}
+
+Manager::Manager(const Config& cfg, MailQueue queue, EventLoop& loop)
+    : cfg_(cfg), queue_(std::move(queue)), s_(Settings::from_config(cfg)), loop_(loop),
+      rewrite_(RewriteClient::from_config(cfg)) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) log::fatal("pipe: {}", std::strerror(errno));
+  pipe_read_ = UniqueFd(p[0]);
+  pipe_write_ = UniqueFd(p[1]);
+  loop_.watch_read(pipe_read_.get(), [this] { drain_done(); });
+}
+
+Manager::~Manager() { loop_.unwatch(pipe_read_.get()); }
+
+void Manager::recover_active() {
+  auto ids = queue_.scan("active");
+  if (!ids) return;
+  for (const auto& id : *ids) {
+    if (auto s = queue_.move("active", "incoming", id); !s)
+      log::warn("{}: cannot move from active to incoming: {}", id, s.error().text);
+  }
+}
+
+long Manager::transport_limit(const std::string& transport, std::string_view suffix,
+                              std::string_view fallback) const {
+  std::string name = transport + std::string(suffix);
+  if (cfg_.raw(name)) {
+    if (auto v = cfg_.int_value(name); v) return static_cast<long>(*v);
+  }
+  return static_cast<long>(cfg_.get_int(fallback));
+}
+
+void Manager::run(bool incoming, bool deferred, bool all) {
+  time_t now = ::time(nullptr);
+  std::vector<std::string> ready;
+  auto take = [&](std::string_view q, bool check_due) {
+    auto ids = queue_.scan(q);
+    if (!ids) return;
+    for (const auto& id : *ids) {
+      if (static_cast<long>(messages_.size() + ready.size()) >= s_.active_limit) return;
+      if (messages_.count(id)) continue;
+      struct stat st;
+      std::string path = queue_.path(q, id);
+      if (::stat(path.c_str(), &st) != 0) continue;
+      if (!queue_file_complete(st.st_mode)) continue;  // still being written
+      if (!all) {
+        if (check_due && st.st_mtime > now) continue;
+        if (!check_due && st.st_mtime > now + 1) continue;
+      }
+      if (auto s = queue_.move(q, "active", id); !s) {
+        log::warn("{}: cannot move to active: {}", id, s.error().text);
+        continue;
+      }
+      ready.push_back(id);
+    }
+  };
+  if (incoming) take("incoming", false);
+  if (deferred) take("deferred", true);
+  for (const auto& id : ready) load_message(id);
+  dispatch();
+}
+
+void Manager::load_message(const std::string& id) {
+  auto m = std::make_unique<Message>();
+  m->id = id;
+  std::string path = queue_.path("active", id);
+  m->fd = UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!m->fd) {
+    if (errno != ENOENT) log::warn("{}: open {}: {}", id, path, std::strerror(errno));
+    return;
+  }
+  if (::flock(m->fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    log::info("{}: skipped, still being delivered", id);
+    (void)queue_.move("active", "incoming", id);
+    return;
+  }
+  struct stat st;
+  if (::fstat(m->fd.get(), &st) != 0) return;
+  m->mode = st.st_mode;
+  auto info = read_queue_file(m->fd.get(), id);
+  if (!info || !info->size || !info->has_end) {
+    if (!info) log::warn("{}", info.error().text);
+    (void)queue_.save_corrupt("active", id);
+    return;
+  }
+  m->info = std::move(*info);
+  const QueueFileInfo& qi = m->info;
+  log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, qi.sender,
+            qi.size->content_size, qi.size->rcpt_count);
+  // A new attempt starts with a fresh defer log (Postfix resets it too).
+  (void)::unlink(queue_.path("defer", id).c_str());
+  ::flock(m->fd.get(), LOCK_UN);
+
+  DeliverRequest& base = m->base;
+  base.queue_name = "active";
+  base.queue_id = id;
+  base.data_offset = qi.content_offset;
+  base.data_size = qi.size->content_size;
+  base.smtputf8 = static_cast<int>(qi.size->smtputf8);
+  base.sender = qi.sender;
+  base.encoding = qi.attr("encoding").value_or("");
+  base.envelope_id = qi.attr("envelope_id").value_or("");
+  base.ret_flags = std::atoi(qi.attr("ret_flags").value_or("0").c_str());
+  base.arrival_us = static_cast<long long>(qi.arrival_sec) * 1000000 + qi.arrival_usec;
+  base.active_us = now_us();
+  base.client_name = qi.attr("client_name").value_or("");
+  base.client_addr = qi.attr("client_address").value_or("");
+  base.rewrite_context = qi.attr("rewrite_context").value_or("local");
+  m->self = std::make_unique<StatusReporter>(m->base, m->fd.get(), queue_, "none",
+                                             cfg_.get_bool("soft_bounce"));
+
+  std::vector<Routed> routed;
+  std::vector<DeliverRecipient> resolved(qi.recipients.size());
+  for (size_t i = 0; i < qi.recipients.size(); ++i) {
+    const auto& q = qi.recipients[i];
+    if (q.done()) continue;
+    DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
+    resolved[i] = r;
+    auto rr = rewrite_.resolve(qi.sender, q.address);
+    if (!rr || (rr->flags & kResolveFail)) {
+      m->self->defer(r, dsn("4.3.0", "address resolver failure"));
+      m->deferred = true;
+      continue;
+    }
+    if (rr->flags & kResolveError) {
+      m->self->bounce(r, dsn("5.1.3", "bad address syntax"));
+      continue;
+    }
+    resolved[i].address = rr->recipient;
+    // content_filter / FILTER: every recipient goes to the filter's
+    // transport, to its next hop when it names one.
+    if (!qi.content_filter.empty()) {
+      auto colon = qi.content_filter.find(':');
+      std::string filter_nexthop =
+          colon == std::string::npos ? std::string() : qi.content_filter.substr(colon + 1);
+      rr->transport = qi.content_filter.substr(0, colon);
+      if (!filter_nexthop.empty()) rr->nexthop = filter_nexthop;
+    }
+    if (std::find(s_.defer_transports.begin(), s_.defer_transports.end(), rr->transport) !=
+        s_.defer_transports.end()) {
+      m->self->defer(r, dsn("4.3.2", "deferred transport"));
+      m->deferred = true;
+      continue;
+    }
+    routed.push_back(Routed{rr->transport, rr->nexthop, i});
+  }
+
+  auto batches = make_batches(routed, [this](const std::string& t) {
+    return transport_limit(t, "_destination_recipient_limit", "default_destination_recipient_limit");
+  });
+  // Keep no descriptor per message in memory (there may be thousands);
+  // expiry and the warning update open the file again.
+  m->self->set_queue_fd(-1);
+  m->fd.reset();
+  Message& msg = *m;
+  messages_[id] = std::move(m);
+  time_t now = ::time(nullptr);
+  for (const auto& b : batches) {
+    std::string key = b.transport + ":" + b.nexthop;
+    auto dead = dead_.find(key);
+    if (dead != dead_.end() && dead->second.first <= now) dead_.erase(dead), dead = dead_.end();
+    if (dead != dead_.end()) {
+      for (size_t i : b.indexes)
+        msg.self->defer(resolved[i],
+                        dsn("4.4.1", "delivery temporarily suspended: " + dead->second.second));
+      msg.deferred = true;
+      continue;
+    }
+    Job job{id, msg.base};
+    job.req.nexthop = b.nexthop;
+    job.req.transport = b.transport;
+    for (size_t i : b.indexes) job.req.recipients.push_back(resolved[i]);
+    auto [it, fresh] = dests_.try_emplace(key);
+    if (fresh) {
+      it->second.window = std::min(
+          s_.initial_concurrency,
+          std::max(1L, transport_limit(b.transport, "_destination_concurrency_limit",
+                                       "default_destination_concurrency_limit")));
+      dest_order_.push_back(key);
+    }
+    it->second.waiting.push_back(std::move(job));
+    ++msg.pending;
+  }
+  if (msg.pending == 0) finish_message(msg);
+}
+
+void Manager::dispatch() {
+  // Round robin: one request per destination per pass, so each destination
+  // gets its share whatever the size of the others' queues.
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (const auto& key : dest_order_) {
+      if (running_ >= s_.max_running) break;
+      auto& d = dests_[key];
+      if (d.waiting.empty() || d.active >= d.window) continue;
+      Job job = std::move(d.waiting.front());
+      d.waiting.pop_front();
+      start_job(key, std::move(job));
+      progress = true;
+    }
+  }
+  // Forget idle destinations.
+  std::erase_if(dest_order_, [this](const std::string& key) {
+    auto it = dests_.find(key);
+    if (it->second.waiting.empty() && it->second.active == 0) {
+      dests_.erase(it);
+      return true;
+    }
+    return false;
+  });
+}
+
+void Manager::start_job(const std::string& key, Job job) {
+  dests_[key].active++;
+  running_++;
+  job.req.handoff_us = now_us();
+  std::string socket = queue_.directory() + "/private/" + job.req.transport;
+  auto timeout = s_.agent_timeout;
+  std::thread([this, key, job = std::move(job), socket, timeout]() mutable {
+    auto reply = deliver_request_send(socket, job.req, timeout);
+    post(Done{key, std::move(job), std::move(reply)});
+  }).detach();
+}
+
+void Manager::post(Done done) {
+  {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    done_.push_back(std::move(done));
+  }
+  char c = 1;
+  (void)!::write(pipe_write_.get(), &c, 1);
+}
+
+void Manager::drain_done() {
+  char buf[256];
+  while (::read(pipe_read_.get(), buf, sizeof(buf)) > 0) {
+  }
+  std::vector<Done> batch;
+  {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    batch.swap(done_);
+  }
+  for (auto& d : batch) on_done(std::move(d));
+  dispatch();
+}
+
+void Manager::defer_waiting(const std::string& key, const std::string& why) {
+  auto it = dests_.find(key);
+  if (it == dests_.end()) return;
+  auto waiting = std::move(it->second.waiting);
+  it->second.waiting.clear();
+  for (auto& job : waiting) {
+    auto m = messages_.find(job.id);
+    if (m == messages_.end()) continue;
+    for (const auto& r : job.req.recipients)
+      m->second->self->defer(r, dsn("4.4.1", "delivery temporarily suspended: " + why));
+    m->second->deferred = true;
+    if (--m->second->pending == 0) finish_message(*m->second);
+  }
+}
+
+void Manager::on_done(Done done) {
+  running_--;
+  if (done.key.empty()) {
+    if (!done.reply.error().text.empty()) log::warn("{}", done.reply.error().text);
+    auto it = messages_.find(done.job.id);
+    if (it != messages_.end()) complete_message(*it->second, done.flush_ok, done.warned);
+    return;
+  }
+  auto& dest = dests_[done.key];
+  dest.active--;
+  auto mit = messages_.find(done.job.id);
+  if (mit == messages_.end()) return;
+  Message& m = *mit->second;
+  const auto& req = done.job.req;
+  if (!done.reply) {
+    log::warn("connect to transport private/{}: {}", req.transport, done.reply.error().text);
+    std::string why = "mail transport unavailable";
+    dead_[done.key] = {::time(nullptr) + s_.dead_time, why};
+    for (const auto& r : req.recipients) m.self->defer(r, dsn("4.3.0", why));
+    m.deferred = true;
+    defer_waiting(done.key, why);
+  } else {
+    std::map<off_t, RcptOutcome> got(done.reply->outcomes.begin(), done.reply->outcomes.end());
+    bool all_sent = done.reply->status == 0;
+    for (const auto& r : req.recipients) {
+      auto it = got.find(r.offset);
+      // A recipient the agent did not report stays pending.
+      if (it == got.end() || it->second == RcptOutcome::kDeferred) {
+        m.deferred = true;
+        all_sent = false;
+      }
+    }
+    if (done.reply->status != 0) m.deferred = true;
+    if (!done.reply->dsn_status.empty() && done.reply->dsn_status[0] == '4') {
+      dead_[done.key] = {::time(nullptr) + s_.dead_time, done.reply->reason};
+      defer_waiting(done.key, done.reply->reason);
+    } else if (all_sent) {
+      long limit = std::max(1L, transport_limit(req.transport, "_destination_concurrency_limit",
+                                                "default_destination_concurrency_limit"));
+      if (dest.window < limit) dest.window++;
+    }
+  }
+  if (--m.pending == 0) finish_message(m);
+}
+
+void Manager::remove_logs(const std::string& id) {
+  for (std::string_view q : {"defer", "bounce", "trace"}) {
+    std::string p = queue_.path(q, id);
+    (void)::unlink(p.c_str());
+  }
+}
+
+bool Manager::status_request(const std::string& id, std::string_view nrequest, std::string* why) {
+  // Ask the bounce service to return the bounced recipients to the sender.
+  std::string socket = queue_.directory() + "/private/" + cfg_.get("bounce_service_name");
+  auto fd = connect_unix(socket, Clock::now() + std::chrono::seconds(30));
+  if (!fd) {
+    *why = fmt::format("{}: bounce service {}: {}", id, socket, fd.error().text);
+    return false;
+  }
+  Stream s = Stream::from_fd(std::move(*fd));
+  s.set_timeout(std::chrono::seconds(10));
+  if (auto ok = attr_expect_protocol(s, AttrEncoding::kNul, "delivery_status_protocol"); !ok) {
+    *why = fmt::format("{}: bounce service: {}", id, ok.error().text);
+    return false;
+  }
+  s.set_timeout(std::chrono::seconds(300));
+  AttrList req{{"nrequest", std::string(nrequest)}};
+  req.add("flags", 0).add("queue_name", "active").add("queue_id", id);
+  auto reply = attr_request(s, AttrEncoding::kNul, req);
+  if (!reply || reply->number_or("status", 1) != 0) {
+    *why = fmt::format("{}: bounce service failed{}", id, reply ? std::string() : ": " + reply.error().text);
+    return false;
+  }
+  return true;
+}
+
+void Manager::finish_message(Message& m) {
+  std::string id = m.id;
+  long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
+  bool forced = (m.mode & kQueueModeExpired) != 0;
+  if (m.deferred && message_expired(age, m.info.sender.empty(), s_.max_lifetime,
+                                    s_.bounce_lifetime, forced)) {
+    expire_message(m);
+  }
+  time_t now = ::time(nullptr);
+  bool need_flush = ::access(queue_.path("bounce", id).c_str(), F_OK) == 0;
+  bool need_warn = m.deferred && m.info.warning_time > 0 && now >= m.info.warning_time &&
+                   !m.info.sender.empty();
+  if (!need_flush && !need_warn) {
+    complete_message(m, true, false);
+    return;
+  }
+  running_++;
+  std::thread([this, id, need_flush, need_warn] {
+    std::string why;
+    bool ok = need_flush ? status_request(id, "flush", &why) : true;
+    std::string warn_why;
+    bool warned = need_warn && status_request(id, "warn", &warn_why);
+    if (why.empty()) why = warn_why;
+    Done d{"", Job{id, {}}, fail(Errc::kTemporary, why), ok, warned};
+    post(std::move(d));
+  }).detach();
+}
+
+void Manager::clear_warning_time(Message& m) {
+  // The W record holds %15ld; a delay warning is sent once.
+  UniqueFd fd(::open(queue_.path("active", m.id).c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    log::warn("{}: cannot update the warning time: {}", m.id, std::strerror(errno));
+    return;
+  }
+  RecordReader reader(fd.get(), m.id, 1 << 20, RecordReader::Mode::kFollowPointers);
+  for (;;) {
+    auto rec = reader.next();
+    if (!rec || !*rec || (*rec)->type == rec::kMessage) return;
+    if ((*rec)->type == rec::kWarn) {
+      off_t payload = (*rec)->offset + static_cast<off_t>(record_size((*rec)->data.size()) - (*rec)->data.size());
+      std::string zero = fmt::format("{:15d}", 0);
+      if (zero.size() != (*rec)->data.size() ||
+          ::pwrite(fd.get(), zero.data(), zero.size(), payload) != static_cast<ssize_t>(zero.size()))
+        log::warn("{}: cannot update the warning time", m.id);
+      return;
+    }
+  }
+}
+
+void Manager::complete_message(Message& m, bool bounces_ok, bool warned) {
+  std::string id = m.id;
+  if (warned) clear_warning_time(m);
+  long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
+  bool deferred = m.deferred || !bounces_ok;
+  if (!deferred) {
+    if (auto s = queue_.remove("active", id); !s) {
+      log::warn("{}: remove: {}", id, s.error().text);
+    } else {
+      remove_logs(id);
+      log::info("{}: removed", id);
+    }
+  } else {
+    time_t now = ::time(nullptr);
+    long delay = backoff_delay(age, s_.min_backoff, s_.max_backoff);
+    struct timeval tv[2];
+    tv[0].tv_sec = tv[1].tv_sec = now + delay;
+    tv[0].tv_usec = tv[1].tv_usec = 0;
+    std::string path = queue_.path("active", id);
+    if (::utimes(path.c_str(), tv) != 0)
+      log::warn("{}: set retry time: {}", id, std::strerror(errno));
+    if (auto s = queue_.move("active", "deferred", id); !s)
+      log::warn("{}: move to deferred: {}", id, s.error().text);
+  }
+  messages_.erase(id);  // m is gone from here on
+}
+
+void Manager::expire_message(Message& m) {
+  log::info("{}: from=<{}>, status=expired, returned to sender", m.id, m.info.sender);
+  auto reasons = defer_reasons(queue_.path("defer", m.id));
+  // Re-read: agents marked what they finished.
+  UniqueFd fd(::open(queue_.path("active", m.id).c_str(), O_RDWR | O_CLOEXEC));
+  auto now_info = fd ? read_queue_file(fd.get(), m.id)
+                     : Result<QueueFileInfo>(fail(Errc::kIo, "cannot open queue file"));
+  const QueueFileInfo& cur = now_info ? *now_info : m.info;
+  DeliverRequest req = m.base;
+  req.active_us = req.handoff_us = now_us();
+  StatusReporter self(req, fd.get(), queue_, "none", false);
+  for (const auto& q : cur.recipients) {
+    if (q.done()) continue;
+    DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
+    auto it = reasons.find(q.offset);
+    self.bounce(r, dsn("5.4.7", it != reasons.end() ? it->second : "message expired"));
+  }
+  m.deferred = self.reply().status != 0;
+}
+
+}  // namespace postern::qmgr

@@ -1,0 +1,230 @@
+// smtpd: the SMTP server. master passes one accepted connection at a time
+// (single_server_main); with -S the client is on stdin/stdout.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "dns/dns.h"
+#include "global/attr.h"
+#include "global/mail_server.h"
+#include "global/rewrite_client.h"
+#include "maps/table_lookup.h"
+#include "smtpd/smtpd_session.h"
+#include "util/socket.h"
+#include "util/strings.h"
+
+using namespace postern;
+using namespace postern::smtpd;
+
+namespace {
+
+// The real services behind the restrictions.
+class DaemonLookups : public CheckLookups {
+ public:
+  explicit DaemonLookups(const Config& cfg)
+      : cfg_(cfg), rewrite_(RewriteClient::from_config(cfg)), table_(maps::make_table_lookup()) {}
+
+  Result<ResolveReply> resolve(std::string_view sender, std::string_view address) override {
+    return rewrite_.resolve(sender, address);
+  }
+  Result<std::string> table(std::string_view spec, std::string_view key, bool partial) override {
+    return table_(spec, key, partial);
+  }
+  Result<std::string> policy(std::string_view endpoint, const AttrList& request) override {
+    auto deadline = Clock::now() + std::chrono::seconds(cfg_.get_time("smtpd_policy_service_timeout"));
+    Result<UniqueFd> fd = fail(Errc::kInvalid, "bad policy endpoint");
+    if (endpoint.starts_with("unix:")) {
+      fd = connect_unix(std::string(endpoint.substr(5)), deadline);
+    } else if (endpoint.starts_with("inet:")) {
+      std::string hp(endpoint.substr(5));
+      size_t colon = hp.rfind(':');
+      if (colon == std::string::npos) return fail(Errc::kInvalid, "bad policy endpoint");
+      auto port = parse_long(hp.substr(colon + 1));
+      if (!port) return fail(Errc::kInvalid, "bad policy endpoint port");
+      fd = connect_inet(hp.substr(0, colon), static_cast<int>(*port), deadline);
+    } else {
+      fd = connect_unix(std::string(endpoint), deadline);
+    }
+    if (!fd) return std::unexpected(fd.error());
+    Stream s = Stream::from_fd(std::move(*fd));
+    s.set_timeout(std::chrono::seconds(cfg_.get_time("smtpd_policy_service_timeout")));
+    for (const auto& [k, v] : request.items()) s.write(k + "=" + v + "\n");
+    s.write("\n");
+    if (auto st = s.flush(); !st) return std::unexpected(st.error());
+    std::string action;
+    for (int i = 0; i < 100; i++) {
+      auto line = s.read_line(4096);
+      if (!line) return std::unexpected(line.error());
+      std::string_view l = trim(*line, "\r");
+      if (l.empty()) break;
+      if (l.starts_with("action=")) action = std::string(l.substr(7));
+    }
+    if (action.empty()) return fail(Errc::kTemporary, "policy server sent no action");
+    return action;
+  }
+  Result<std::vector<std::string>> dns_a(std::string_view name) override {
+    auto r = resolver();
+    if (!r) return std::unexpected(r.error());
+    auto a = (*r)->addresses(name, true, false);
+    if (!a) return std::unexpected(a.error());
+    std::vector<std::string> out;
+    for (const auto& ip : *a) out.push_back(ip.to_string());
+    return out;
+  }
+  Result<bool> domain_exists(std::string_view domain) override {
+    auto r = resolver();
+    if (!r) return std::unexpected(r.error());
+    auto mx = (*r)->mx(domain);
+    if (mx) return true;
+    if (mx.error().code != Errc::kNotFound) return std::unexpected(mx.error());
+    auto a = (*r)->addresses(domain, true, true);
+    if (a) return !a->empty();
+    if (a.error().code == Errc::kNotFound) return false;
+    return std::unexpected(a.error());
+  }
+  Result<std::vector<std::string>> dns_txt(std::string_view name) override {
+    auto r = resolver();
+    if (!r) return std::unexpected(r.error());
+    return (*r)->txt(name);
+  }
+
+ private:
+  Result<dns::Resolver*> resolver() {
+    if (!resolver_) {
+      auto r = dns::Resolver::create();
+      if (!r) return std::unexpected(r.error());
+      resolver_ = std::move(*r);
+    }
+    return resolver_.get();
+  }
+  const Config& cfg_;
+  RewriteClient rewrite_;
+  TableLookup table_;
+  std::unique_ptr<dns::Resolver> resolver_;
+};
+
+// The client's names: the PTR name (reverse_name), and the name when the
+// PTR name's addresses include the client's (client_name); else "unknown".
+void lookup_client(CheckState& st, const IpAddress& addr) {
+  sockaddr_storage ss{};
+  socklen_t len = addr.to_sockaddr(&ss, 0);
+  char host[NI_MAXHOST];
+  if (getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, nullptr, 0,
+                  NI_NAMEREQD) != 0)
+    return;
+  st.reverse_name = host;
+  addrinfo hints{};
+  hints.ai_family = addr.family();
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host, nullptr, &hints, &res) != 0) return;
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    if (IpAddress::from_sockaddr(p->ai_addr).to_string() == addr.to_string()) {
+      st.client_name = host;
+      break;
+    }
+  }
+  freeaddrinfo(res);
+}
+
+// Stand-alone mode on a pipe: read the client from stdin, answer on stdout.
+class PipeTransport : public Transport {
+ public:
+  PipeTransport(UniqueFd in, UniqueFd out)
+      : in_(std::move(in)), out_(std::make_unique<FdTransport>(std::move(out))) {}
+  Result<size_t> read_some(char* buf, size_t len, Deadline deadline) override {
+    return in_.read_some(buf, len, deadline);
+  }
+  Result<size_t> write_some(const char* buf, size_t len, Deadline deadline) override {
+    return out_->write_some(buf, len, deadline);
+  }
+  int fd() const override { return in_.fd(); }
+
+ private:
+  FdTransport in_;
+  std::unique_ptr<FdTransport> out_;
+};
+
+bool is_socket(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+std::unique_ptr<tls::ServerContext> tls_context;
+std::unique_ptr<sasl::ServerBackend> sasl_backend;
+Extensions extensions;
+
+// TLS and SASL, set up before privileges are dropped (keys are root-only).
+void init_extensions(const Config& cfg) {
+  std::string level = lowercase(cfg.get("smtpd_tls_security_level"));
+  if (level.empty())
+    level = cfg.get_bool("smtpd_enforce_tls") ? "encrypt" : cfg.get_bool("smtpd_use_tls") ? "may" : "none";
+  if (level == "may" || level == "encrypt") {
+    extensions.tls_required = level == "encrypt";
+    auto ctx = tls::ServerContext::create(cfg);
+    if (ctx) {
+      tls_context = std::move(*ctx);
+      extensions.tls = tls_context.get();
+    } else {
+      log::warn("{}: disabling TLS support", ctx.error().text);
+      extensions.tls_unavailable = extensions.tls_required;
+    }
+  }
+  if (cfg.get_bool("smtpd_sasl_auth_enable")) {
+    auto b = sasl::ServerBackend::create(cfg);
+    if (b) {
+      sasl_backend = std::move(*b);
+      extensions.sasl = sasl_backend.get();
+    } else {
+      log::warn("SASL per-process initialization failed: {}", b.error().text);
+    }
+  }
+}
+
+std::unique_ptr<DaemonLookups> lookups;
+std::unique_ptr<Checker> checker;
+std::unique_ptr<SessionSettings> settings;
+
+void init(ServiceContext& ctx) {
+  lookups = std::make_unique<DaemonLookups>(ctx.cfg());
+  auto c = Checker::from_config(ctx.cfg(), *lookups);
+  if (!c) log::fatal("{}", c.error().text);
+  checker = std::make_unique<Checker>(std::move(*c));
+  settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
+  init_extensions(ctx.cfg());
+}
+
+void serve(UniqueFd fd, ServiceContext& ctx) {
+  CheckState st;
+  UniqueFd out_fd;
+  auto peer = peer_address(fd.get());
+  if (peer && (peer->family == AF_INET || peer->family == AF_INET6)) {
+    st.client_addr = peer->address.to_string();
+    st.client_port = peer->port;
+    lookup_client(st, peer->address);
+  } else {
+    // Stand-alone (-S) or a UNIX-domain client: Postfix's local identity.
+    st.client_name = st.reverse_name = "localhost";
+    st.client_addr = "127.0.0.1";
+  }
+  std::unique_ptr<Transport> transport;
+  if (ctx.args().stand_alone && !is_socket(fd.get()))
+    transport = std::make_unique<PipeTransport>(std::move(fd), UniqueFd(::dup(STDOUT_FILENO)));
+  else
+    transport = std::make_unique<FdTransport>(std::move(fd));
+  Stream stream(std::move(transport));
+  Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st),
+                  extensions);
+  session.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServiceHooks hooks;
+  hooks.pre_init = init;
+  return single_server_main(argc, argv, "smtpd", serve, hooks);
+}

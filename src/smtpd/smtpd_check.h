@@ -1,0 +1,142 @@
+// smtpd's access restrictions (smtpd_{client,helo,sender,relay,recipient,
+// data,end_of_data,etrn}_restrictions), evaluated as Postfix does: each
+// list is read left to right and the first restriction that decides wins;
+// `permit` ends only its own list, a reject ends everything.
+//
+// Everything outside the process (trivial-rewrite, lookup tables, the
+// policy service, DNS) is reached through CheckLookups, so the unit tests
+// drive the rules with fakes.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "global/attr.h"
+#include "global/match_list.h"
+#include "global/resolve_reply.h"
+#include "util/error.h"
+
+namespace postern {
+class Config;
+}
+
+namespace postern::smtpd {
+
+// An SMTP reply: "554 5.7.1 <x@y>: Relay access denied" is {554, "5.7.1", "<x@y>: Relay ..."}.
+struct Reply {
+  int code = 0;
+  std::string dsn;
+  std::string text;
+  std::string str() const;
+};
+
+class CheckLookups {
+ public:
+  virtual ~CheckLookups() = default;
+  virtual Result<ResolveReply> resolve(std::string_view sender, std::string_view address) = 0;
+  // One table lookup (the TableLookup contract of match_list.h).
+  virtual Result<std::string> table(std::string_view spec, std::string_view key, bool partial) = 0;
+  // One policy delegation request to `endpoint` ("unix:private/policy",
+  // "inet:127.0.0.1:9998"); answers the action text.
+  virtual Result<std::string> policy(std::string_view endpoint, const AttrList& request) = 0;
+  // A records of `name` (rbl lookups, unknown domains); kNotFound when none.
+  virtual Result<std::vector<std::string>> dns_a(std::string_view name) = 0;
+  // MX or A/AAAA exists for `domain`: true/false, kTemporary on DNS trouble.
+  virtual Result<bool> domain_exists(std::string_view domain) = 0;
+  virtual Result<std::vector<std::string>> dns_txt(std::string_view name) = 0;
+};
+
+// What the restrictions see of the session, and what they leave behind.
+struct CheckState {
+  std::string client_name = "unknown";   // verified name or "unknown"
+  std::string reverse_name = "unknown";  // PTR name (not forward-confirmed)
+  std::string client_addr;
+  int client_port = 0;
+  std::string helo;              // empty before HELO/EHLO
+  std::optional<std::string> sender;  // set after MAIL FROM
+  std::string recipient;         // current RCPT TO (or VRFY) address
+  std::string protocol = "SMTP";
+  std::string sasl_username;
+  bool unauth_pipelining = false;   // the client sent ahead without PIPELINING
+  std::string etrn_domain;
+  int recipient_count = 0;
+  long long size = 0;
+
+  // Actions collected on the way (access maps, policy service).
+  bool discard = false;
+  bool hold = false;
+  std::string hold_reason;
+  std::string filter;
+  std::string redirect;
+  std::vector<std::string> prepend;
+
+  // Called for every action that Postfix logs: action is "reject",
+  // "reject_warning", "hold", "discard", "warn", "filter", "redirect";
+  // `stage` is "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE",
+  // "VRFY", "ETRN"; `text` is the reply or the detail.
+  std::function<void(std::string_view action, std::string_view stage, std::string_view text)> log;
+};
+
+enum class Stage { kClient, kHelo, kSender, kRecipient, kData, kEndOfData, kEtrn, kVrfy };
+
+class Checker {
+ public:
+  // Reads the restriction lists and the codes from `cfg`. Errors name the
+  // parameter (an unknown restriction is reported when it is used, as Postfix does).
+  static Result<Checker> from_config(const Config& cfg, CheckLookups& lookups);
+
+  // nullopt: go ahead. A reply: reject (or defer) with it.
+  // kClient/kHelo/kSender honour smtpd_delay_reject (nothing until RCPT);
+  // kRecipient runs the delayed lists first, then relay and recipient lists.
+  std::optional<Reply> check(Stage stage, CheckState& state);
+
+  bool delay_reject() const { return delay_reject_; }
+  bool helo_required() const { return helo_required_; }
+
+ private:
+  enum class Result3 { kDunno, kPermit, kReject };
+  struct Outcome {
+    Result3 result = Result3::kDunno;
+    Reply reply;
+  };
+  Outcome run_list(std::string_view param, const std::vector<std::string>& list, Stage stage,
+                   CheckState& state, int depth);
+  Outcome run_one(const std::vector<std::string>& list, size_t& i, Stage stage, CheckState& state,
+                  int depth);
+  Outcome access(std::string_view spec, Stage stage, CheckState& state, int depth,
+                 std::string_view what);
+  Outcome action(std::string_view value, std::string_view table_name, Stage stage,
+                 CheckState& state, int depth, std::string_view reply_name,
+                 std::string_view reply_class);
+  Outcome policy(std::string_view endpoint, Stage stage, CheckState& state, int depth);
+  Outcome reject(CheckState& state, Stage stage, int code, std::string_view dsn, std::string text);
+  Outcome unauth_destination(CheckState& state, Stage stage, bool defer, bool permit_form);
+  Outcome unlisted_recipient(CheckState& state, Stage stage, std::string_view address,
+                             bool is_sender);
+  std::vector<std::string> list(std::string_view param) const;
+  long long code(std::string_view param) const;
+
+  const Config* cfg_ = nullptr;
+  CheckLookups* lookups_ = nullptr;
+  std::map<std::string, std::vector<std::string>, std::less<>> lists_;
+  std::map<std::string, std::vector<std::string>, std::less<>> classes_;
+  MatchList mynetworks_;
+  MatchList relay_domains_;
+  MatchList permit_mx_backup_;
+  bool delay_reject_ = true;
+  bool helo_required_ = false;
+  bool soft_bounce_ = false;
+  bool warn_if_reject_ = false;
+  // Delayed client/helo/sender verdict, computed once per transaction.
+  std::optional<std::optional<Reply>> delayed_;
+  std::string delayed_key_;
+};
+
+// The stage name Postfix puts in log lines ("RCPT", "MAIL", ...).
+std::string_view stage_name(Stage stage);
+
+}  // namespace postern::smtpd

@@ -1,0 +1,942 @@
+#include "smtpd/smtpd_session.h"
+
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "global/config.h"
+#include "global/mail_address.h"
+#include "global/mail_date.h"
+#include "global/rec_type.h"
+#include "smtpd/smtpd_proto.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace postern::smtpd {
+
+namespace {
+
+class CleanupSink : public MessageSink {
+ public:
+  explicit CleanupSink(CleanupClient c) : c_(std::move(c)) {}
+  const std::string& queue_id() const override { return c_.queue_id(); }
+  Status record(int type, std::string_view data) override { return c_.record(type, data); }
+  Result<CleanupOutcome> finish() override { return c_.finish(); }
+
+ private:
+  CleanupClient c_;
+};
+
+constexpr std::string_view kCommandOrder[] = {"helo", "ehlo", "starttls", "xclient", "xforward",
+                                              "auth", "mail", "rcpt", "data", "bdat", "rset",
+                                              "noop", "vrfy", "etrn", "quit", "unknown"};
+
+}  // namespace
+
+SinkOpener cleanup_opener(const Config& cfg) {
+  return [&cfg](int flags) -> Result<std::unique_ptr<MessageSink>> {
+    auto c = CleanupClient::open(cfg, flags);
+    if (!c) return std::unexpected(c.error());
+    return std::make_unique<CleanupSink>(std::move(*c));
+  };
+}
+
+SessionSettings SessionSettings::from_config(const Config& cfg) {
+  SessionSettings s;
+  s.myhostname = cfg.get("myhostname");
+  s.banner = cfg.get("smtpd_banner");
+  s.mail_name = cfg.get("mail_name");
+  s.message_size_limit = cfg.get_int("message_size_limit");
+  s.recipient_limit = cfg.get_int("smtpd_recipient_limit");
+  s.soft_error_limit = cfg.get_int("smtpd_soft_error_limit");
+  s.hard_error_limit = cfg.get_int("smtpd_hard_error_limit");
+  s.error_sleep_time = cfg.get_time("smtpd_error_sleep_time");
+  s.junk_command_limit = cfg.get_int("smtpd_junk_command_limit");
+  s.line_length_limit = cfg.get_int("line_length_limit");
+  if (s.line_length_limit < 512) s.line_length_limit = 512;
+  s.timeout = std::chrono::seconds(cfg.get_time("smtpd_timeout"));
+  std::string discard = cfg.get("smtpd_discard_ehlo_keywords");
+  for (auto w : split(discard))
+    s.discard_ehlo_keywords.push_back(lowercase(w));
+  s.disable_vrfy = cfg.get_bool("disable_vrfy_command");
+  s.forbid_bare_newline = cfg.get_bool("smtpd_forbid_bare_newline");
+  s.strict_rfc821 = cfg.get_bool("strict_rfc821_envelopes");
+  s.helo_required = cfg.get_bool("smtpd_helo_required");
+  s.null_access_key = cfg.get("smtpd_null_access_lookup_key");
+  s.fast_flush_domains = cfg.get("fast_flush_domains");
+  s.tls_auth_only = cfg.get_bool("smtpd_tls_auth_only");
+  s.sasl_enable = cfg.get_bool("smtpd_sasl_auth_enable");
+  s.broken_sasl_auth_clients = cfg.get_bool("broken_sasl_auth_clients");
+  s.starttls_timeout = std::chrono::seconds(cfg.get_time("smtpd_starttls_timeout"));
+  return s;
+}
+
+Session::Session(Stream& stream, const SessionSettings& settings, Checker& checker,
+                 SinkOpener opener, CheckState client, Extensions ext)
+    : s_(stream), cfg_(settings), checker_(checker), opener_(std::move(opener)),
+      st_(std::move(client)), ext_(ext) {
+  for (auto n : kCommandOrder) counters_.push_back(Counter{std::string(n)});
+  st_.log = [this](std::string_view a, std::string_view stage, std::string_view t) {
+    log_action(a, stage, t);
+  };
+}
+
+std::string Session::namaddr() const { return st_.client_name + "[" + st_.client_addr + "]"; }
+
+void Session::log_action(std::string_view action, std::string_view stage, std::string_view text) {
+  std::string id = sink_ ? sink_->queue_id() : "NOQUEUE";
+  std::string extra;
+  if (st_.sender) extra += fmt::format(" from=<{}>", *st_.sender);
+  if (!st_.recipient.empty()) extra += fmt::format(" to=<{}>", st_.recipient);
+  extra += fmt::format(" proto={}", st_.protocol);
+  if (!st_.helo.empty()) extra += fmt::format(" helo=<{}>", st_.helo);
+  log::info("{}: {}: {} from {}: {};{}", id, action, stage, namaddr(), text, extra);
+}
+
+void Session::count(std::string_view name, bool ok) {
+  for (auto& c : counters_)
+    if (c.name == name) {
+      c.total++;
+      if (ok) c.ok++;
+    }
+}
+
+std::string Session::disconnect_stats() const {
+  std::string out;
+  int ok = 0, total = 0;
+  for (const auto& c : counters_) {
+    if (c.total == 0) continue;
+    ok += c.ok;
+    total += c.total;
+    out += c.ok == c.total ? fmt::format(" {}={}", c.name, c.ok)
+                           : fmt::format(" {}={}/{}", c.name, c.ok, c.total);
+  }
+  out += (ok == total && total > 0) ? fmt::format(" commands={}", ok)
+                                    : fmt::format(" commands={}/{}", ok, total);
+  return out;
+}
+
+void Session::reply(std::string_view text) {
+  if (!text.empty() && (text[0] == '4' || text[0] == '5')) {
+    error_count_++;
+    if (error_count_ > cfg_.soft_error_limit && cfg_.error_sleep_time > 0)
+      std::this_thread::sleep_for(std::chrono::seconds(cfg_.error_sleep_time));
+  }
+  s_.write(text);
+  s_.write("\r\n");
+  // Pipelined replies go out together when more commands are waiting.
+  if (!s_.has_buffered_input()) (void)s_.flush();
+}
+
+void Session::reset() {
+  abort_queue();
+  in_mail_ = false;
+  st_.sender.reset();
+  st_.recipient.clear();
+  st_.recipient_count = 0;
+  st_.discard = st_.hold = false;
+  st_.filter.clear();
+  st_.redirect.clear();
+  st_.prepend.clear();
+  recipients_.clear();
+  rcpt_attempts_ = 0;
+  msg_size_ = 0;
+  envid_.clear();
+  ret_.clear();
+  smtputf8_ = false;
+  body_type_.clear();
+  queue_failed_ = false;
+  bdat_active_ = bdat_error_ = bdat_too_big_ = false;
+  bdat_partial_.clear();
+}
+
+void Session::abort_queue() { sink_.reset(); }
+
+Status Session::open_queue() {
+  if (sink_) return {};
+  int flags = kCleanupFlagsExternal;
+  if (smtputf8_) flags |= kCleanupFlagSmtputf8;
+  auto sink = opener_(flags);
+  if (!sink) return std::unexpected(sink.error());
+  sink_ = std::move(*sink);
+  if (st_.sasl_username.empty())
+    log::info("{}: client={}", sink_->queue_id(), namaddr());
+  else
+    log::info("{}: client={}, sasl_method={}, sasl_username={}", sink_->queue_id(), namaddr(),
+              sasl_method_, st_.sasl_username);
+  struct timeval tv;
+  gettimeofday(&tv, nullptr);
+  auto rec = [this](int t, std::string_view d) { return sink_->record(t, d); };
+  Status st = rec(rec::kTime, fmt::format("{} {}", tv.tv_sec, tv.tv_usec));
+  auto attr = [&](std::string_view n, std::string_view v) {
+    if (st) st = rec(rec::kAttr, fmt::format("{}={}", n, v));
+  };
+  attr("rewrite_context", "remote");
+  attr("log_client_name", st_.client_name);
+  attr("log_client_address", st_.client_addr);
+  attr("log_client_port", std::to_string(st_.client_port));
+  attr("log_message_origin", namaddr());
+  attr("log_helo_name", st_.helo);
+  attr("log_protocol_name", st_.protocol);
+  attr("client_name", st_.client_name);
+  attr("reverse_client_name", st_.reverse_name);
+  attr("client_address", st_.client_addr);
+  attr("client_port", std::to_string(st_.client_port));
+  attr("helo_name", st_.helo);
+  attr("protocol_name", st_.protocol);
+  if (st) st = rec(rec::kSender, st_.sender.value_or(""));
+  if (st && !envid_.empty()) st = rec(rec::kDsnEnvid, envid_);
+  if (st && !ret_.empty()) st = rec(rec::kDsnRet, ret_ == "FULL" ? "1" : "2");
+  if (!st) {
+    sink_.reset();
+    return st;
+  }
+  return {};
+}
+
+Status Session::send_envelope_recipient(const std::string& rcpt, int notify,
+                                        const std::string& orcpt) {
+  Status st;
+  if (!orcpt.empty()) st = sink_->record(rec::kDsnOrcpt, orcpt);
+  if (st && notify) st = sink_->record(rec::kDsnNotify, std::to_string(notify));
+  if (st) st = sink_->record(rec::kRecipient, rcpt);
+  return st;
+}
+
+bool Session::cmd_helo(const std::string& args, bool ehlo) {
+  if (args.empty()) {
+    reply(ehlo ? "501 Syntax: EHLO hostname" : "501 Syntax: HELO hostname");
+    return false;
+  }
+  reset();
+  st_.helo = args.substr(0, args.find_first_of(" \t"));
+  ehlo_ = ehlo;
+  set_protocol();
+  if (auto r = checker_.check(Stage::kHelo, st_)) {
+    st_.helo.clear();
+    reply(*r);
+    return false;
+  }
+  if (!ehlo) {
+    reply("250 " + cfg_.myhostname);
+    return true;
+  }
+  std::vector<std::string> kw;
+  auto add = [&](std::string_view k, std::string_view text) {
+    for (const auto& d : cfg_.discard_ehlo_keywords)
+      if (d == lowercase(k)) return;
+    kw.emplace_back(text);
+  };
+  add("pipelining", "PIPELINING");
+  if (cfg_.message_size_limit > 0) add("size", fmt::format("SIZE {}", cfg_.message_size_limit));
+  else add("size", "SIZE");
+  if (!cfg_.disable_vrfy) add("vrfy", "VRFY");
+  add("etrn", "ETRN");
+  if (ext_.tls && !tls_active_) add("starttls", "STARTTLS");
+  if (auth_offered()) {
+    std::string mechs;
+    auto session = ext_.sasl->open(sasl::ConnectionInfo{st_.client_addr, st_.client_port, "", 0,
+                                                        tls_active_, false});
+    if (session) {
+      for (const auto& m : (*session)->mechanisms()) mechs += (mechs.empty() ? "" : " ") + m;
+      if (!mechs.empty()) {
+        add("auth", "AUTH " + mechs);
+        if (cfg_.broken_sasl_auth_clients) add("auth", "AUTH=" + mechs);
+      }
+    } else {
+      log::warn("SASL authentication failure: {}", session.error().text);
+    }
+  }
+  add("enhancedstatuscodes", "ENHANCEDSTATUSCODES");
+  add("8bitmime", "8BITMIME");
+  add("dsn", "DSN");
+  add("smtputf8", "SMTPUTF8");
+  add("chunking", "CHUNKING");
+  std::string out = "250" + std::string(kw.empty() ? " " : "-") + cfg_.myhostname;
+  for (size_t i = 0; i < kw.size(); i++)
+    out += "\r\n250" + std::string(i + 1 == kw.size() ? " " : "-") + kw[i];
+  reply(out);
+  return true;
+}
+
+bool Session::cmd_mail(const std::string& args) {
+  if (cfg_.helo_required && st_.helo.empty()) {
+    reply("503 5.5.1 Error: send HELO/EHLO first");
+    return false;
+  }
+  if (in_mail_) {
+    reply("503 5.5.1 Error: nested MAIL command");
+    return false;
+  }
+  if (ext_.tls_required && !tls_active_) {
+    reply(ext_.tls_unavailable ? "454 4.7.0 TLS not available due to local problem"
+                               : "530 5.7.0 Must issue a STARTTLS command first");
+    return false;
+  }
+  if (!istarts_with(args, "FROM:")) {
+    reply("501 5.5.4 Syntax: MAIL FROM:<address>");
+    return false;
+  }
+  auto p = parse_path(std::string_view(args).substr(5), cfg_.strict_rfc821);
+  if (!p) {
+    reply("501 5.5.4 Syntax: MAIL FROM:<address>");
+    return false;
+  }
+  if (p->bad_syntax) {
+    reply("501 5.1.7 Bad sender address syntax");
+    return false;
+  }
+  std::string envid, ret, body;
+  bool utf8 = false;
+  for (const auto& param : p->params) {
+    auto [name, value] = split_param(param);
+    if (name == "SIZE") {
+      auto n = parse_ulong(value);
+      if (!n || value.empty()) {
+        reply("501 5.5.4 Bad message size syntax");
+        return false;
+      }
+      msg_size_ = static_cast<long long>(std::min<unsigned long long>(*n, 1ULL << 62));
+    } else if (name == "BODY") {
+      if (!iequals(value, "8BITMIME") && !iequals(value, "7BIT")) {
+        reply("555 5.5.4 Unsupported option: " + param);
+        return false;
+      }
+      body = uppercase(value);
+    } else if (name == "RET") {
+      if (!iequals(value, "FULL") && !iequals(value, "HDRS")) {
+        reply("501 5.5.4 Bad RET parameter syntax");
+        return false;
+      }
+      ret = uppercase(value);
+    } else if (name == "ENVID") {
+      auto d = xtext_decode(value);
+      if (!d || d->empty() || d->size() > 100) {
+        reply("501 5.5.4 Bad ENVID parameter syntax");
+        return false;
+      }
+      envid = *d;
+    } else if (name == "SMTPUTF8" && value.empty()) {
+      utf8 = true;
+    } else if (name == "AUTH") {
+      // Accepted and ignored without SASL.
+    } else {
+      reply("555 5.5.4 Unsupported option: " + param);
+      return false;
+    }
+  }
+  if (cfg_.message_size_limit > 0 && msg_size_ > cfg_.message_size_limit) {
+    reply("552 5.3.4 Message size exceeds fixed limit");
+    return false;
+  }
+  st_.sender = p->address;
+  st_.size = msg_size_;
+  if (auto r = checker_.check(Stage::kSender, st_)) {
+    st_.sender.reset();
+    reply(*r);
+    return false;
+  }
+  envid_ = envid;
+  ret_ = ret;
+  body_type_ = body;
+  smtputf8_ = utf8;
+  in_mail_ = true;
+  reply("250 2.1.0 Ok");
+  return true;
+}
+
+bool Session::cmd_rcpt(const std::string& args) {
+  if (!in_mail_) {
+    reply("503 5.5.1 Error: need MAIL command");
+    return false;
+  }
+  if (!istarts_with(args, "TO:")) {
+    reply("501 5.5.4 Syntax: RCPT TO:<address>");
+    return false;
+  }
+  auto p = parse_path(std::string_view(args).substr(3), cfg_.strict_rfc821);
+  if (!p) {
+    reply("501 5.5.4 Syntax: RCPT TO:<address>");
+    return false;
+  }
+  if (p->bad_syntax || p->address.empty()) {
+    reply("501 5.1.3 Bad recipient address syntax");
+    return false;
+  }
+  if (static_cast<long long>(recipients_.size()) >= cfg_.recipient_limit) {
+    reply("452 4.5.3 Error: too many recipients");
+    return false;
+  }
+  int notify = 0;
+  std::string orcpt;
+  for (const auto& param : p->params) {
+    auto [name, value] = split_param(param);
+    if (name == "NOTIFY") {
+      notify = parse_notify(value);
+      if (!notify) {
+        reply("501 5.5.4 Error: Bad NOTIFY parameter syntax");
+        return false;
+      }
+    } else if (name == "ORCPT") {
+      size_t semi = value.find(';');
+      auto decoded = semi == std::string::npos ? std::nullopt
+                                               : xtext_decode(std::string_view(value).substr(semi + 1));
+      if (!decoded || semi == 0) {
+        reply("501 5.5.4 Error: Bad ORCPT parameter syntax");
+        return false;
+      }
+      orcpt = value.substr(0, semi) + ";" + *decoded;
+    } else {
+      reply("555 5.5.4 Unsupported option: " + param);
+      return false;
+    }
+  }
+  st_.recipient = p->address;
+  st_.recipient_count = static_cast<int>(recipients_.size());
+  auto r = checker_.check(Stage::kRecipient, st_);
+  if (r) {
+    reply(*r);
+    st_.recipient.clear();
+    return false;
+  }
+  if (!sink_ && !queue_failed_) {
+    if (auto st = open_queue(); !st) {
+      log::warn("connect to cleanup service: {}", st.error().text);
+      queue_failed_ = true;
+    }
+  }
+  if (queue_failed_ || !sink_ || !send_envelope_recipient(p->address, notify, orcpt)) {
+    queue_failed_ = true;
+    st_.recipient.clear();
+    reply("451 4.3.0 Error: queue file write error");
+    return false;
+  }
+  recipients_.push_back(p->address);
+  st_.recipient.clear();
+  reply("250 2.1.5 Ok");
+  return true;
+}
+
+std::string Session::received_header() {
+  std::string id = sink_ ? sink_->queue_id() : "";
+  std::string from = st_.helo.empty() ? st_.client_name : st_.helo;
+  std::string h = fmt::format("Received: from {} ({} [{}])\n\tby {} ({}) with {} id {}", from,
+                              st_.client_name, st_.client_addr, cfg_.myhostname, cfg_.mail_name,
+                              st_.protocol, id);
+  std::string date = mail_date(std::time(nullptr));
+  if (recipients_.size() == 1)
+    h += fmt::format("\n\tfor <{}>; {}", externalize_address(recipients_[0]), date);
+  else
+    h += fmt::format(";\n\t{}", date);
+  return h;
+}
+
+Status Session::content_line(std::string_view line, bool complete) {
+  if (!sink_) return {};
+  // Chunks of an over-long line are continuation records.
+  return sink_->record(complete ? rec::kNorm : rec::kCont, line);
+}
+
+std::string Session::finish_message(bool too_big, bool write_error) {
+  if (too_big) {
+    abort_queue();
+    return "552 5.3.4 Message size exceeds fixed limit";
+  }
+  if (!sink_ || write_error) {
+    abort_queue();
+    return "451 4.3.0 Error: queue file write error";
+  }
+  if (auto r = checker_.check(Stage::kEndOfData, st_)) {
+    abort_queue();
+    return r->str();
+  }
+  Status st = sink_->record(rec::kExtracted, "");
+  if (!st) {
+    abort_queue();
+    return "451 4.3.0 Error: queue file write error";
+  }
+  auto out = sink_->finish();
+  std::string id = sink_->queue_id();
+  if (!out) {
+    abort_queue();
+    return "451 4.3.0 Error: queue file write error";
+  }
+  if (out->status == 0) {
+    sink_.reset();
+    return fmt::format("250 2.0.0 Ok: queued as {}", id);
+  }
+  CleanupStatusDetail d = cleanup_status_detail(out->status);
+  sink_.reset();
+  // cleanup's reason may carry its own enhanced code ("5.7.1 text").
+  const std::string& why = out->reason;
+  if (why.empty()) return fmt::format("{} {} Error: {}", d.smtp, d.dsn, d.text);
+  bool has_dsn = why.size() > 5 && (why[0] == '4' || why[0] == '5') && why[1] == '.';
+  int code = d.smtp;
+  if (has_dsn && why[0] != static_cast<char>('0' + code / 100)) code = (why[0] - '0') * 100 + code % 100;
+  if (has_dsn) return fmt::format("{} {}", code, why);
+  return fmt::format("{} {} {}", d.smtp, d.dsn, why);
+}
+
+bool Session::cmd_data(const std::string& args) {
+  if (!args.empty()) {
+    reply("501 5.5.4 Syntax: DATA");
+    return false;
+  }
+  if (!in_mail_) {
+    reply("503 5.5.1 Error: need RCPT command");
+    return false;
+  }
+  if (recipients_.empty()) {
+    reply(queue_failed_ ? "451 4.3.0 Error: queue file write error"
+                        : "554 5.5.1 Error: no valid recipients");
+    return false;
+  }
+  if (auto r = checker_.check(Stage::kData, st_)) {
+    reply(*r);
+    return false;
+  }
+  Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
+  if (st) {
+    std::string h = received_header();
+    for (auto l : split(h, "\n"))
+      if (st) st = sink_->record(rec::kNorm, l);
+    for (const auto& p : st_.prepend)
+      if (st) st = sink_->record(rec::kNorm, p);
+  }
+  bool write_error = !st;
+  reply("354 End data with <CR><LF>.<CR><LF>");
+  (void)s_.flush();
+  last_command_ = "DATA";
+  bool too_big = false;
+  bool prev_complete = true;   // the previous line ended in CRLF (dot detection)
+  data_bytes_ = 0;
+  for (;;) {
+    bool complete = false;
+    auto line = s_.read_line(static_cast<size_t>(cfg_.line_length_limit), &complete);
+    if (!line) {
+      log::info("{} after DATA ({} bytes) from {}",
+                line.error().code == Errc::kTimeout ? "timeout" : "lost connection", data_bytes_,
+                namaddr());
+      if (line.error().code == Errc::kTimeout)
+        (void)s_.write_flush(fmt::format("421 4.4.2 {} Error: timeout exceeded\r\n", cfg_.myhostname));
+      abort_queue();
+      quit_ = true;
+      return false;
+    }
+    std::string& l = *line;
+    bool crlf = complete && !l.empty() && l.back() == '\r';
+    if (crlf) l.pop_back();
+    if (complete && !crlf && cfg_.forbid_bare_newline) {
+      abort_queue();
+      (void)s_.write_flush(fmt::format("521 5.5.2 {} Error: bare <LF> received\r\n", cfg_.myhostname));
+      log::info("disconnect: bare <LF> received from {} after DATA", namaddr());
+      quit_ = true;
+      return false;
+    }
+    // Only <CR><LF>.<CR><LF> ends the message (no SMTP smuggling).
+    if (crlf && prev_complete && l == ".") break;
+    bool was_complete_crlf = crlf;
+    std::string_view text = l;
+    if (prev_complete && !text.empty() && text[0] == '.') text.remove_prefix(1);
+    data_bytes_ += static_cast<long long>(text.size()) + (complete ? 2 : 0);
+    if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) too_big = true;
+    if (!too_big && !write_error) {
+      if (!content_line(text, complete)) write_error = true;
+    }
+    prev_complete = was_complete_crlf;
+    // A bare LF still ends a line of content, but cannot start a dot line.
+    if (complete && !crlf) prev_complete = false;
+  }
+  std::string r = finish_message(too_big, write_error);
+  bool ok = r[0] == '2';
+  reply(r);
+  in_mail_ = false;
+  reset();
+  return ok;
+}
+
+bool Session::cmd_bdat(const std::string& args) {
+  auto words = split(args, " \t");
+  std::vector<std::string_view> w;
+  for (auto x : words)
+    if (!x.empty()) w.push_back(x);
+  auto n = w.empty() ? std::nullopt : parse_ulong(w[0]);
+  bool last = w.size() == 2 && iequals(w[1], "LAST");
+  if (!n || w.size() > 2 || (w.size() == 2 && !last) || w[0].find_first_not_of("0123456789") != std::string_view::npos) {
+    reply("521 5.5.4 Syntax: BDAT count [LAST]");
+    quit_ = true;
+    return false;
+  }
+  // Read the chunk whatever happens, so the session stays in sync.
+  std::string chunk;
+  unsigned long long left = *n;
+  while (left > 0) {
+    auto part = s_.read_some(static_cast<size_t>(std::min<unsigned long long>(left, 65536)));
+    if (!part) {
+      log::info("lost connection after BDAT from {}", namaddr());
+      abort_queue();
+      quit_ = true;
+      return false;
+    }
+    left -= part->size();
+    if (!bdat_too_big_ && chunk.size() + part->size() <= static_cast<size_t>(cfg_.message_size_limit > 0 ? cfg_.message_size_limit + 2 : 1LL << 40))
+      chunk += *part;
+    else
+      bdat_too_big_ = true;
+  }
+  if (!in_mail_) {
+    reply("503 5.5.1 Error: need RCPT command");
+    return false;
+  }
+  if (recipients_.empty()) {
+    reply("554 5.5.1 Error: no valid recipients");
+    return false;
+  }
+  if (!bdat_active_) {
+    if (auto r = checker_.check(Stage::kData, st_)) {
+      reply(*r);
+      reset();
+      return false;
+    }
+    bdat_active_ = true;
+    data_bytes_ = 0;
+    Status st = sink_ ? sink_->record(rec::kMessage, "") : Status{};
+    if (st) {
+      std::string h = received_header();
+      for (auto l : split(h, "\n"))
+        if (st) st = sink_->record(rec::kNorm, l);
+      for (const auto& p : st_.prepend)
+        if (st) st = sink_->record(rec::kNorm, p);
+    }
+    if (!st) bdat_error_ = true;
+  }
+  // Lines end in LF (a CR before it is dropped); a partial line waits for the next chunk.
+  std::string data = bdat_partial_ + chunk;
+  bdat_partial_.clear();
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t nl = data.find('\n', pos);
+    if (nl == std::string::npos) {
+      bdat_partial_ = data.substr(pos);
+      break;
+    }
+    std::string_view l(data.data() + pos, nl - pos);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    data_bytes_ += static_cast<long long>(l.size()) + 2;
+    if (cfg_.message_size_limit > 0 && data_bytes_ > cfg_.message_size_limit) bdat_too_big_ = true;
+    if (!bdat_too_big_ && !bdat_error_ && !content_line(l, true)) bdat_error_ = true;
+    pos = nl + 1;
+  }
+  if (!last) {
+    if (bdat_too_big_) {
+      reply("552 5.3.4 Message size exceeds fixed limit");
+      reset();
+      return false;
+    }
+    reply(fmt::format("250 2.0.0 Ok: {} bytes", *n));
+    return true;
+  }
+  if (!bdat_partial_.empty()) {
+    data_bytes_ += static_cast<long long>(bdat_partial_.size()) + 2;
+    if (!bdat_too_big_ && !bdat_error_ && !content_line(bdat_partial_, true)) bdat_error_ = true;
+    bdat_partial_.clear();
+  }
+  std::string r = finish_message(bdat_too_big_, bdat_error_);
+  bool ok = r[0] == '2';
+  if (ok) r = fmt::format("250 2.0.0 Ok: {} bytes queued as {}", data_bytes_, r.substr(r.rfind(' ') + 1));
+  reply(r);
+  reset();
+  return ok;
+}
+
+bool Session::cmd_vrfy(const std::string& args) {
+  if (cfg_.disable_vrfy) {
+    reply("502 5.5.1 VRFY command is disabled");
+    return false;
+  }
+  if (args.empty()) {
+    reply("501 5.5.4 Syntax: VRFY address [SMTPUTF8]");
+    return false;
+  }
+  auto p = parse_path(args, false);
+  if (!p || p->bad_syntax) {
+    reply("501 5.1.3 Bad recipient address syntax");
+    return false;
+  }
+  std::string saved = st_.recipient;
+  st_.recipient = p->address;
+  auto r = checker_.check(Stage::kVrfy, st_);
+  st_.recipient = saved;
+  if (r) {
+    reply(*r);
+    return false;
+  }
+  reply("252 2.0.0 " + (p->bracketed ? "<" + p->external + ">" : p->external));
+  return true;
+}
+
+bool Session::cmd_etrn(const std::string& args) {
+  if (args.empty()) {
+    reply("500 Syntax: ETRN domain");
+    return false;
+  }
+  if (cfg_.helo_required && st_.helo.empty()) {
+    reply("503 Error: send HELO/EHLO first");
+    return false;
+  }
+  if (in_mail_) {
+    reply("503 Error: MAIL transaction in progress");
+    return false;
+  }
+  std::string domain = args[0] == '@' ? args.substr(1) : args;
+  st_.etrn_domain = domain;
+  if (auto r = checker_.check(Stage::kEtrn, st_)) {
+    reply(*r);
+    return false;
+  }
+  log::warn("reject: ETRN {}... from {}", domain, namaddr());
+  reply(fmt::format("459 <{}>: service unavailable", domain));
+  return false;
+}
+
+void Session::set_protocol() {
+  if (!ehlo_) {
+    st_.protocol = "SMTP";
+    return;
+  }
+  st_.protocol = std::string("ESMTP") + (tls_active_ ? "S" : "") +
+                 (st_.sasl_username.empty() ? "" : "A");
+}
+
+bool Session::auth_offered() const {
+  return ext_.sasl && cfg_.sasl_enable && (!cfg_.tls_auth_only || tls_active_) &&
+         st_.sasl_username.empty();
+}
+
+// Handshake on the client connection (after "220 Ready" or at once in
+// wrapper mode). False when the connection cannot go on.
+bool Session::start_tls() {
+  (void)s_.flush();
+  tls::Peer peer;
+  peer.name = st_.client_name;
+  peer.addr = st_.client_addr;
+  peer.port = st_.client_port;
+  auto info = ext_.tls->start(s_, peer, Clock::now() + cfg_.starttls_timeout);
+  if (!info) {
+    log::warn("TLS handshake failed with {}: {}", namaddr(), info.error().text);
+    quit_ = true;
+    return false;
+  }
+  tls_active_ = true;
+  return true;
+}
+
+bool Session::cmd_starttls(const std::string& args) {
+  if (!args.empty()) {
+    reply("501 5.5.4 Syntax: STARTTLS");
+    return false;
+  }
+  if (tls_active_) {
+    reply("554 5.5.1 Error: TLS already active");
+    return false;
+  }
+  if (!ext_.tls) {
+    if (ext_.tls_unavailable) reply("454 4.7.0 TLS not available due to local problem");
+    else reply("502 5.5.1 Error: command not implemented");
+    return false;
+  }
+  s_.write("220 2.0.0 Ready to start TLS\r\n");
+  if (!start_tls()) return false;
+  // RFC 3207: forget everything learned before the handshake.
+  reset();
+  st_.helo.clear();
+  ehlo_ = false;
+  set_protocol();
+  return true;
+}
+
+bool Session::cmd_auth(const std::string& args) {
+  if (!ext_.sasl || !cfg_.sasl_enable || (cfg_.tls_auth_only && !tls_active_)) {
+    reply("503 5.5.1 Error: authentication not enabled");
+    return false;
+  }
+  if (!ehlo_) {
+    reply("503 5.5.1 Error: send EHLO first");
+    return false;
+  }
+  if (!st_.sasl_username.empty()) {
+    reply("503 5.5.1 Error: already authenticated");
+    return false;
+  }
+  if (in_mail_) {
+    reply("503 5.5.1 Error: MAIL transaction in progress");
+    return false;
+  }
+  auto words = split(args, " \t");
+  if (words.empty() || words.size() > 2) {
+    reply("501 5.5.4 Syntax: AUTH mechanism");
+    return false;
+  }
+  std::string mech = uppercase(words[0]);
+  auto session = ext_.sasl->open(sasl::ConnectionInfo{st_.client_addr, st_.client_port, "", 0,
+                                                      tls_active_, false});
+  if (!session) {
+    log::warn("SASL authentication failure: {}", session.error().text);
+    reply("454 4.7.0 Temporary authentication failure: " + session.error().text);
+    return false;
+  }
+  std::optional<std::string_view> initial;
+  if (words.size() == 2) initial = words[1];
+  sasl::ServerReply r = (*session)->start(mech, initial);
+  while (r.kind == sasl::ServerReply::Kind::kContinue) {
+    reply("334 " + r.challenge);
+    (void)s_.flush();
+    auto line = s_.read_line(12288);
+    if (!line) {
+      quit_ = true;
+      return false;
+    }
+    std::string l = *line;
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (l == "*") {
+      reply("501 5.7.0 Authentication aborted");
+      return false;
+    }
+    r = (*session)->step(l);
+  }
+  if (r.ok()) {
+    st_.sasl_username = r.username;
+    sasl_method_ = mech;
+    set_protocol();
+    reply("235 2.7.0 Authentication successful");
+    return true;
+  }
+  log::warn("{}: SASL {} authentication failed: {}", namaddr(), mech, r.reason);
+  if (r.malformed) reply("501 5.5.2 Cannot decode response");
+  else if (r.temporary) reply("454 4.7.0 Temporary authentication failure: " + r.reason);
+  else reply("535 5.7.8 Error: authentication failed: " + r.reason);
+  return false;
+}
+
+bool Session::handle(const std::string& line) {
+  Command c = split_command(line);
+  std::string lower = lowercase(c.verb);
+  last_command_ = c.verb.empty() ? "CONNECT" : c.verb;
+  if (line.find('\0') != std::string::npos) {
+    reply("500 5.5.2 Error: bad syntax");
+    count("unknown", false);
+    return false;
+  }
+  bool ok = false;
+  std::string counted = lower;
+  if (lower == "helo") ok = cmd_helo(c.args, false);
+  else if (lower == "ehlo") ok = cmd_helo(c.args, true);
+  else if (lower == "mail") ok = cmd_mail(c.args);
+  else if (lower == "rcpt") ok = cmd_rcpt(c.args);
+  else if (lower == "data") ok = cmd_data(c.args);
+  else if (lower == "bdat") ok = cmd_bdat(c.args);
+  else if (lower == "rset") {
+    if (!c.args.empty()) {
+      reply("501 5.5.4 Syntax: RSET");
+    } else {
+      reset();
+      reply("250 2.0.0 Ok");
+      ok = true;
+    }
+  } else if (lower == "noop") {
+    reply("250 2.0.0 Ok");
+    ok = true;
+  } else if (lower == "vrfy") ok = cmd_vrfy(c.args);
+  else if (lower == "etrn") ok = cmd_etrn(c.args);
+  else if (lower == "quit") {
+    reply("221 2.0.0 Bye");
+    quit_ = true;
+    ok = true;
+  } else if (lower == "starttls") {
+    ok = cmd_starttls(c.args);
+  } else if (lower == "auth") {
+    ok = cmd_auth(c.args);
+  } else if (lower == "xclient" || lower == "xforward") {
+    reply("550 5.7.0 Error: insufficient authorization");
+  } else {
+    counted = "unknown";
+    reply("500 5.5.2 Error: command not recognized");
+  }
+  count(counted, ok);
+  if (lower == "noop" || lower == "vrfy" || lower == "etrn" || lower == "rset") {
+    if (++junk_count_ > cfg_.junk_command_limit) error_count_++;
+  }
+  return ok;
+}
+
+void Session::run() {
+  s_.set_timeout(cfg_.timeout);
+  log::info("connect from {}", namaddr());
+  if (ext_.tls && ext_.tls->wrappermode() && !start_tls()) {
+    log::info("disconnect from {}{}", namaddr(), disconnect_stats());
+    return;
+  }
+  std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
+  reply("220 " + cfg_.banner);
+  (void)s_.flush();
+  while (!quit_) {
+    if (error_count_ >= cfg_.hard_error_limit) {
+      log::info("too many errors after {} from {}", last_command_, namaddr());
+      (void)s_.write_flush(fmt::format("421 4.7.0 {} Error: too many errors\r\n", cfg_.myhostname));
+      break;
+    }
+    bool complete = false;
+    auto line = s_.read_line(static_cast<size_t>(cfg_.line_length_limit), &complete);
+    if (!line) {
+      if (line.error().code == Errc::kTimeout) {
+        log::info("timeout after {} from {}", last_command_, namaddr());
+        (void)s_.write_flush(fmt::format("421 4.4.2 {} Error: timeout exceeded\r\n", cfg_.myhostname));
+      } else {
+        log::info("lost connection after {} from {}", last_command_, namaddr());
+      }
+      break;
+    }
+    if (!complete) {
+      // An over-long command: keep its start, skip the rest.
+      for (;;) {
+        bool c2 = false;
+        auto more = s_.read_line(static_cast<size_t>(cfg_.line_length_limit), &c2);
+        if (!more || c2) break;
+      }
+    }
+    std::string& l = *line;
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    // A client that sends ahead without having been offered PIPELINING.
+    if (s_.has_buffered_input() && !pipelining_logged_) {
+      std::string verb = uppercase(split_command(l).verb);
+      // Commands that must end a pipelined group, or any without EHLO.
+      bool must_be_last = verb == "HELO" || verb == "EHLO" || verb == "DATA" || verb == "VRFY" ||
+                          verb == "ETRN" || verb == "NOOP" || verb == "STARTTLS" ||
+                          verb == "AUTH" || verb == "EXPN";
+      if (verb != "QUIT" && (must_be_last || !ehlo_)) {
+        log::info("improper command pipelining after {} from {}: {}", verb, namaddr(),
+                  printable(l));
+        pipelining_logged_ = true;
+        st_.unauth_pipelining = true;
+      }
+    }
+    if (client_reject) {
+      std::string verb = lowercase(split_command(l).verb);
+      if (verb != "quit" && verb != "rset" && verb != "noop") {
+        reply(*client_reject);
+        count(verb == "helo" || verb == "ehlo" || verb == "mail" || verb == "rcpt" ? verb : "unknown", false);
+        continue;
+      }
+    }
+    handle(l);
+  }
+  (void)s_.flush();
+  abort_queue();
+  log::info("disconnect from {}{}", namaddr(), disconnect_stats());
+}
+
+}  // namespace postern::smtpd
