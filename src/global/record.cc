@@ -210,6 +210,10 @@ Result<std::optional<Record>> RecordReader::next() {
     if (!r || !*r || mode_ == Mode::kRaw) return r;
     Record& rec = **r;
     if (rec.type == rec::kPadding) continue;
+    if (rec.type == rec::kEnd && ::lseek(fd_, 0, SEEK_CUR) < 0) {
+      // Pointer-following readers need a seekable file (as Postfix's do).
+      return std::unexpected(sys_error("seek error after reading END record"));
+    }
     if (rec.type != rec::kPointer) return r;
     auto target = parse_pointer(rec.data);
     if (!target) return fail(Errc::kInvalid, "malformed pointer record value: " + rec.data);

@@ -60,7 +60,8 @@ class RecordReader {
  public:
   enum class Mode {
     kRaw,             // every record as it is in the file
-    kFollowPointers,  // jump to where 'p' records point, skip 'w' padding
+    kFollowPointers,  // jump to where 'p' records point, skip 'w' padding;
+                      // the input must be seekable (checked at the E record)
   };
 
   // `fd` is borrowed. `max_size` limits one payload (0 = no limit, used by

@@ -51,6 +51,16 @@ std::vector<std::string> filter_mechanisms(const std::vector<std::string>& mechs
 
 std::vector<std::string> server_types() { return {"cyrus", "dovecot"}; }
 
+std::string smtp_reply(const ServerReply& r) {
+  switch (r.kind) {
+    case ServerReply::Kind::kSuccess: return "235 2.7.0 Authentication successful";
+    case ServerReply::Kind::kContinue: return "334 " + r.challenge;
+    case ServerReply::Kind::kFailure: break;
+  }
+  if (r.temporary) return "454 4.7.0 Temporary authentication failure: " + r.reason;
+  return "535 5.7.8 Error: authentication failed: " + r.reason;
+}
+
 Result<std::unique_ptr<ServerBackend>> ServerBackend::create(const Config& cfg,
                                                              std::string_view prefix_view) {
   std::string prefix(prefix_view);
@@ -103,11 +113,11 @@ Result<std::unique_ptr<ServerBackend>> ServerBackend::create(const Config& cfg,
 
 namespace detail {
 
-ServerReply malformed_reply() {
+ServerReply malformed_reply(std::string reason) {
   ServerReply r;
   r.kind = ServerReply::Kind::kFailure;
   r.malformed = true;
-  r.reason = "malformed response";
+  r.reason = std::move(reason);
   return r;
 }
 

@@ -108,7 +108,7 @@ class CyrusSession : public Session {
       if (name == m) offered = true;
     if (!offered) {
       ServerReply r;
-      r.reason = "mechanism " + printable(m) + " is not available";
+      r.reason = sasl_errstring(SASL_NOMECH, nullptr, nullptr);  // "no mechanism available"
       return r;
     }
     std::optional<std::string> data;
@@ -117,7 +117,7 @@ class CyrusSession : public Session {
         data = std::string();
       } else {
         data = base64_decode(*initial);
-        if (!data) return detail::malformed_reply();
+        if (!data) return detail::malformed_reply(sasl_errstring(SASL_BADPROT, nullptr, nullptr));
       }
     }
     const char* out = nullptr;
@@ -129,7 +129,7 @@ class CyrusSession : public Session {
 
   ServerReply step(std::string_view response) override {
     auto data = base64_decode(response);
-    if (!data) return detail::malformed_reply();
+    if (!data) return detail::malformed_reply(sasl_errstring(SASL_BADPROT, nullptr, nullptr));
     const char* out = nullptr;
     unsigned outlen = 0;
     int status = sasl_server_step(conn_, data->data(), static_cast<unsigned>(data->size()), &out,

@@ -236,15 +236,16 @@ ServerReply DovecotSession::start(std::string_view mech, std::optional<std::stri
     if (name == m) offered = true;
   if (!offered) {
     ServerReply r;
-    r.reason = "mechanism " + printable(m) + " is not available";
+    r.reason = "Invalid authentication mechanism";  // Dovecot's words
     return r;
   }
+  // "=" (an empty initial response) goes to Dovecot as it is, as Postfix
+  // sends it; Dovecot then fails PLAIN like Postfix's users see it.
   std::string resp;
   if (initial) {
-    if (*initial != "=") {
-      if (!base64_decode(*initial)) return malformed_reply();
-      resp = std::string(*initial);
-    }
+    if (*initial != "=" && !base64_decode(*initial))
+      return malformed_reply("Invalid base64 data in initial response");
+    resp = std::string(*initial);
   }
   id_ = backend_->next_id();
   std::string req = fmt::format("AUTH\t{}\t{}\tservice={}\tnologin", id_, m,
@@ -261,7 +262,7 @@ ServerReply DovecotSession::start(std::string_view mech, std::optional<std::stri
 }
 
 ServerReply DovecotSession::step(std::string_view response) {
-  if (!base64_decode(response)) return malformed_reply();
+  if (!base64_decode(response)) return malformed_reply("Invalid base64 data in continued response");
   return backend_->exchange(fmt::format("CONT\t{}\t{}\n", id_, response), id_);
 }
 

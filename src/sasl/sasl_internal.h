@@ -29,7 +29,7 @@ Result<std::unique_ptr<ServerBackend>> make_dovecot_server(const ServerSettings&
 // Connects to "inet:host:port", "unix:/path" or "/path" within the deadline.
 Result<UniqueFd> connect_endpoint(const std::string& endpoint, Deadline deadline);
 
-// The failure reply for undecodable client input.
-ServerReply malformed_reply();
+// The failure reply for undecodable client input, with the back end's words.
+ServerReply malformed_reply(std::string reason);
 
 }  // namespace postern::sasl::detail

@@ -34,7 +34,7 @@ struct ServerReply {
   std::string username;   // kSuccess; on kFailure when known (for sasl_username=)
   std::string reason;     // kFailure: for the reply and log ("authentication failure")
   bool temporary = false; // kFailure: 454 4.7.0 rather than 535 5.7.8
-  bool malformed = false; // kFailure: the client's base64 was invalid (501 5.5.2)
+  bool malformed = false; // kFailure: the client's base64 was invalid (never sent on)
 
   bool ok() const { return kind == Kind::kSuccess; }
 };
@@ -94,5 +94,16 @@ class ServerBackend {
 
 // Server SASL types compiled in (postconf -a).
 std::vector<std::string> server_types();
+
+// The SMTP reply for a step, in Debian's Postfix's words:
+//   "235 2.7.0 Authentication successful", "334 <challenge>",
+//   "454 4.7.0 Temporary authentication failure: <reason>",
+//   "535 5.7.8 Error: authentication failed: <reason>".
+// Malformed base64 is a 535 too, with the back end's reason ("Invalid base64
+// data in initial response" from Dovecot, "bad protocol / cancel" from
+// Cyrus), as Postfix answers. The caller's own replies, for reference:
+// "501 5.7.0 Authentication aborted" ("*"), "501 5.5.4 Syntax: AUTH
+// mechanism", "503 5.5.1 Error: already authenticated".
+std::string smtp_reply(const ServerReply& reply);
 
 }  // namespace postern::sasl

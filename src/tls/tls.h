@@ -125,17 +125,30 @@ struct CommonSettings {
 class ServerContext {
  public:
   // Builds the context from <prefix>_tls_* (prefix "smtpd"). Errors name
-  // the parameter or file ("cannot get private key from file ..."); the
-  // caller decides: at "may" warn and offer no STARTTLS, at "encrypt"
-  // refuse mail with 4xx.
-  static Result<std::unique_ptr<ServerContext>> create(const Config& cfg,
-                                                       std::string_view prefix = "smtpd");
+  // the parameter or file in Postfix's words ("cannot get RSA private key
+  // from file \"/etc/ssl/x.key\""); OpenSSL's or the system's details go to
+  // `problems`. What Debian's Postfix then does: log "warning: <error>:
+  // disabling TLS support" and "warning: TLS library problem: <p>" for each
+  // problem, keep announcing STARTTLS and answer it with "454 4.7.0 TLS not
+  // available due to local problem" (at "encrypt", MAIL gets "530 5.7.0
+  // Must issue a STARTTLS command first").
+  static Result<std::unique_ptr<ServerContext>> create(
+      const Config& cfg, std::string_view prefix = "smtpd",
+      std::vector<std::string>* problems = nullptr);
   ~ServerContext();
 
   Level level() const { return level_; }
   bool wrappermode() const { return wrappermode_; }
   bool ask_ccert() const { return ask_ccert_; }
   bool req_ccert() const { return req_ccert_; }
+
+  // Session tickets that every process holding the same key can decrypt,
+  // so a client resumes with whichever smtpd process it reaches (Postfix's
+  // tlsmgr hands such keys out). `key` is 80 bytes: a 16-byte name, a
+  // 32-byte AES-256 key and a 32-byte HMAC-SHA256 key. Without it each
+  // process issues tickets under its own random key.
+  Status set_ticket_key(std::string_view key);
+  const std::string& ticket_key() const { return ticket_key_; }
 
   // STARTTLS: discard buffered input, handshake, swap the stream's transport.
   // On failure the stream keeps its plain transport (the connection is
@@ -150,13 +163,16 @@ class ServerContext {
   bool ask_ccert_ = false;
   bool req_ccert_ = false;
   CommonSettings common_;
+  std::string ticket_key_;
 };
 
 class ClientContext {
  public:
-  // Builds the context from <prefix>_tls_* (prefix "smtp" or "lmtp").
-  static Result<std::unique_ptr<ClientContext>> create(const Config& cfg,
-                                                       std::string_view prefix = "smtp");
+  // Builds the context from <prefix>_tls_* (prefix "smtp" or "lmtp");
+  // errors as for ServerContext::create.
+  static Result<std::unique_ptr<ClientContext>> create(
+      const Config& cfg, std::string_view prefix = "smtp",
+      std::vector<std::string>* problems = nullptr);
   ~ClientContext();
 
   Level level() const { return level_; }

@@ -46,7 +46,10 @@ ClientContext::~ClientContext() {
 }
 
 Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
-                                                             std::string_view prefix_view) {
+                                                             std::string_view prefix_view,
+                                                             std::vector<std::string>* problems) {
+  std::vector<std::string> ignored;
+  std::vector<std::string>& details = problems ? *problems : ignored;
   std::string prefix(prefix_view);
   std::unique_ptr<ClientContext> self(new ClientContext);
   detail::ignore_sigpipe();
@@ -73,7 +76,7 @@ Result<std::unique_ptr<ClientContext>> ClientContext::create(const Config& cfg,
       false, level_is_mandatory(self->level_) ? self->mandatory_ : self->common_);
   if (!ctx) return std::unexpected(ctx.error());
   self->ctx_ = *ctx;
-  if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, false); !s)
+  if (auto s = detail::load_certificates(self->ctx_, cfg, prefix, false, details); !s)
     return std::unexpected(s.error());
   SSL_CTX_set_verify(self->ctx_, SSL_VERIFY_PEER, accept_any);
   if (auto depth = cfg.int_value(prefix + "_tls_scert_verifydepth"); depth)

@@ -80,6 +80,21 @@ namespace detail {
 
 namespace {
 
+// OpenSSL's error queue as Postfix logs it: "error:...:reason:file:line:".
+std::vector<std::string> library_problems() {
+  std::vector<std::string> out;
+  const char* file = nullptr;
+  int line = 0;
+  unsigned long e;
+  while ((e = ERR_get_error_all(&file, &line, nullptr, nullptr, nullptr)) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out.push_back(fmt::format("{}:{}:{}:", buf, file ? file : "", line));
+  }
+  return out;
+}
+
+
 Result<std::vector<std::string>> list_param(const Config& cfg, const std::string& name) {
   auto v = cfg.expand(name);
   if (!v) return std::unexpected(v.error());
@@ -110,11 +125,17 @@ struct PemObject {
   X509Ptr cert;
 };
 
-Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what) {
+// Postfix's words for what could not be loaded, with OpenSSL's (or the
+// system's) details in `problems`.
+using Problems = std::vector<std::string>;
+
+Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what,
+                                        Problems& problems) {
   auto text = read_file(file, 1 << 20);
-  if (!text)
-    return fail(Errc::kInvalid, fmt::format("cannot get {} from file \"{}\": {}", what, file,
-                                            text.error().text));
+  if (!text) {
+    problems.push_back(text.error().text);
+    return fail(Errc::kInvalid, fmt::format("cannot get {} from file \"{}\"", what, file));
+  }
   BIO* bio = BIO_new_mem_buf(text->data(), static_cast<int>(text->size()));
   std::vector<PemObject> out;
   for (;;) {
@@ -143,8 +164,8 @@ Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_vie
 }
 
 // Groups PEM objects: a key followed by its chain, or a chain followed by its key.
-Result<std::vector<KeyChain>> group_chain_file(const std::string& file) {
-  auto objects = read_pem(file, "private key and certificate");
+Result<std::vector<KeyChain>> group_chain_file(const std::string& file, Problems& problems) {
+  auto objects = read_pem(file, "private key and certificate chain", problems);
   if (!objects) return std::unexpected(objects.error());
   std::vector<KeyChain> groups;
   KeyChain cur;
@@ -166,37 +187,37 @@ Result<std::vector<KeyChain>> group_chain_file(const std::string& file) {
   flush();
   if (groups.empty())
     return fail(Errc::kInvalid,
-                fmt::format("cannot get private key and certificate from file \"{}\"", file));
+                fmt::format("cannot get private key and certificate chain from file \"{}\"",
+                            file));
   return groups;
 }
 
-Status install(SSL_CTX* ctx, KeyChain& kc) {
-  if (!kc.key)
-    return fail(Errc::kInvalid,
-                fmt::format("cannot get private key from file \"{}\"", kc.cert_file));
-  if (kc.certs.empty())
-    return fail(Errc::kInvalid,
-                fmt::format("cannot get certificate from file \"{}\"", kc.key_file));
-  if (SSL_CTX_use_certificate(ctx, kc.certs[0].get()) != 1)
-    return fail(Errc::kInvalid, fmt::format("cannot use certificate from file \"{}\": {}",
-                                            kc.cert_file, openssl_errors()));
-  if (SSL_CTX_use_PrivateKey(ctx, kc.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    std::string why = openssl_errors();
-    return fail(Errc::kInvalid,
-                fmt::format("private key in file \"{}\" does not match the certificate in file "
-                            "\"{}\"{}{}",
-                            kc.key_file, kc.cert_file, why.empty() ? "" : ": ", why));
-  }
+// Installs one key and chain; `algo` is "RSA ", "ECDSA ", "DSA " or "".
+Status install(SSL_CTX* ctx, KeyChain& kc, std::string_view algo, Problems& problems) {
+  auto bad = [&](std::string_view what, const std::string& file) {
+    for (auto& p : library_problems()) problems.push_back(std::move(p));
+    return fail(Errc::kInvalid, fmt::format("cannot get {}{} from file \"{}\"", algo, what, file));
+  };
+  if (!kc.key) return bad("private key", kc.cert_file);
+  if (kc.certs.empty()) return bad("certificate", kc.key_file);
+  // Checked against this leaf: SSL_CTX_check_private_key would look at the
+  // slot of the key's own type, which may hold another (matching) pair.
+  if (X509_check_private_key(kc.certs[0].get(), kc.key.get()) != 1)
+    return bad("private key", kc.key_file);
+  if (SSL_CTX_use_certificate(ctx, kc.certs[0].get()) != 1) return bad("certificate", kc.cert_file);
+  // A key that does not match its certificate: OpenSSL says "key values mismatch".
+  if (SSL_CTX_use_PrivateKey(ctx, kc.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+    return bad("private key", kc.key_file);
   for (size_t i = 1; i < kc.certs.size(); ++i)
     if (SSL_CTX_add1_chain_cert(ctx, kc.certs[i].get()) != 1)
-      return fail(Errc::kInvalid, fmt::format("cannot add chain certificate from file \"{}\": {}",
-                                              kc.cert_file, openssl_errors()));
+      return bad("certificate chain", kc.cert_file);
   return {};
 }
 
-// The legacy cert_file/key_file pair.
-Status load_pair(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
-  auto certs = read_pem(cert_file, "certificate");
+// The legacy cert_file/key_file pair of one algorithm.
+Status load_pair(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file,
+                 std::string_view algo, Problems& problems) {
+  auto certs = read_pem(cert_file, fmt::format("{}certificate", algo), problems);
   if (!certs) return std::unexpected(certs.error());
   KeyChain kc;
   kc.cert_file = cert_file;
@@ -206,16 +227,18 @@ Status load_pair(SSL_CTX* ctx, const std::string& cert_file, const std::string& 
     if (o.key && !kc.key && key_file == cert_file) kc.key = std::move(o.key);
   }
   if (kc.certs.empty())
-    return fail(Errc::kInvalid, fmt::format("cannot get certificate from file \"{}\"", cert_file));
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get {}certificate from file \"{}\"", algo, cert_file));
   if (key_file != cert_file) {
-    auto keys = read_pem(key_file, "private key");
+    auto keys = read_pem(key_file, fmt::format("{}private key", algo), problems);
     if (!keys) return std::unexpected(keys.error());
     for (auto& o : *keys)
       if (o.key && !kc.key) kc.key = std::move(o.key);
   }
   if (!kc.key)
-    return fail(Errc::kInvalid, fmt::format("cannot get private key from file \"{}\"", key_file));
-  return install(ctx, kc);
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get {}private key from file \"{}\"", algo, key_file));
+  return install(ctx, kc, algo, problems);
 }
 
 std::string pkey_description(EVP_PKEY* key, bool tls13) {
@@ -370,22 +393,27 @@ Result<SSL_CTX*> new_context(bool server, const CommonSettings& common) {
 }
 
 Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& prefix,
-                         bool required) {
+                         bool required, std::vector<std::string>& problems) {
   auto chain_files = list_param(cfg, prefix + "_tls_chain_files");
   if (!chain_files) return std::unexpected(chain_files.error());
   bool loaded = false;
   if (!chain_files->empty()) {
     for (const auto& file : *chain_files) {
-      auto groups = group_chain_file(file);
+      auto groups = group_chain_file(file, problems);
       if (!groups) return std::unexpected(groups.error());
       for (auto& kc : *groups)
-        if (auto s = install(ctx, kc); !s) return s;
+        if (auto s = install(ctx, kc, "", problems); !s) return s;
     }
     return {};
   }
-  for (auto [cert, key] : {std::pair{"_tls_cert_file", "_tls_key_file"},
-                           std::pair{"_tls_eccert_file", "_tls_eckey_file"},
-                           std::pair{"_tls_dcert_file", "_tls_dkey_file"}}) {
+  struct Pair {
+    const char* cert;
+    const char* key;
+    const char* algo;
+  };
+  for (auto [cert, key, algo] : {Pair{"_tls_cert_file", "_tls_key_file", "RSA "},
+                                 Pair{"_tls_eccert_file", "_tls_eckey_file", "ECDSA "},
+                                 Pair{"_tls_dcert_file", "_tls_dkey_file", "DSA "}}) {
     if (!cfg.is_known(prefix + cert)) continue;
     auto c = cfg.expand(prefix + cert);
     auto k = cfg.expand(prefix + key);
@@ -394,7 +422,7 @@ Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& pre
     std::string cf(trim(*c)), kf(trim(*k));
     if (cf.empty()) continue;
     if (kf.empty()) kf = cf;
-    if (auto s = load_pair(ctx, cf, kf); !s) return s;
+    if (auto s = load_pair(ctx, cf, kf, algo, problems); !s) return s;
     loaded = true;
   }
   if (!loaded && required)
@@ -403,24 +431,6 @@ Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& pre
                                             prefix));
   return {};
 }
-
-namespace {
-
-// OpenSSL's error queue as Postfix logs it: "error:...:reason:file:line:".
-std::vector<std::string> library_problems() {
-  std::vector<std::string> out;
-  const char* file = nullptr;
-  int line = 0;
-  unsigned long e;
-  while ((e = ERR_get_error_all(&file, &line, nullptr, nullptr, nullptr)) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out.push_back(fmt::format("{}:{}:{}:", buf, file ? file : "", line));
-  }
-  return out;
-}
-
-}  // namespace
 
 void log_handshake_failure(std::string_view what, const Error& error,
                            const std::vector<std::string>& problems) {

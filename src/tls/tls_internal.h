@@ -25,8 +25,10 @@ Result<SSL_CTX*> new_context(bool server, const CommonSettings& common);
 // its chain per group, RSA and ECDSA together), or from the legacy
 // cert_file/key_file, eccert_file/eckey_file pairs. `required`: fail when
 // nothing is configured.
+// Errors read as Postfix's ("cannot get RSA private key from file \"...\"");
+// OpenSSL's or the system's details go to `problems`.
 Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& prefix,
-                         bool required);
+                         bool required, std::vector<std::string>& problems);
 // Runs SSL_do_handshake on a non-blocking descriptor until done or the
 // deadline; on a protocol error `problems` receives OpenSSL's error lines.
 Status handshake(SSL* ssl, Deadline deadline, std::vector<std::string>* problems = nullptr);

@@ -17,6 +17,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 SBIN = pathlib.Path("/usr/sbin")
@@ -47,7 +48,12 @@ def wait_for_port(port, timeout=20.0):
 
 class PostfixInstance:
     def __init__(self, base, port, hostname="postfix.oracle.test"):
-        self.base = pathlib.Path(base) / "postfix-oracle"
+        # A directory of its own, reachable by the postfix user: pytest's
+        # temporary tree is not (a concurrent pytest run resets it to 0700).
+        # `base` is kept for callers' convenience but not used.
+        del base
+        self.base = pathlib.Path(tempfile.mkdtemp(prefix="postern-oracle-"))
+        os.chmod(self.base, 0o755)
         self.etc = self.base / "etc"
         self.spool = self.base / "spool"
         self.data = self.base / "data"
@@ -57,11 +63,6 @@ class PostfixInstance:
         for d in (self.etc, self.spool, self.data):
             d.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.data, "postfix")
-        # The spool must be reachable by the postfix user; temp dirs often are not.
-        for p in [self.base, *self.base.parents]:
-            if str(p) in ("/", "/tmp"):
-                break
-            os.chmod(p, os.stat(p).st_mode | 0o011)
         master = pathlib.Path("/etc/postfix/master.cf").read_text()
         master = re.sub(r"^smtp\s+inet\s.*$", f"127.0.0.1:{port} inet n - n - - smtpd", master,
                         count=1, flags=re.M)
@@ -136,3 +137,4 @@ class PostfixInstance:
 
     def __exit__(self, *exc):
         self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -69,6 +69,7 @@ def test_auxprop_sasldb(auxprop_etc, mech):
     bad = probe(auxprop_etc, "auth", mech, "alice", "wrong")
     assert bad.returncode == 1, bad.stdout
     assert "temporary=no malformed=no reason=authentication failure" in bad.stdout
+    assert "reply: 535 5.7.8 Error: authentication failed: authentication failure" in bad.stdout
     if mech == "PLAIN":  # Cyrus's LOGIN plugin does not log
         assert "warning: SASL authentication failure: Password verification failed" in bad.stderr
     assert f"failed user: alice@{REALM}" in bad.stdout  # for the log's sasl_username=
@@ -183,4 +184,13 @@ def test_saslauthd_down_is_temporary(tmp_path):
     assert r.returncode == 2, r.stdout
     # Postfix answers this with "454 4.7.0 Temporary authentication failure: generic failure".
     assert "temporary=yes malformed=no reason=generic failure" in r.stdout
+    assert "reply: 454 4.7.0 Temporary authentication failure: generic failure" in r.stdout
     assert "warning: SASL authentication failure: cannot connect to saslauthd server" in r.stderr
+
+
+def test_replies_as_postfix_gives_them(auxprop_etc):
+    """Replies Debian's Postfix gives with Cyrus for the same input (recorded by hand)."""
+    r = probe(auxprop_etc, "--initial", "!!!!", "auth", "PLAIN", "alice", "secret")
+    assert "reply: 535 5.7.8 Error: authentication failed: bad protocol / cancel" in r.stdout, r.stdout
+    r = probe(auxprop_etc, "auth", "FOO", "alice", "secret")
+    assert "reply: 535 5.7.8 Error: authentication failed: no mechanism available" in r.stdout, r.stdout

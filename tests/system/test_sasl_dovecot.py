@@ -136,6 +136,7 @@ def test_good_password(dovecot, where, mech):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "mechanisms: PLAIN LOGIN" in r.stdout
     assert "result: success user=alice" in r.stdout
+    assert "reply: 235 2.7.0 Authentication successful" in r.stdout
 
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
@@ -146,6 +147,7 @@ def test_bad_password_is_permanent(dovecot, mech):
     # "535 5.7.8 Error: authentication failed: (reason unavailable)".
     assert "result: failure temporary=no malformed=no reason=(reason unavailable)" in r.stdout
     assert "failed user: alice" in r.stdout  # for the log's sasl_username=
+    assert "reply: 535 5.7.8 Error: authentication failed: (reason unavailable)" in r.stdout
 
 
 def test_unknown_user_and_full_address(dovecot):
@@ -170,6 +172,17 @@ def test_malformed_response_is_not_sent(dovecot):
              "--initial", "AGFsaWNl\tuser=x", "auth", "PLAIN", "alice", "secret"])
     assert r.returncode == 3, r.stdout
     assert "malformed=yes" in r.stdout
+    # Debian's Postfix gives the same answer (Dovecot's words).
+    assert "reply: 535 5.7.8 Error: authentication failed: Invalid base64 data in initial response" \
+        in r.stdout
+
+
+def test_replies_as_postfix_gives_them(dovecot):
+    """Replies Debian's Postfix gives with the same Dovecot (recorded by hand)."""
+    r = probe(dovecot.socket, "--initial", "=", "auth", "PLAIN", "alice", "secret")
+    assert "reply: 535 5.7.8 Error: authentication failed: (reason unavailable)" in r.stdout, r.stdout
+    r = probe(dovecot.socket, "auth", "FOO", "alice", "secret")
+    assert "reply: 535 5.7.8 Error: authentication failed: Invalid authentication mechanism" in r.stdout
 
 
 def test_relative_path_uses_queue_directory(dovecot, tmp_path):

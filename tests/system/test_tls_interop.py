@@ -1,4 +1,4 @@
-# ctest-timeout: 300
+# ctest-timeout: 900
 """postern_tls against other implementations, through tests/tools/tls-probe:
 openssl s_client -starttls smtp, Python's ssl and smtplib against our
 server; our client against openssl s_server; the summary log line compared
@@ -193,7 +193,10 @@ def test_missing_key_names_the_file(tmp_path, certs):
     r = run([PROBE, "-o", "smtpd_tls_security_level=may", "-o", f"smtpd_tls_cert_file={certs}/server-rsa.pem",
              "-o", f"smtpd_tls_key_file={tmp_path}/missing.key", "server", "0"])
     assert r.returncode == 1
-    assert f'cannot get private key from file "{tmp_path}/missing.key"' in r.stderr
+    # Debian's Postfix says the same, then "TLS library problem" details.
+    assert f'warning: cannot get RSA private key from file "{tmp_path}/missing.key": disabling TLS support' \
+        in r.stderr, r.stderr
+    assert "warning: TLS library problem: " in r.stderr
 
 
 @pytest.fixture
@@ -252,7 +255,8 @@ def test_summary_line_matches_postfix(request, server, certs, client_cert, extra
     request.addfinalizer(lambda: shutil.rmtree(pki, ignore_errors=True))
     pki.chmod(0o755)
     for f in certs.iterdir():
-        shutil.copy(f, pki / f.name)
+        if f.is_file():
+            shutil.copy(f, pki / f.name)
     certs = pki
     params = dict(smtpd_tls_security_level="may", smtpd_tls_cert_file=f"{certs}/server-rsa.pem",
                   smtpd_tls_key_file=f"{certs}/server-rsa.key", smtpd_tls_loglevel=1)

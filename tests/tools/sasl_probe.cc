@@ -6,9 +6,10 @@
 //              [--initial TEXT] mechs | auth MECH USER PASSWORD
 //
 // "mechs" prints "mechanisms: ..." and exits 0. "auth" prints the
-// mechanisms, then "result: success user=NAME" (exit 0), "result: failure
-// ... reason=TEXT" (exit 1 permanent, 2 temporary, 3 malformed input) or
-// "error: TEXT" (exit 4: the session could not be opened). The client side
+// mechanisms, "reply: <the SMTP reply smtpd would give>", then "result:
+// success user=NAME" (exit 0), "result: failure ... reason=TEXT" (exit 1
+// permanent, 2 temporary, 3 malformed input; "failed user: NAME" when
+// known) or "error: TEXT" (exit 4: the session could not be opened). The client side
 // is built in (PLAIN, LOGIN) unless --cyrus-client asks for the Cyrus
 // client library (any mechanism it supports, honouring smtp_sasl_*).
 #include <cstdio>
@@ -36,6 +37,7 @@ int usage() {
 }
 
 int finish(const ServerReply& r) {
+  std::printf("reply: %s\n", smtp_reply(r).c_str());
   if (r.ok()) {
     std::printf("result: success user=%s\n", r.username.c_str());
     return 0;

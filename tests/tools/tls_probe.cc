@@ -74,9 +74,12 @@ void serve(Stream& s, tls::ServerContext& ctx, const std::string& addr,
 }
 
 int run_server(const Config& cfg, int port) {
-  auto ctx = tls::ServerContext::create(cfg);
+  std::vector<std::string> problems;
+  auto ctx = tls::ServerContext::create(cfg, "smtpd", &problems);
   if (!ctx) {
-    log::error("{}", ctx.error().text);
+    // What smtpd logs (as Postfix) before it carries on without TLS.
+    log::warn("{}: disabling TLS support", ctx.error().text);
+    for (const auto& p : problems) log::warn("TLS library problem: {}", p);
     return 1;
   }
   UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -12,7 +12,8 @@ root), makes it leave messages in its queue, and copies them here:
                   delay warning time (W record); from the hashed deferred/ queue
   longid-<ID>     the hold message again with enable_long_queue_ids = yes
 
-Usage: sudo python3 tests/data/queue/make_samples.py
+Usage: sudo python3 tests/data/queue/make_samples.py [OUTPUT_DIR]
+(tests/system/test_postcat.py also runs it into a temporary directory.)
 """
 import os
 import pathlib
@@ -67,10 +68,10 @@ def clear(queue):
             p.unlink()
 
 
-def main():
-    if not postfix_oracle.available():
-        sys.exit("needs root and Debian's Postfix")
-    for old in HERE.glob("*-*"):
+def make_samples(out):
+    """Writes the samples into directory `out`; returns their paths."""
+    out = pathlib.Path(out)
+    for old in out.glob("*-*"):
         if old.suffix != ".py":
             old.unlink()
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,11 +92,11 @@ def main():
                            input="Subject: via sendmail\nX-Test: 1\n\nhello\n.dot\n",
                            text=True, check=True, timeout=60)
             f = wait_files(pf.spool / "maildrop")[0]
-            shutil.copy(f, HERE / f"maildrop-{f.name}")
+            shutil.copy(f, out / f"maildrop-{f.name}")
 
             smtp_message(port, "held message")
             f = wait_files(pf.spool / "hold")[0]
-            shutil.copy(f, HERE / f"hold-{f.name}")
+            shutil.copy(f, out / f"hold-{f.name}")
             clear(pf.spool / "hold")
 
             # Deferred with one recipient done: no HOLD now.
@@ -107,7 +108,7 @@ def main():
                            "Subject: partly delivered\r\n\r\nbody\r\n")
             f = wait_files(pf.spool / "deferred", timeout=60)[0]
             time.sleep(0.5)
-            shutil.copy(f, HERE / f"deferred-{f.name}")
+            shutil.copy(f, out / f"deferred-{f.name}")
 
             pf.set_main(smtpd_client_restrictions="check_client_access static:HOLD",
                         enable_long_queue_ids="yes")
@@ -115,11 +116,19 @@ def main():
             time.sleep(1)
             smtp_message(port, "long queue id")
             f = wait_files(pf.spool / "hold")[0]
-            shutil.copy(f, HERE / f"longid-{f.name}")
-    for p in sorted(HERE.glob("*-*")):
-        if p.suffix != ".py":
-            os.chmod(p, 0o644)
-            print(p.name)
+            shutil.copy(f, out / f"longid-{f.name}")
+    paths = [p for p in sorted(out.glob("*-*")) if p.suffix != ".py"]
+    for p in paths:
+        os.chmod(p, 0o644)
+    return paths
+
+
+def main():
+    if not postfix_oracle.available():
+        sys.exit("needs root and Debian's Postfix")
+    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    for p in make_samples(out):
+        print(p.name)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,23 @@ TEST(MechanismFilter, FirstMatchDecides) {
   EXPECT_EQ(filter_mechanisms(mechs, "!plain"), (std::vector<std::string>{}));
 }
 
+TEST(Replies, AsPostfixWritesThem) {
+  ServerReply ok;
+  ok.kind = ServerReply::Kind::kSuccess;
+  EXPECT_EQ(smtp_reply(ok), "235 2.7.0 Authentication successful");
+  ServerReply more;
+  more.kind = ServerReply::Kind::kContinue;
+  more.challenge = "VXNlcm5hbWU6";
+  EXPECT_EQ(smtp_reply(more), "334 VXNlcm5hbWU6");
+  ServerReply temp;
+  temp.temporary = true;
+  temp.reason = "generic failure";
+  EXPECT_EQ(smtp_reply(temp), "454 4.7.0 Temporary authentication failure: generic failure");
+  ServerReply bad;
+  bad.reason = "authentication failure";
+  EXPECT_EQ(smtp_reply(bad), "535 5.7.8 Error: authentication failed: authentication failure");
+}
+
 TEST(Backend, UnknownTypeIsAnError) {
   Config cfg;
   cfg.set_override("smtpd_sasl_type", "kerberos");

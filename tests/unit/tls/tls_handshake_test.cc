@@ -409,27 +409,39 @@ TEST_F(TlsTest, SilentPeerHitsDeadline) {
 }
 
 TEST_F(TlsTest, CertificateErrorsNameTheFile) {
+  // Debian's Postfix logs "warning: cannot get RSA private key from file
+  // "/x": disabling TLS support" for the first and the third.
   auto missing = server_config();
   missing.set_override("smtpd_tls_key_file", f("nonexistent.key"));
-  auto r = ServerContext::create(missing);
+  std::vector<std::string> problems;
+  auto r = ServerContext::create(missing, "smtpd", &problems);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().text.find("private key"), std::string::npos) << r.error().text;
-  EXPECT_NE(r.error().text.find(f("nonexistent.key")), std::string::npos) << r.error().text;
+  EXPECT_EQ(r.error().text, "cannot get RSA private key from file \"" + f("nonexistent.key") + "\"");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("No such file or directory"), std::string::npos) << problems[0];
 
   auto no_cert = server_config();
   no_cert.set_override("smtpd_tls_cert_file", f("absent.pem"));
   no_cert.set_override("smtpd_tls_key_file", f("server-rsa.key"));
   auto r2 = ServerContext::create(no_cert);
   ASSERT_FALSE(r2);
-  EXPECT_NE(r2.error().text.find("cannot get certificate from file \"" + f("absent.pem")),
-            std::string::npos)
-      << r2.error().text;
+  EXPECT_EQ(r2.error().text, "cannot get RSA certificate from file \"" + f("absent.pem") + "\"");
 
   auto mismatch = server_config();
   mismatch.set_override("smtpd_tls_key_file", f("client.key"));
-  auto r3 = ServerContext::create(mismatch);
+  problems.clear();
+  auto r3 = ServerContext::create(mismatch, "smtpd", &problems);
   ASSERT_FALSE(r3);
-  EXPECT_NE(r3.error().text.find("does not match"), std::string::npos) << r3.error().text;
+  EXPECT_EQ(r3.error().text, "cannot get RSA private key from file \"" + f("client.key") + "\"");
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems[0].find("key values mismatch"), std::string::npos) << problems[0];
+
+  auto ec = server_config();
+  ec.set_override("smtpd_tls_eccert_file", f("server-ec.pem"));
+  ec.set_override("smtpd_tls_eckey_file", f("server-rsa.key"));
+  auto r5 = ServerContext::create(ec);
+  ASSERT_FALSE(r5);
+  EXPECT_EQ(r5.error().text, "cannot get ECDSA private key from file \"" + f("server-rsa.key") + "\"");
 
   Config nothing;
   nothing.set_override("smtpd_tls_security_level", "may");
@@ -558,7 +570,7 @@ TEST_F(TlsTest, ChainFileOrders) {
   sc.set_override("smtpd_tls_chain_files", f("wrong-pair.pem"));
   auto w = ServerContext::create(sc);
   ASSERT_FALSE(w);
-  EXPECT_NE(w.error().text.find("does not match"), std::string::npos) << w.error().text;
+  EXPECT_EQ(w.error().text, "cannot get private key from file \"" + f("wrong-pair.pem") + "\"");
 
   // Unreadable (a directory): the error names it.
   sc.set_override("smtpd_tls_chain_files", g_dir);
@@ -600,6 +612,46 @@ TEST_F(TlsTest, DhParametersCapathAndQuietLoglevel) {
   EXPECT_NE(bad.error().text.find("cannot load DH parameters from file \"" + f("server-rsa.pem")),
             std::string::npos)
       << bad.error().text;
+}
+
+}  // namespace
+}  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+TEST_F(TlsTest, SharedTicketKeyResumesAcrossProcesses) {
+  std::string key;
+  for (int i = 0; i < 80; ++i) key += static_cast<char>(i * 7);
+  auto first = server(server_config());
+  auto second = server(server_config());  // another smtpd process
+  ASSERT_TRUE(first->set_ticket_key(key));
+  ASSERT_TRUE(second->set_ticket_key(key));
+  auto c = client(client_config());
+  Peer p = mail_peer();
+  p.session_key = "[mail.example.com]:25";
+  ASSERT_TRUE(run(*first, *c, p).client);
+  auto resumed = run(*second, *c, p);
+  ASSERT_TRUE(resumed.client);
+  EXPECT_TRUE(resumed.client->session_reused);
+  EXPECT_TRUE(resumed.server->session_reused);
+
+  auto stranger = server(server_config());  // its own random key
+  auto full = run(*stranger, *c, p);
+  ASSERT_TRUE(full.client);
+  EXPECT_FALSE(full.client->session_reused);
+
+  EXPECT_FALSE(first->set_ticket_key("short"));
+
+  // smtpd_tls_session_cache_timeout = 0: no resumption at all.
+  auto off_cfg = server_config();
+  off_cfg.set_override("smtpd_tls_session_cache_timeout", "0");
+  auto off = server(off_cfg);
+  auto c2 = client(client_config());
+  ASSERT_TRUE(run(*off, *c2, p).client);
+  auto again = run(*off, *c2, p);
+  ASSERT_TRUE(again.client);
+  EXPECT_FALSE(again.client->session_reused);
 }
 
 }  // namespace
