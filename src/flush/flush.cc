@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -59,7 +60,7 @@ void wake_qmgr(const ServiceContext& ctx) {
   std::string qmgr = ctx.cfg().get("qmgr_service_name");
   if (qmgr.empty()) qmgr = "qmgr";
   const char req[] = {kTriggerScanIncoming};
-  if (auto r = mail_trigger(ctx.cfg().get("queue_directory"), "public", qmgr,
+  if (auto r = mail_trigger(".", "public", qmgr,
                             std::string_view(req, 1));
       !r)
     log::warn("{}", r.error().text);
@@ -135,12 +136,22 @@ int flush_all(ServiceContext& ctx, const MailQueue& queue, bool everything) {
   return kFlushOk;
 }
 
-int handle(const AttrList& req, ServiceContext& ctx) {
-  auto queue = MailQueue::from_config(ctx.cfg());
-  if (!queue) {
-    log::warn("{}", queue.error().text);
-    return kFlushFail;
+// The queues relative to the working directory (the queue directory), so
+// that a chrooted flush service (master.cf) works too.
+std::optional<MailQueue> local_queue(const ServiceContext& ctx) {
+  auto q = MailQueue::from_config(ctx.cfg());
+  if (!q) {
+    log::warn("{}", q.error().text);
+    return std::nullopt;
   }
+  MailQueue::Settings s = q->settings();
+  s.directory = ".";
+  return MailQueue(s);
+}
+
+int handle(const AttrList& req, ServiceContext& ctx) {
+  auto queue = local_queue(ctx);
+  if (!queue) return kFlushFail;
   std::string_view request = req.str("request");
   std::string site = lowercase(req.str("site"));
   std::string id(req.str("queue_id"));
@@ -174,7 +185,7 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   auto req = attr_read(s, AttrEncoding::kNul);
   if (!req) {
     // master's periodic wakeup ("W") lands here: time for a refresh.
-    if (auto queue = MailQueue::from_config(ctx.cfg())) flush_all(ctx, *queue, false);
+    if (auto queue = local_queue(ctx)) flush_all(ctx, *queue, false);
     return;
   }
   int status = handle(*req, ctx);

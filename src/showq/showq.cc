@@ -2,6 +2,8 @@
 // and mailq (public/showq). Each client gets the announcement
 // protocol=mail_queue_list_protocol, then one attribute list per queued
 // message (showq_format.h), then end of stream.
+#include <optional>
+
 #include "global/attr.h"
 #include "global/mail_queue.h"
 #include "global/mail_server.h"
@@ -15,11 +17,16 @@ namespace {
 void serve(UniqueFd fd, ServiceContext& ctx) {
   Stream out = Stream::from_fd(std::move(fd));
   out.set_timeout(std::chrono::seconds(ctx.ipc_timeout()));
-  auto queue = MailQueue::from_config(ctx.cfg());
-  if (!queue) {
-    log::warn("{}", queue.error().text);
+  auto configured = MailQueue::from_config(ctx.cfg());
+  if (!configured) {
+    log::warn("{}", configured.error().text);
     return;
   }
+  // Relative to the working directory (the queue directory), so that a
+  // chrooted showq (master.cf) finds the queues too.
+  MailQueue::Settings settings = configured->settings();
+  settings.directory = ".";
+  auto queue = std::optional<MailQueue>(std::in_place, settings);
   attr_write(out, AttrEncoding::kNul, AttrList{{"protocol", std::string(kShowqProtocol)}});
   bool ok = true;
   showq_scan(*queue, [&](const ShowqMessage& m) {

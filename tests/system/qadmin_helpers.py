@@ -128,8 +128,8 @@ def find_queue_file(spool, qid):
 # --- instances -------------------------------------------------------------
 
 QADMIN_MASTER_CF = """\
-showq     unix  n       -       n       -       -       showq
-flush     unix  n       -       n       1000?   0       flush
+showq     unix  n       -       y       -       -       showq
+flush     unix  n       -       y       1000?   0       flush
 anvil     unix  -       -       n       -       1       anvil
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
@@ -145,7 +145,9 @@ def mail_owner(inst):
 
 def start_qadmin_instance(inst, **main):
     """Starts `inst` with only the services queue administration needs
-    (showq, flush, anvil, postlogd): no qmgr, so queue files stay put."""
+    (showq, flush, anvil, postlogd): no qmgr, so queue files stay put.
+    showq and flush run chrooted to the queue directory, as in Debian's
+    master.cf (when started by root)."""
     inst.write_master_cf(QADMIN_MASTER_CF)
     if main:
         inst.set_main(**main)
