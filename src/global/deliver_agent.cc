@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -72,7 +73,16 @@ void serve(UniqueFd client, ServiceContext& ctx, const AgentHandler& handler,
   std::string relay_name = relay.empty() ? ctx.args().service_name : relay;
   StatusReporter status(*req, fd.get(), *queue, relay_name, ctx.cfg().get_bool("soft_bounce"),
                         owner.uid, owner.gid);
-  if (!fd || ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
+  // A file postsuper -d removed between our open() and the lock has no
+  // links left: it must not be delivered.
+  struct stat st {};
+  bool removed = fd && ::flock(fd.get(), LOCK_SH | LOCK_NB) == 0 &&
+                 ::fstat(fd.get(), &st) == 0 && st.st_nlink == 0;
+  if (removed) {
+    log::info("{}: queue file {} was removed; not delivering", req->queue_id, path);
+    for (const auto& r : req->recipients) status.reply().outcomes.emplace_back(r.offset, RcptOutcome::kDeferred);
+    status.reply().status = 1;
+  } else if (!fd || ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
     int err = errno;
     log::warn("{}: cannot open queue file {}: {}", req->queue_id, path, std::strerror(err));
     for (const auto& r : req->recipients) status.reply().outcomes.emplace_back(r.offset, RcptOutcome::kDeferred);
