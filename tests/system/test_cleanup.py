@@ -318,3 +318,37 @@ def test_address_mapping_same_as_postfix(tmp_path, inst):
     keep = ("From:", "To:", "Cc:")
     assert [h for h in ours.headers if h.startswith(keep)] == \
         [h for h in theirs.headers if h.startswith(keep)]
+
+
+def test_smtp_client_gets_cleanups_verdict(tmp_path):
+    """Through smtpd: a header_checks REJECT becomes Postfix's 550 reply, the
+    log line names the SMTP client, and accepted mail is delivered."""
+    import smtplib
+    from instance import BIN, Instance
+    if not (BIN / "smtpd").exists():
+        pytest.skip("smtpd is not built")
+    inst = Instance(tmp_path)
+    try:
+        (inst.etc / "header_checks").write_text("/^Subject: spam/ REJECT no spam\n")
+        inst.set_main(header_checks=f"regexp:{inst.etc}/header_checks")
+        inst.start()
+        s = wait_until(lambda: _smtp(inst.port), 15, what="smtpd")
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("a@example.com", ["ann@demo.test"], "Subject: spam\n\nx\n")
+        assert (e.value.smtp_code, e.value.smtp_error) == (550, b"5.7.1 no spam")
+        s.sendmail("a@example.com", ["ann@demo.test"], "Subject: fine\n\nx\n")
+        s.quit()
+        inst.wait_for_log(r"postfix/cleanup\[\d+\]: \w+: reject: header Subject: spam from "
+                          r"localhost\[127\.0\.0\.1\]; from=<a@example\.com> to=<ann@demo\.test> "
+                          r"proto=ESMTP helo=<[^>]*>: 5\.7\.1 no spam", 30)
+        inst.wait_for_log(r"to=<ann@demo\.test>.*status=sent", 30)
+    finally:
+        inst.stop()
+
+
+def _smtp(port):
+    import smtplib
+    try:
+        return smtplib.SMTP("127.0.0.1", port, timeout=20)
+    except OSError:
+        return None
