@@ -1,4 +1,4 @@
-// libFuzzer target (-DPOSTERN_FUZZ=ON, clang): arbitrary message content
+// Fuzz target (tools/fuzz runs it): arbitrary message content
 // through cleanup's header/MIME/body processing. The first byte picks the
 // flags and context; the rest is split into lines.
 #include <sys/mman.h>
