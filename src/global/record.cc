@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "global/rec_type.h"
+#include "util/strings.h"
 
 namespace postern {
 
@@ -216,7 +217,10 @@ Result<std::optional<Record>> RecordReader::next() {
     }
     if (rec.type != rec::kPointer) return r;
     auto target = parse_pointer(rec.data);
-    if (!target) return fail(Errc::kInvalid, "malformed pointer record value: " + rec.data);
+    if (!target) {
+      return fail(Errc::kInvalid, "malformed pointer record value: " +
+                                         printable(trim_left(std::string_view(rec.data).substr(0, rec.data.find('\0')))));
+    }
     if (*target == 0) continue;
     if (*target <= rec.offset && ++reverse_jumps_ > kReverseJumpLimit) {
       return fail(Errc::kInvalid, "too many reverse jump records");

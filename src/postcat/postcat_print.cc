@@ -86,7 +86,12 @@ class Printer {
         log::warn("{}: input is not a valid queue file", name_);
         return;
       }
+      // The section line comes only once the first record was read.
+      off_t offset = reader_.offset();
+      auto r = reader_.next();
+      if (!r) fatal_read(r.error());
       if (o_.envelope) out(fmt::format("*** ENVELOPE RECORDS {} ***\n", name_));
+      if (!*r || !record(**r, offset)) return;
     }
     for (;;) {
       off_t offset = reader_.offset();
@@ -147,6 +152,8 @@ class Printer {
         return true;
       case rec::kExtracted:
         if (state_ == State::kEnvelope) log::warn("{}: out-of-order extracted segment marker", name_);
+        if (o_.envelope && line_open_) out("\n");  // end a line left open by L records
+        if (o_.envelope) line_open_ = false;
         marker(offset, r.type, "HEADER EXTRACTED");
         if (!o_.envelope) return false;  // nothing after this is shown
         state_ = State::kEnvelope;
@@ -189,7 +196,12 @@ class Printer {
     prefix(offset, r.type);
     if (o_.verbose) out(r.type == rec::kNorm ? "regular_text: " : "unterminated_text: ");
     out(r.data);
-    if (r.type == rec::kNorm || o_.offsets || o_.verbose) out("\n");
+    if (r.type == rec::kNorm || o_.offsets || o_.verbose) {
+      out("\n");
+      line_open_ = false;
+    } else {
+      line_open_ = true;
+    }
     return true;
   }
 
@@ -202,16 +214,20 @@ class Printer {
         out(fmt::format("{}: {}\n", rec::type_name(r.type), asctime_of(leading_long(c_string(r.data)))));
         return;
       case rec::kAttr: {
+        // name = value, blanks allowed around both; no blanks inside the name.
         std::string_view data = c_string(r.data);
-        size_t eq = data.find('=');
-        std::string_view n = eq == std::string::npos ? data : data.substr(0, eq);
-        n = trim(n);
-        if (eq == std::string::npos) {
-          log::warn("{}: malformed attribute: missing '=' after attribute name: {}", name_, data);
+        size_t i = data.find_first_not_of(" \t\r\n");
+        if (i == std::string_view::npos) i = data.size();
+        size_t name_end = data.find_first_of(" \t\r\n=", i);
+        if (name_end == std::string_view::npos) name_end = data.size();
+        std::string_view n = data.substr(i, name_end - i);
+        size_t eq = data.find_first_not_of(" \t\r\n", name_end);
+        if (n.empty()) {
+          log::warn("{}: malformed attribute: missing attribute name: {}", name_, printable(data));
           return;
         }
-        if (n.empty()) {
-          log::warn("{}: malformed attribute: missing attribute name: {}", name_, data);
+        if (eq == std::string_view::npos || data[eq] != '=') {
+          log::warn("{}: malformed attribute: missing '=' after attribute name: {}", name_, printable(data));
           return;
         }
         std::string_view v = trim(data.substr(eq + 1));
@@ -260,7 +276,7 @@ class Printer {
       if (ok2) data_offset = v;
     }
     if (!ok1 || !ok2 || size <= 0 || data_offset <= 0) {
-      log::warn("invalid size record: {}", c_string(r.data));
+      log::warn("invalid size record: {}", printable(c_string(r.data)));
     } else {
       content_end_ = data_offset + size;
     }
@@ -280,7 +296,7 @@ class Printer {
   void follow(const Record& r) {
     auto target = parse_pointer(r.data);
     if (!target) {
-      log::warn("{}: malformed pointer record value: {}", name_, r.data);
+      log::warn("{}: malformed pointer record value: {}", name_, printable(trim_left(c_string(r.data))));
       log::fatal("bad pointer record, or input is not seekable");
     }
     if (*target == 0) return;
@@ -299,6 +315,7 @@ class Printer {
   bool in_header_ = false;
   bool in_body_ = false;
   bool prev_cont_ = false;  // the previous text record was an unterminated piece
+  bool line_open_ = false;  // output ends inside a line (an L record shown without newline)
   off_t content_end_ = 0;   // where the C record says X is
   bool size_seen_ = false;
   int reverse_jumps_ = 0;

@@ -279,6 +279,12 @@ DAMAGED = {
     "header-continuation-pieces": message(["Subject: a", ("L", "X-Long: y"), ("L", "zzz"), "end", "Next: h", "", "body"]),
     "records-in-content": message([("R", "first"), "Subject: a", ("R", "inhdr"), " cont", "", ("R", "inbody"), "b",
                                    ("S", "x"), ("K", "k"), "c"]),
+    "truncated-first-record": HOLD[:50],
+    "open-line-before-extracted": rec("T", "1 2") + rec("M") + rec("N", "Subject: a") + rec("N") + rec("L", "abc")
+        + rec("X") + rec("L", "def") + rec("E"),
+    "open-line-at-end": rec("T", "1 2") + rec("M") + rec("N", "Subject: a") + rec("N") + rec("L", "abc") + rec("E"),
+    "attribute-syntax": rec("T", "1 2") + rec("A") + rec("A", "  ") + rec("A", " =x") + rec("A", "a b=c")
+        + rec("A", "ab =c") + rec("A", "a\tb") + rec("A", "a=\x01") + rec("M"),
     "size-record-ok": with_size(["Subject: s", "", "body"]),
     "size-record-zero": with_size(["Subject: s", "", "body"], size=0),
     "size-record-points-at-marker": with_size(["Subject: s", "", "body"], offset_delta=-2),
