@@ -47,3 +47,23 @@ function(postern_system_test)
       LABELS "system;${S_LABELS}" TIMEOUT ${S_TIMEOUT}
       ENVIRONMENT "POSTERN_BIN=${CMAKE_BINARY_DIR}/bin;POSTERN_SOURCE=${CMAKE_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
 endfunction()
+
+# postern_install_setgid(name)
+# Installed by root, the command runs set-gid "postdrop" (setgid_group), as
+# Postfix's postdrop and postqueue do, so any user can reach maildrop/ and
+# public/. Without that group the command is installed normally, with a warning.
+function(postern_install_setgid name)
+  install(CODE "
+    execute_process(COMMAND id -u OUTPUT_VARIABLE _uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+    set(_path \"\$ENV{DESTDIR}${POSTERN_COMMAND_DIR}/${name}\")
+    if(_uid STREQUAL \"0\")
+      execute_process(COMMAND getent group postdrop RESULT_VARIABLE _nogroup OUTPUT_QUIET)
+      if(_nogroup EQUAL 0)
+        execute_process(COMMAND chgrp postdrop \${_path})
+        execute_process(COMMAND chmod 2755 \${_path})
+      else()
+        message(WARNING \"group postdrop does not exist: \${_path} is not set-gid\")
+      endif()
+    endif()
+  ")
+endfunction()

@@ -24,6 +24,7 @@
 #include "global/queue_file.h"
 #include "global/rec_type.h"
 #include "global/record.h"
+#include "global/setgid_config.h"
 #include "global/trigger.h"
 #include "postdrop/maildrop.h"
 #include "util/log.h"
@@ -39,28 +40,6 @@ void on_signal(int sig) {
   if (cleanup_path[0]) ::unlink(cleanup_path);
   ::signal(sig, SIG_DFL);
   ::raise(sig);
-}
-
-// A set-gid postdrop takes only configuration directories root chose: the
-// compiled-in one, or one listed in its alt_config_directories or
-// multi_instance_directories (a user's main.cf could name any directory).
-bool authorized_config_dir(const std::string& dir) {
-  std::error_code ec;
-  auto same = [&ec](const std::string& a, const std::string& b) {
-    return std::filesystem::equivalent(a, b, ec);
-  };
-  const std::string builtin = POSTERN_CONFIG_DIR;
-  if (same(dir, builtin)) return true;
-  auto cfg = Config::load(builtin, true);
-  if (!cfg) return false;
-  for (std::string_view param : {"alt_config_directories", "multi_instance_directories"}) {
-    auto raw = cfg->raw(param);
-    auto value = raw ? cfg->expand_text(*raw) : Result<std::string>(std::string());
-    if (!value) continue;
-    for (auto d : split(*value))
-      if (same(std::string(d), dir)) return true;
-  }
-  return false;
 }
 
 [[noreturn]] void die(int code, const std::string& text) {
@@ -84,7 +63,7 @@ int main(int argc, char** argv) {
     }
   }
   if (config_dir.empty()) config_dir = default_config_directory();
-  if ((::getegid() != ::getgid() || ::geteuid() != ::getuid()) && !authorized_config_dir(config_dir)) {
+  if (running_privileged() && !authorized_config_dir(config_dir)) {
     log::error("{} is not an authorized configuration directory", config_dir);
     return EX_NOPERM;
   }

@@ -13,6 +13,7 @@
 #include "global/config.h"
 #include "global/mail_queue.h"
 #include "global/match_list.h"
+#include "global/setgid_config.h"
 #include "global/showq_format.h"
 #include "global/showq_scan.h"
 #include "global/trigger.h"
@@ -205,6 +206,10 @@ int main(int argc, char** argv) {
     const char* env = std::getenv("MAIL_CONFIG");
     config_dir = env && *env ? env : default_config_directory();
   }
+  // Installed set-gid postdrop (to reach public/showq and public/qmgr), it
+  // must not let a user choose the configuration.
+  if (running_privileged() && !authorized_config_dir(config_dir))
+    fatal_status(kExNoPerm, config_dir + " is not an authorized configuration directory");
   auto cfg = Config::load(config_dir);
   if (!cfg) fatal_status(kExUnavailable, cfg.error().text);
   set_config(std::move(*cfg));

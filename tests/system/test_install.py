@@ -38,3 +38,39 @@ def test_install_keeps_an_existing_configuration(tmp_path):
     r = install(tmp_path)
     assert (etc / "main.cf").read_text() == "myhostname = mine.example\n"
     assert "Keeping existing" in r.stdout
+
+
+def test_set_gid_commands(tmp_path):
+    """Installed by root with a postdrop group, postdrop and postqueue are
+    set-gid postdrop, as Postfix's."""
+    import grp
+    if os.getuid() != 0:
+        return
+    try:
+        gid = grp.getgrnam("postdrop").gr_gid
+    except KeyError:
+        return
+    install(tmp_path)
+    for cmd in ("postdrop", "postqueue"):
+        st = os.stat(tmp_path / "usr/sbin" / cmd)
+        assert st.st_gid == gid, cmd
+        assert st.st_mode & 0o2000, cmd
+
+
+def test_set_gid_postqueue_refuses_a_users_configuration(tmp_path):
+    """A set-gid postqueue must not let a user pick the configuration."""
+    import subprocess
+    if os.getuid() != 0:
+        return
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "main.cf").write_text(f"queue_directory = {tmp_path}/spool\n")
+    pq = tmp_path / "postqueue"
+    pq.write_bytes((BIN / "postqueue").read_bytes())
+    if subprocess.run(["chgrp", "postdrop", str(pq)]).returncode != 0:
+        return
+    os.chmod(pq, 0o2755)
+    r = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c", f"{pq} -c {etc} -p"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 77, r
+    assert f"{etc} is not an authorized configuration directory" in r.stderr
