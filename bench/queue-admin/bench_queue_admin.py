@@ -19,6 +19,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
+import instance  # noqa: E402
 import postfix_oracle  # noqa: E402
 from instance import Instance  # noqa: E402
 from qadmin_helpers import mail_owner, start_qadmin_instance, write_queue_file  # noqa: E402
@@ -52,6 +53,7 @@ def main():
     if os.geteuid() != 0 or not postfix_oracle.available():
         sys.exit("needs root and Debian's Postfix")
     os.environ["POSTERN_BIN"] = args.bin
+    instance.BIN = pathlib.Path(args.bin)  # the instance runs these daemons too
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         pf = postfix_oracle.PostfixInstance(tmp, postfix_oracle.free_port())
         inst = Instance(tmp)

@@ -3,6 +3,7 @@
 //   bounce -> protocol=delivery_status_protocol
 //   qmgr   -> nrequest=flush, flags, queue_name, queue_id
 //   bounce -> status=0 (notification queued or not needed; log removed)
+// nrequest=trace sends a delivery report for the trace/ log (NOTIFY=SUCCESS).
 // With nrequest=warn it sends a delay warning for the recipients in the
 // defer/ log instead ("ID: sender delay notification: NEWID").
 // It sends the sender an RFC 3464 non-delivery notification through
@@ -12,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -19,6 +21,7 @@
 #include "global/attr.h"
 #include "global/cleanup_client.h"
 #include "global/deliver_agent.h"
+#include "global/dsn.h"
 #include "global/mail_date.h"
 #include "global/mail_queue.h"
 #include "global/mail_server.h"
@@ -31,12 +34,78 @@ using namespace postern;
 
 namespace {
 
+// Sends one notification about message `id` to `to` through cleanup; the
+// postmaster's copy carries the returned message's headers only.
+bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& info, int fd,
+                 const std::vector<bounce::LogRecord>& rcpts, const std::string& kind,
+                 const std::string& to, bool postmaster, std::string* new_id) {
+  bool warn = kind == "warn", trace = kind == "trace";
+  auto client = CleanupClient::open_socket(
+      cfg.get("queue_directory") + "/public/" + cfg.get("cleanup_service_name"), 0,
+      std::chrono::seconds(60));
+  if (!client) {
+    log::warn("{}: cannot send notification: {}", id, client.error().text);
+    return false;
+  }
+  struct timeval tv;
+  ::gettimeofday(&tv, nullptr);
+  bounce::NdrInfo ni;
+  ni.myhostname = cfg.get("myhostname");
+  ni.mail_name = cfg.get("mail_name");
+  ni.queue_id = id;
+  ni.new_id = client->queue_id();
+  ni.sender = info.sender;
+  ni.to = to;
+  ni.postmaster_copy = postmaster;
+  ni.arrival_date = mail_date(info.arrival_sec);
+  ni.date = mail_date(tv.tv_sec);
+  ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
+  ni.delay = warn;
+  ni.success = trace;
+  bool headers_only = warn || trace || postmaster;
+  Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
+  if (s) s = client->record(rec::kAttr, "rewrite_context=local");
+  if (s) s = client->record(rec::kSender, "");
+  if (s) s = client->record(rec::kRecipient, to);
+  if (s) s = client->record(rec::kMessage, "");
+  for (const auto& line : bounce::ndr_head(ni, rcpts)) {
+    if (!s) break;
+    s = client->content_line(line);
+  }
+  if (s && info.content_offset >= 0) {
+    bool in_headers = true;
+    s = for_each_content_line(fd, info.content_offset, [&](std::string_view line, bool) -> Status {
+      if (headers_only && line.empty()) in_headers = false;
+      if (headers_only && !in_headers) return {};
+      return client->content_line(line);
+    });
+  }
+  for (const auto& line : bounce::ndr_tail(ni)) {
+    if (!s) break;
+    s = client->content_line(line);
+  }
+  if (s) s = client->record(rec::kExtracted, "");
+  if (!s) {
+    log::warn("{}: cannot send notification: {}", id, s.error().text);
+    return false;
+  }
+  auto out = client->finish();
+  if (!out || out->status != 0) {
+    log::warn("{}: notification rejected by cleanup: {}", id, out ? out->reason : out.error().text);
+    return false;
+  }
+  *new_id = ni.new_id;
+  return true;
+}
+
 // Returns 0 when done, 1 to make qmgr try again later.
-int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id, bool warn) {
+int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id,
+          const std::string& kind) {
+  bool warn = kind == "warn", trace = kind == "trace";
   const Config& cfg = ctx.cfg();
   auto queue = MailQueue::from_config(cfg);
   if (!queue) return 1;
-  std::string log_path = queue->path(warn ? "defer" : "bounce", id);
+  std::string log_path = queue->path(warn ? "defer" : trace ? "trace" : "bounce", id);
   auto text = read_file(log_path, 16 << 20);
   if (!text) return text.error().code == Errc::kNotFound || errno == ENOENT ? 0 : 1;
   auto rcpts = bounce::parse_status_log(*text);
@@ -54,66 +123,33 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   if (warn) {
     // Only recipients that are still waiting.
     std::erase_if(rcpts, [](const bounce::LogRecord& r) { return r.action != "delayed"; });
-    if (info->sender.empty() || rcpts.empty()) return 0;
   }
-  if (info->sender.empty() || rcpts.empty()) {
-    // Postfix would send a double bounce to the postmaster when notify_classes
-    // asks for it (not implemented); the bounced mail is dropped here.
-    (void)::unlink(log_path.c_str());
+  // DSN NOTIFY: only recipients that want this kind of notice.
+  int notice = warn ? kDsnNotifyDelay : trace ? kDsnNotifySuccess : kDsnNotifyFailure;
+  std::erase_if(rcpts, [notice](const bounce::LogRecord& r) { return !bounce::wants_notice(r, notice); });
+  if (rcpts.empty()) {
+    if (!warn) (void)::unlink(log_path.c_str());
     return 0;
   }
-  auto client = CleanupClient::open_socket(cfg.get("queue_directory") + "/public/" + cfg.get("cleanup_service_name"), 0, std::chrono::seconds(60));
-  if (!client) {
-    log::warn("{}: cannot send non-delivery notification: {}", id, client.error().text);
-    return 1;
+  // The postmaster's copies per notify_classes: "bounce" for bounces,
+  // "delay" for delay warnings; "2bounce" returns bounced mail from <>.
+  auto classes = cfg.get_list("notify_classes");
+  auto wants = [&](std::string_view c) {
+    return std::find(classes.begin(), classes.end(), c) != classes.end();
+  };
+  std::string new_id;
+  if (!info->sender.empty()) {
+    if (!send_notice(cfg, id, *info, fd.get(), rcpts, kind, info->sender, false, &new_id))
+      return 1;
+    log::info("{}: sender {} notification: {}", id,
+              warn ? "delay" : trace ? "delivery status" : "non-delivery", new_id);
   }
-  struct timeval tv;
-  ::gettimeofday(&tv, nullptr);
-  bounce::NdrInfo ni;
-  ni.myhostname = cfg.get("myhostname");
-  ni.mail_name = cfg.get("mail_name");
-  ni.queue_id = id;
-  ni.new_id = client->queue_id();
-  ni.sender = info->sender;
-  ni.arrival_date = mail_date(info->arrival_sec);
-  ni.date = mail_date(tv.tv_sec);
-  ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
-  ni.delay = warn;
-  Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
-  if (s) s = client->record(rec::kAttr, "rewrite_context=local");
-  if (s) s = client->record(rec::kSender, "");
-  if (s) s = client->record(rec::kRecipient, info->sender);
-  if (s) s = client->record(rec::kMessage, "");
-  for (const auto& line : bounce::ndr_head(ni, rcpts)) {
-    if (!s) break;
-    s = client->content_line(line);
-  }
-  if (s && info->content_offset >= 0) {
-    bool in_headers = true;
-    s = for_each_content_line(fd.get(), info->content_offset,
-                              [&](std::string_view line, bool) -> Status {
-                                // A delay warning returns the headers only.
-                                if (warn && line.empty()) in_headers = false;
-                                if (warn && !in_headers) return {};
-                                return client->content_line(line);
-                              });
-  }
-  for (const auto& line : bounce::ndr_tail(ni)) {
-    if (!s) break;
-    s = client->content_line(line);
-  }
-  if (s) s = client->record(rec::kExtracted, "");
-  if (!s) {
-    log::warn("{}: cannot send non-delivery notification: {}", id, s.error().text);
-    return 1;
-  }
-  auto out = client->finish();
-  if (!out || out->status != 0) {
-    log::warn("{}: non-delivery notification rejected by cleanup: {}", id,
-              out ? out->reason : out.error().text);
-    return 1;
-  }
-  log::info("{}: sender {} notification: {}", id, warn ? "delay" : "non-delivery", ni.new_id);
+  std::string pm_param = warn ? "delay_notice_recipient"
+                         : info->sender.empty() ? "2bounce_notice_recipient"
+                                                : "bounce_notice_recipient";
+  bool pm_copy = !trace && (warn ? wants("delay") : info->sender.empty() ? wants("2bounce") : wants("bounce"));
+  if (pm_copy && send_notice(cfg, id, *info, fd.get(), rcpts, kind, cfg.get(pm_param), true, &new_id))
+    log::info("{}: postmaster {} notification: {}", id, warn ? "delay" : "non-delivery", new_id);
   if (!warn) (void)::unlink(log_path.c_str());
   return 0;
 }
@@ -132,9 +168,9 @@ int main(int argc, char** argv) {
     std::string what(req->str("nrequest"));
     std::string queue_name(req->str("queue_name"));
     std::string id(req->str("queue_id"));
-    if ((what == "flush" || what == "warn") && !id.empty() && id.find('/') == std::string::npos &&
+    if ((what == "flush" || what == "warn" || what == "trace") && !id.empty() && id.find('/') == std::string::npos &&
         queue_name.find('/') == std::string::npos)
-      status = flush(ctx, queue_name, id, what == "warn");
+      status = flush(ctx, queue_name, id, what);
     else
       log::warn("bad delivery status request: nrequest={} queue_id={}", what, id);
     attr_write(s, AttrEncoding::kNul, AttrList{{"status", std::to_string(status)}});

@@ -1,5 +1,9 @@
 #include "bounce/ndr.h"
 
+#include <cstdlib>
+
+#include "global/dsn.h"
+
 namespace postern::bounce {
 
 std::vector<LogRecord> parse_status_log(std::string_view text) {
@@ -36,9 +40,15 @@ std::vector<LogRecord> parse_status_log(std::string_view text) {
     else if (name == "diag_type") cur.dtype = value;
     else if (name == "diag_text") cur.dtext = value;
     else if (name == "offset") cur.offset = std::atol(value.c_str());
+    else if (name == "notify_flags") cur.notify_flags = std::atoi(value.c_str());
   }
   flush();
   return out;
+}
+
+bool wants_notice(const LogRecord& r, int kind) {
+  if (r.notify_flags == 0) return kind != kDsnNotifySuccess;
+  return (r.notify_flags & kind) != 0;
 }
 
 std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord>& rcpts) {
@@ -47,9 +57,14 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("\tid " + in.new_id + "; " + in.date);
   l.push_back("Date: " + in.date);
   l.push_back("From: MAILER-DAEMON@" + in.myhostname + " (Mail Delivery System)");
-  l.push_back(in.delay ? "Subject: Delayed Mail (still being retried)"
-                       : "Subject: Undelivered Mail Returned to Sender");
-  l.push_back("To: " + in.sender);
+  if (in.postmaster_copy)
+    l.push_back(in.delay ? "Subject: Postmaster Warning: Delayed Mail"
+                         : "Subject: Postmaster Copy: Undelivered Mail");
+  else
+    l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
+                : in.delay ? "Subject: Delayed Mail (still being retried)"
+                           : "Subject: Undelivered Mail Returned to Sender");
+  l.push_back("To: " + (in.to.empty() ? in.sender : in.to));
   l.push_back("Auto-Submitted: auto-replied");
   l.push_back("MIME-Version: 1.0");
   l.push_back("Content-Type: multipart/report; report-type=delivery-status;");
@@ -64,7 +79,10 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("");
   l.push_back("This is the mail system at host " + in.myhostname + ".");
   l.push_back("");
-  if (in.delay) {
+  if (in.success) {
+    l.push_back("Your message was successfully delivered to the destination(s)");
+    l.push_back("listed below. The headers of the message are attached below.");
+  } else if (in.delay) {
     l.push_back("Your message could not be delivered yet to one or more recipients.");
     l.push_back("The mail system will keep trying; you need not send it again.");
     l.push_back("The headers of the message are attached below.");
@@ -97,7 +115,7 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
       l.push_back("Original-Recipient: rfc822;" + r.dsn_orcpt.substr(7));
     else if (!r.orig.empty())
       l.push_back("Original-Recipient: rfc822;" + r.orig);
-    l.push_back("Action: " + (r.action.empty() ? std::string(in.delay ? "delayed" : "failed") : r.action));
+    l.push_back("Action: " + (r.action.empty() ? std::string(in.success ? "delivered" : in.delay ? "delayed" : "failed") : r.action));
     l.push_back("Status: " + r.status);
     if (!r.dtype.empty())
       l.push_back("Diagnostic-Code: " + r.dtype + "; " + r.dtext);
@@ -106,7 +124,13 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   }
   l.push_back("");
   l.push_back("--" + in.boundary);
-  if (in.delay) {
+  if (in.postmaster_copy && !in.delay) {
+    l.push_back("Content-Description: Undelivered Message Headers");
+    l.push_back("Content-Type: text/rfc822-headers");
+  } else if (in.success) {
+    l.push_back("Content-Description: Message Headers");
+    l.push_back("Content-Type: text/rfc822-headers");
+  } else if (in.delay) {
     l.push_back("Content-Description: Undelivered Message Headers");
     l.push_back("Content-Type: text/rfc822-headers");
   } else {

@@ -12,7 +12,13 @@ namespace postern::bounce {
 struct LogRecord {
   std::string recipient, orig, dsn_orcpt, status, action, reason, dtype, dtext;
   long offset = 0;
+  int notify_flags = 0;  // DSN NOTIFY bits; 0 = not specified
 };
+
+// Whether a recipient asked (or did not refuse) a notification of this
+// kind: kDsnNotifyFailure, kDsnNotifyDelay or kDsnNotifySuccess. Without
+// NOTIFY, failures and delays are reported, successes are not.
+bool wants_notice(const LogRecord& r, int kind);
 
 // Parses a defer/bounce log: blocks of name=value lines separated by
 // empty lines; lines without '=' are ignored.
@@ -23,11 +29,14 @@ struct NdrInfo {
   std::string mail_name = "Postfix";  // for the Received: header
   std::string queue_id;               // of the returned message
   std::string new_id;                 // of the notification (from cleanup)
-  std::string sender;                 // of the returned message: the To:
+  std::string sender;                 // of the returned message
+  std::string to;                     // the notice's recipient ("" = sender)
+  bool postmaster_copy = false;       // the postmaster's copy
   std::string arrival_date;           // RFC 2822 date of its arrival
   std::string date;                   // now, RFC 2822
   std::string boundary;               // "ID.time/myhostname"
   bool delay = false;                 // a delay warning, not a bounce
+  bool success = false;               // a delivery report (NOTIFY=SUCCESS)
 };
 
 // The header and text parts of the notification, one line per element

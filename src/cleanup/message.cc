@@ -212,6 +212,15 @@ void Message::envelope_record(int type, std::string_view data) {
       sender_seen_ = true;
       sender_ = map_sender(std::string(data));
       w_.sender(sender_);
+      // sender_bcc_maps: the copy comes first, right after the sender (as Postfix).
+      if ((flags_ & kCleanupFlagBccOk) && !t_.sender_bcc.empty() && !sender_.empty()) {
+        auto bcc = maps::find_address(t_.sender_bcc, sender_, s_.lookup);
+        if (bcc) {
+          for (auto b : split(*bcc)) add_recipient(std::string(b), std::nullopt, std::nullopt, 0, false);
+        } else if (bcc.error().code != Errc::kNotFound) {
+          defer("sender_bcc_maps map lookup problem for " + sender_);
+        }
+      }
       return;
     case rec::kOrigRecipient:
       pending_orig_ = std::string(data);
@@ -525,14 +534,6 @@ void Message::finish() {
   if (flags_ & kCleanupFlagBccOk) {
     if (!s_.always_bcc.empty())
       add_recipient(s_.always_bcc, std::nullopt, std::nullopt, 0, false);
-    if (!t_.sender_bcc.empty() && !sender_.empty()) {
-      auto bcc = maps::find_address(t_.sender_bcc, sender_, s_.lookup);
-      if (bcc) {
-        for (auto b : split(*bcc)) add_recipient(std::string(b), std::nullopt, std::nullopt, 0, false);
-      } else if (bcc.error().code != Errc::kNotFound) {
-        defer("sender_bcc_maps map lookup problem for " + sender_);
-      }
-    }
   }
   for (const auto& b : bcc_actions_) add_recipient(b, std::nullopt, std::nullopt, 0, false);
   if (!rejected_) {

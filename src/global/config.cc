@@ -266,7 +266,10 @@ long long Config::get_time(std::string_view name) const {
 
 std::vector<std::string> Config::get_list(std::string_view name) const {
   std::vector<std::string> out;
-  for (auto piece : split(get(name))) out.emplace_back(piece);
+  // The value must outlive the views split() returns (a temporary in the
+  // for-range initializer would not, before C++23's P2718).
+  std::string value = get(name);
+  for (auto piece : split(value)) out.emplace_back(piece);
   return out;
 }
 

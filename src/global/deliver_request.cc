@@ -167,8 +167,8 @@ Result<DeliverReply> deliver_request_send(const std::string& socket_path,
   if (!fd) return fail(Errc::kTemporary, "connect to " + socket_path + ": " + fd.error().text);
   Stream s = Stream::from_fd(std::move(*fd));
   // A service that master cannot run accepts connections but never
-  // answers: the announcement gets a short timeout of its own.
-  s.set_timeout(std::min<std::chrono::seconds>(timeout, std::chrono::seconds(10)));
+  // answers: the announcement gets a shorter timeout of its own.
+  s.set_timeout(std::min<std::chrono::seconds>(timeout, std::chrono::seconds(60)));
   if (auto ok = attr_expect_protocol(s, AttrEncoding::kNul, kDeliverProtocol); !ok)
     return fail(Errc::kTemporary, socket_path + ": " + ok.error().text);
   s.set_timeout(timeout);

@@ -116,7 +116,12 @@ void StatusReporter::record(const DeliverRecipient& r, RcptOutcome o) {
 
 void StatusReporter::release(const DeliverRecipient& r) {
   hold_ = false;
-  if (!held_) return;
+  if (!held_) {
+    // Nothing was delivered, deferred or bounced: keep the recipient.
+    log::warn("{}: no delivery result for {}; trying again later", req_.queue_id, r.address);
+    reply_.outcomes.emplace_back(r.offset, RcptOutcome::kDeferred);
+    return;
+  }
   RcptOutcome o = *held_;
   held_.reset();
   if (o != RcptOutcome::kDeferred) {
@@ -149,6 +154,12 @@ bool StatusReporter::append_log(std::string_view queue, const DeliverRecipient& 
 
 void StatusReporter::sent(const DeliverRecipient& r, const DsnResult& dsn) {
   log::info("{}", log_line(r, "sent", dsn, now_us()));
+  if (r.notify_flags & kDsnNotifySuccess) {
+    // NOTIFY=SUCCESS: qmgr has bounce send a delivery report from this log.
+    DsnResult t = dsn;
+    t.action = "delivered";
+    append_log("trace", r, t);
+  }
   if (hold_) {
     record(r, RcptOutcome::kSent);
     return;

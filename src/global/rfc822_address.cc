@@ -62,6 +62,7 @@ std::vector<Token> tokenize(std::string_view v) {
       size_t start = i;
       while (i < v.size() && std::string_view(" \t\r\n()\"[<>@,;:.").find(v[i]) == std::string_view::npos)
         ++i;
+      if (i == start) ++i;  // a stray ')' is a one-character atom, never a stall
       out.push_back({Tok::kAtom, start, i});
     }
   }

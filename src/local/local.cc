@@ -80,6 +80,29 @@ bool list_has(const Config& cfg, std::string_view param, std::string_view what) 
   return false;
 }
 
+// Expands $name and ${name} of local's own attributes in `text` (other
+// $ text is left alone).
+std::string expand_attrs(const std::string& text,
+                         const std::vector<std::pair<std::string, std::string>>& vars) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    bool done = false;
+    for (const auto& [name, value] : vars) {
+      for (std::string form : {"${" + name + "}", "$" + name}) {
+        if (text.compare(i, form.size(), form) == 0) {
+          out += value;
+          i += form.size();
+          done = true;
+          break;
+        }
+      }
+      if (done) break;
+    }
+    if (!done) out += text[i++];
+  }
+  return out;
+}
+
 struct Owner {
   uid_t uid;
   gid_t gid;
@@ -179,7 +202,8 @@ class LocalDelivery {
     Owner owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell};
     if (!visited_.count("~" + user)) {
       visited_.insert("~" + user);
-      if (auto fwd = read_forward(owner, ext.extension); fwd) {
+      // An empty .forward counts as none.
+      if (auto fwd = read_forward(owner, ext.extension); fwd && !split_targets(*fwd).empty()) {
         expand(r, *fwd, depth + 1, owner, "forward", user);
         return;
       }
@@ -189,25 +213,22 @@ class LocalDelivery {
 
   // The first readable .forward file in forward_path, if any.
   std::optional<std::string> read_forward(const Owner& o, const std::string& extension) {
-    for (auto item : cfg_.get_list("forward_path")) {
-      std::string path;
-      for (size_t i = 0; i < item.size();) {
-        auto take = [&](std::string_view name, const std::string& value) {
-          for (std::string form : {"${" + std::string(name) + "}", "$" + std::string(name)}) {
-            if (item.compare(i, form.size(), form) == 0) {
-              path += value;
-              i += form.size();
-              return true;
-            }
-          }
-          return false;
-        };
-        std::string delim = extension.empty() ? "" : cfg_.get("recipient_delimiter").substr(0, 1);
-        if (take("home", o.home) || take("user", o.name) || take("extension", extension) ||
-            take("recipient_delimiter", delim))
-          continue;
-        path += item[i++];
+    // forward_path names local's own attributes ($home, $user, ...):
+    // it is expanded here, not as a main.cf parameter.
+    std::vector<std::string> items;
+    for (auto t : split_targets(cfg_.raw("forward_path").value_or("")))
+      for (size_t b = 0; b < t.size();) {
+        size_t e = t.find_first_of(" \t", b);
+        if (e == std::string::npos) e = t.size();
+        if (e > b) items.push_back(t.substr(b, e - b));
+        b = e + 1;
       }
+    std::string delim = extension.empty() ? "" : cfg_.get("recipient_delimiter").substr(0, 1);
+    for (auto item : items) {
+      std::string path = expand_attrs(item, {{"home", o.home},
+                                             {"user", o.name},
+                                             {"extension", extension},
+                                             {"recipient_delimiter", delim}});
       auto text = as_user(o.uid, o.gid, [&] { return read_file(path, 1 << 20); });
       if (text) return *text;
     }
@@ -265,9 +286,20 @@ class LocalDelivery {
   }
 
   void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension) {
-    std::string cmd = cfg_.get("mailbox_command");
+    auto parts = split_address(r.address);
+    std::string cmd = expand_attrs(cfg_.raw("mailbox_command").value_or(""),
+                                   {{"home", o.home},
+                                    {"user", o.name},
+                                    {"shell", o.shell},
+                                    {"extension", extension},
+                                    {"recipient", r.address},
+                                    {"sender", ar_.req.sender},
+                                    {"local", parts.local},
+                                    {"domain", parts.domain},
+                                    {"original_recipient", r.orig}});
     if (!cmd.empty()) {
-      command(r, o, cmd, extension);
+      // Never as root: root's mail runs the command as default_privs.
+      command(r, o.uid == 0 ? privs_ : o, cmd, extension);
       return;
     }
     std::string home_box = cfg_.get("home_mailbox");

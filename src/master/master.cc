@@ -31,7 +31,8 @@ std::vector<std::string> make_environment(const Config& cfg, const std::string& 
     std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
     env.push_back(prefix + value);
   };
-  for (auto item : split(cfg.get("import_environment"))) {
+  const std::string import_list = cfg.get("import_environment");
+  for (auto item : split(import_list)) {
     auto eq = item.find('=');
     if (eq != std::string_view::npos) {
       set(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
@@ -74,7 +75,7 @@ Status Master::start(const Config& cfg) {
     services_.push_back(std::move(s));
   }
   for (auto& s : services_) {
-    schedule_wakeup(*s);
+    schedule_wakeup(*s, /*now=*/true);
     update_listen(*s);
   }
   return {};
@@ -229,7 +230,7 @@ void Master::reload() {
   // `old` still owns services that were removed; their children are retired,
   // so nothing points at them any more.
   for (auto& s : services_) {
-    schedule_wakeup(*s);
+    schedule_wakeup(*s, /*now=*/true);  // only services without a timer: new ones
     update_listen(*s);
   }
 }

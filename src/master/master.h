@@ -67,7 +67,9 @@ class Master {
   void read_status(Service& s);
   void reap();
   void throttle(Service& s);
-  void schedule_wakeup(Service& s);
+  // Arms the wakeup timer; `now` fires it at once (at start and for new
+  // services, as Postfix's master wakes qmgr and pickup right away).
+  void schedule_wakeup(Service& s, bool now = false);
   void wakeup(Service& s);
   void reload();
   void stop(int signal);

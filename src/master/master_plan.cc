@@ -150,7 +150,8 @@ Result<MasterPlan> plan_services(const Config& cfg, const PlanEnvironment& env) 
   std::string daemon_dir = cfg.get("daemon_directory");
   long long default_limit = cfg.get_int("default_process_limit");
   std::vector<std::string> disabled;
-  for (auto d : split(cfg.get("master_service_disable"))) disabled.emplace_back(d);
+  const std::string disable_list = cfg.get("master_service_disable");
+  for (auto d : split(disable_list)) disabled.emplace_back(d);
   auto is_disabled = [&](const MasterService& s) {
     for (const auto& d : disabled)
       if (d == s.key() || d == s.name + "/" || d == "/" + s.type || d == s.type) return true;

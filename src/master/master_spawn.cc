@@ -157,11 +157,12 @@ void Master::throttle(Service& s) {
   });
 }
 
-void Master::schedule_wakeup(Service& s) {
+void Master::schedule_wakeup(Service& s, bool now) {
   if (s.plan.wakeup <= 0 || s.wakeup_timer) return;
   if (s.plan.wakeup_after_use && !s.used) return;
   Service* sp = &s;
-  s.wakeup_timer = loop_.add_timer(std::chrono::seconds(s.plan.wakeup), [this, sp] {
+  auto delay = now ? std::chrono::seconds(0) : std::chrono::seconds(s.plan.wakeup);
+  s.wakeup_timer = loop_.add_timer(delay, [this, sp] {
     sp->wakeup_timer = 0;
     wakeup(*sp);
     schedule_wakeup(*sp);

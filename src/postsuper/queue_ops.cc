@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 
 #include "global/queue_file.h"
+#include "global/rec_type.h"
+#include "global/record.h"
 #include "global/queue_id.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -92,25 +94,113 @@ void QueueOps::rename_logs(const std::string& from, const std::string& to) {
   }
 }
 
-// Deletes a queue file. Takes the queue file lock first (waiting while a
-// queue manager or delivery agent holds it) so that nothing delivers the
-// message after it was reported deleted; readers that lock a file must
-// check that it still has a link (fstat st_nlink > 0) before using it.
-bool QueueOps::delete_one(const std::string& queue, const std::string& id) {
+UniqueFd QueueOps::open_locked(const std::string& queue, const std::string& id) {
   std::string path = q_.path(queue, id);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd) return false;
+  if (!fd || queue != "active") return fd;
   time_t give_up = ::time(nullptr) + kLockWaitSeconds;
   while (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) break;  // no locking: delete anyway
+    if (errno != EWOULDBLOCK && errno != EINTR) break;  // no locking here: go ahead
     if (::time(nullptr) > give_up) {
-      log::warn("{}: message is being delivered; not deleted", id);
-      return false;
+      log::warn("{}: message is being delivered; left alone", id);
+      return UniqueFd();
     }
     ::usleep(20000);
   }
+  return fd;
+}
+
+// Deletes a queue file. In active/, takes the queue file lock first
+// (waiting while a queue manager or delivery agent holds it) so that
+// nothing delivers the message after it was reported deleted; readers that
+// lock a file must check that it still has a link (fstat st_nlink > 0)
+// before using it. Elsewhere nothing locks queue files: just unlink.
+bool QueueOps::delete_one(const std::string& queue, const std::string& id) {
+  std::string path = q_.path(queue, id);
+  UniqueFd fd;
+  if (queue == "active" && !(fd = open_locked(queue, id))) return false;
   if (::unlink(path.c_str()) < 0) {
     if (errno != ENOENT) log::warn("remove {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  remove_logs(id);
+  return true;
+}
+
+Status rewrite_as_maildrop(int fd, const std::string& name, int out_fd) {
+  RecordReader in(fd, name, 1 << 20, RecordReader::Mode::kFollowPointers);
+  RecordWriter out(out_fd);
+  std::string time_rec;
+  std::vector<Record> envelope;
+  int segment = 0;  // 0 envelope, 1 content, 2 extracted
+  for (;;) {
+    auto r = in.next();
+    if (!r) return std::unexpected(Error{r.error().code, name + ": " + r.error().text});
+    if (!*r) return fail(Errc::kInvalid, name + ": no end record");
+    Record& rec = **r;
+    if (segment == 0) {
+      switch (rec.type) {
+        case rec::kTime: time_rec = rec.data; break;
+        case rec::kFullName: case rec::kSender: case rec::kRecipient: case rec::kVerp:
+        case rec::kAttr: case rec::kDsnEnvid: case rec::kDsnNotify:
+          envelope.push_back(std::move(rec));
+          break;
+        case rec::kMessage: {
+          if (time_rec.empty()) time_rec = fmt::format("{} 0", ::time(nullptr));
+          out.put(rec::kTime, time_rec);
+          for (const auto& e : envelope) out.put(e.type, e.data);
+          out.put(rec::kMessage, "");
+          segment = 1;
+          break;
+        }
+        default: break;  // C, W, D, /, O, L, I, >, K, < ...: bookkeeping
+      }
+    } else if (segment == 1) {
+      if (rec.type == rec::kNorm || rec.type == rec::kCont) {
+        out.put(rec.type, rec.data);
+      } else if (rec.type == rec::kExtracted) {
+        out.put(rec::kExtracted, "");
+        segment = 2;
+      }
+    } else {
+      if (rec.type == rec::kAttr || rec.type == rec::kRecipient) out.put(rec.type, rec.data);
+      if (rec.type == rec::kEnd) {
+        out.put(rec::kEnd, "");
+        return out.flush();
+      }
+    }
+  }
+}
+
+// Requeues through maildrop/: a maildrop file under the same name,
+// complete (0700, as Postfix's postsuper leaves it) before the old queue file and
+// its logs go away.
+bool QueueOps::requeue_one(const std::string& queue, const std::string& id) {
+  UniqueFd fd = open_locked(queue, id);
+  if (!fd) return false;
+  auto file = q_.create("maildrop", 0600);
+  if (!file) {
+    log::warn("{}", file.error().text);
+    return false;
+  }
+  auto st = rewrite_as_maildrop(fd.get(), q_.relative_path(queue, id), file->fd.get());
+  if (st && (::fchmod(file->fd.get(), 0700) < 0 || ::fsync(file->fd.get()) < 0))
+    st = sys_fail("finish " + file->path);
+  if (!st) {
+    log::warn("{}", st.error().text);
+    ::unlink(file->path.c_str());
+    return false;
+  }
+  // The message keeps its name in maildrop/, as with Postfix.
+  std::string dst = q_.path("maildrop", id);
+  if (::link(file->path.c_str(), dst.c_str()) < 0) {
+    log::warn("link {} to {}: {}", file->path, dst, std::strerror(errno));
+    ::unlink(file->path.c_str());
+    return false;
+  }
+  ::unlink(file->path.c_str());
+  if (::unlink(q_.path(queue, id).c_str()) < 0) {
+    ::unlink(dst.c_str());
     return false;
   }
   remove_logs(id);
@@ -151,8 +241,7 @@ bool QueueOps::apply(SuperOp op, const std::string& id, const std::vector<std::s
         ++counts_.released;
         return true;
       case SuperOp::kRequeue:
-        if (!moved(queue, "maildrop")) continue;
-        remove_logs(id);
+        if (!requeue_one(queue, id)) continue;
         say("requeued");
         ++counts_.requeued;
         return true;

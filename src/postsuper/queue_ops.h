@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "global/mail_queue.h"
+#include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace postern {
 
@@ -39,6 +41,14 @@ bool well_formed_queue_id(std::string_view name);
 // (keeping its time part); nullopt when `name` is not well formed.
 std::optional<std::string> name_for_inode(std::string_view name, unsigned long long ino);
 
+// Rewrites the queue file `fd` (read following pointer records) as a
+// maildrop file on `out_fd`, in the format postdrop writes and pickup
+// accepts: T first, then F S A V i n and the pending R records, M, the
+// content (N L), X, the extracted A and pending R records, E. Size,
+// done/canceled recipients, O records and queue-manager bookkeeping are
+// dropped: pickup and cleanup make a new queue file from it.
+Status rewrite_as_maildrop(int fd, const std::string& name, int out_fd);
+
 struct SuperCounts {
   long deleted = 0, expired = 0, held = 0, released = 0, requeued = 0;
 };
@@ -65,6 +75,9 @@ class QueueOps {
 
  private:
   bool delete_one(const std::string& queue, const std::string& id);
+  bool requeue_one(const std::string& queue, const std::string& id);
+  // Opens a queue file; in active/ also waits for its lock (see delete_one).
+  UniqueFd open_locked(const std::string& queue, const std::string& id);
   void remove_logs(const std::string& id);
   void rename_logs(const std::string& from, const std::string& to);
 

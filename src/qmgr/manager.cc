@@ -66,7 +66,10 @@ Settings Settings::from_config(const Config& cfg) {
 
 Manager::Manager(const Config& cfg, MailQueue queue, EventLoop& loop)
     : cfg_(cfg), queue_(std::move(queue)), s_(Settings::from_config(cfg)), loop_(loop),
-      rewrite_(RewriteClient::from_config(cfg)) {
+      // trivial-rewrite answers at once or is not running: a stalled
+      // resolver must not hold the queue manager for $ipc_timeout.
+      rewrite_(cfg.get("queue_directory") + "/private/" + cfg.get("rewrite_service_name"),
+               std::chrono::seconds(std::min<long long>(cfg.get_time("ipc_timeout"), 60))) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) log::fatal("pipe: {}", std::strerror(errno));
   pipe_read_ = UniqueFd(p[0]);
@@ -175,12 +178,15 @@ void Manager::load_message(const std::string& id) {
 
   std::vector<Routed> routed;
   std::vector<DeliverRecipient> resolved(qi.recipients.size());
+  bool resolver_down = false;
   for (size_t i = 0; i < qi.recipients.size(); ++i) {
     const auto& q = qi.recipients[i];
     if (q.done()) continue;
     DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
     resolved[i] = r;
-    auto rr = rewrite_.resolve(qi.sender, q.address);
+    auto rr = resolver_down ? Result<ResolveReply>(fail(Errc::kTemporary, "resolver down"))
+                            : rewrite_.resolve(qi.sender, q.address);
+    if (!rr) resolver_down = true;  // do not wait again for each recipient
     if (!rr || (rr->flags & kResolveFail)) {
       m->self->defer(r, dsn("4.3.0", "address resolver failure"));
       m->deferred = true;
@@ -240,6 +246,12 @@ void Manager::load_message(const std::string& id) {
           s_.initial_concurrency,
           std::max(1L, transport_limit(b.transport, "_destination_concurrency_limit",
                                        "default_destination_concurrency_limit")));
+      // <transport>_destination_rate_delay: one delivery at a time, spaced.
+      std::string rate_name = b.transport + "_destination_rate_delay";
+      auto rate = cfg_.raw(rate_name) ? cfg_.time_value(rate_name)
+                                      : cfg_.time_value("default_destination_rate_delay");
+      it->second.rate_delay = rate ? static_cast<long>(*rate) : 0;
+      if (it->second.rate_delay > 0) it->second.window = 1;
       dest_order_.push_back(key);
     }
     it->second.waiting.push_back(std::move(job));
@@ -258,6 +270,21 @@ void Manager::dispatch() {
       if (running_ >= s_.max_running) break;
       auto& d = dests_[key];
       if (d.waiting.empty() || d.active >= d.window) continue;
+      if (d.rate_delay > 0) {
+        time_t now = ::time(nullptr);
+        if (now < d.next_ok) {
+          if (!d.timer) {
+            d.timer = true;
+            loop_.add_timer(std::chrono::seconds(d.next_ok - now), [this, key] {
+              auto it = dests_.find(key);
+              if (it != dests_.end()) it->second.timer = false;
+              dispatch();
+            });
+          }
+          continue;
+        }
+        d.next_ok = now + d.rate_delay;
+      }
       Job job = std::move(d.waiting.front());
       d.waiting.pop_front();
       start_job(key, std::move(job));
@@ -267,7 +294,8 @@ void Manager::dispatch() {
   // Forget idle destinations.
   std::erase_if(dest_order_, [this](const std::string& key) {
     auto it = dests_.find(key);
-    if (it->second.waiting.empty() && it->second.active == 0) {
+    if (it->second.waiting.empty() && it->second.active == 0 && !it->second.timer &&
+        it->second.next_ok <= ::time(nullptr)) {
       dests_.erase(it);
       return true;
     }
@@ -341,6 +369,7 @@ void Manager::on_done(Done done) {
   if (!done.reply) {
     log::warn("connect to transport private/{}: {}", req.transport, done.reply.error().text);
     std::string why = "mail transport unavailable";
+    if (dest.window > 1) dest.window--;  // negative feedback
     dead_[done.key] = {::time(nullptr) + s_.dead_time, why};
     for (const auto& r : req.recipients) m.self->defer(r, dsn("4.3.0", why));
     m.deferred = true;
@@ -358,6 +387,7 @@ void Manager::on_done(Done done) {
     }
     if (done.reply->status != 0) m.deferred = true;
     if (!done.reply->dsn_status.empty() && done.reply->dsn_status[0] == '4') {
+      if (dest.window > 1) dest.window--;  // negative feedback
       dead_[done.key] = {::time(nullptr) + s_.dead_time, done.reply->reason};
       defer_waiting(done.key, done.reply->reason);
     } else if (all_sent) {
@@ -411,16 +441,18 @@ void Manager::finish_message(Message& m) {
   }
   time_t now = ::time(nullptr);
   bool need_flush = ::access(queue_.path("bounce", id).c_str(), F_OK) == 0;
+  bool need_trace = ::access(queue_.path("trace", id).c_str(), F_OK) == 0;
   bool need_warn = m.deferred && m.info.warning_time > 0 && now >= m.info.warning_time &&
                    !m.info.sender.empty();
-  if (!need_flush && !need_warn) {
+  if (!need_flush && !need_warn && !need_trace) {
     complete_message(m, true, false);
     return;
   }
   running_++;
-  std::thread([this, id, need_flush, need_warn] {
+  std::thread([this, id, need_flush, need_warn, need_trace] {
     std::string why;
     bool ok = need_flush ? status_request(id, "flush", &why) : true;
+    if (need_trace && !status_request(id, "trace", &why)) ok = false;
     std::string warn_why;
     bool warned = need_warn && status_request(id, "warn", &warn_why);
     if (why.empty()) why = warn_why;

@@ -80,6 +80,9 @@ class Manager {
     std::deque<Job> waiting;
     int active = 0;
     long window = 1;
+    long rate_delay = 0;   // seconds between deliveries (window 1 then)
+    time_t next_ok = 0;    // with rate_delay: no new delivery before this
+    bool timer = false;    // a dispatch timer is pending for next_ok
   };
   struct Done {
     std::string key;  // empty for a bounce flush

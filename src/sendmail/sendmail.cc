@@ -42,7 +42,7 @@ using namespace postern;
 
 namespace {
 
-enum class Mode { kSend, kQueueList, kNewAliases, kSmtp, kDaemon, kFlush, kVerify };
+enum class Mode { kSend, kQueueList, kNewAliases, kSmtp, kDaemon, kFlush, kVerify, kIgnore };
 
 struct Options {
   Mode mode = Mode::kSend;
@@ -141,8 +141,13 @@ Options parse(int argc, char** argv, std::string_view name) {
         if (optarg[0] == 'i' && optarg[1] == 0) o.dots_special = false;
         break;  // other -o options are ignored
       case 'q':
-        if (optarg[0] == 'R') o.flush_site = optarg + 1;
-        o.mode = Mode::kFlush;
+        // -q: flush; -qRsite: flush one site; -qinterval and the rest: ignored.
+        if (optarg[0] == 'R') {
+          o.flush_site = optarg + 1;
+          o.mode = Mode::kFlush;
+        } else {
+          o.mode = Mode::kIgnore;
+        }
         break;
       case 't': o.extract = true; break;
       case 'v': log::increase_verbose(); break;
@@ -298,7 +303,8 @@ int main(int argc, char** argv) {
       if (::stat("/proc/self/exe", &self) == 0 && ::stat(path.c_str(), &other) == 0 &&
           self.st_ino == other.st_ino && self.st_dev == other.st_dev) {
         std::vector<std::string> args{"-c", o.config_dir};
-        for (auto db : split(cfg.get("alias_database"))) args.emplace_back(db);
+        const std::string databases = cfg.get("alias_database");
+        for (auto db : split(databases)) args.emplace_back(db);
         run(cmd_dir, "postalias", args, o.config_dir);
       }
       run(cmd_dir, "newaliases", {"-c", o.config_dir}, o.config_dir);
@@ -307,6 +313,7 @@ int main(int argc, char** argv) {
     case Mode::kDaemon: run(cmd_dir, "postfix", {"-c", o.config_dir, "start"}, o.config_dir);
     case Mode::kVerify:
       fatal(EX_UNAVAILABLE, "-bv (address verification reports) is not supported");
+    case Mode::kIgnore: return 0;
     case Mode::kSend: break;
   }
 

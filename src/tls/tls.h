@@ -142,6 +142,14 @@ class ServerContext {
   bool ask_ccert() const { return ask_ccert_; }
   bool req_ccert() const { return req_ccert_; }
 
+  // Session tickets that every process holding the same key can decrypt,
+  // so a client resumes with whichever smtpd process it reaches (Postfix's
+  // tlsmgr hands such keys out). `key` is 80 bytes: a 16-byte name, a
+  // 32-byte AES-256 key and a 32-byte HMAC-SHA256 key. Without it each
+  // process issues tickets under its own random key.
+  Status set_ticket_key(std::string_view key);
+  const std::string& ticket_key() const { return ticket_key_; }
+
   // STARTTLS: discard buffered input, handshake, swap the stream's transport.
   // On failure the stream keeps its plain transport (the connection is
   // unusable and should be closed).
@@ -155,6 +163,7 @@ class ServerContext {
   bool ask_ccert_ = false;
   bool req_ccert_ = false;
   CommonSettings common_;
+  std::string ticket_key_;
 };
 
 class ClientContext {

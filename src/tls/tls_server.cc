@@ -1,6 +1,12 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -33,6 +39,33 @@ Status load_dh(SSL_CTX* ctx, const std::string& file) {
   return {};
 }
 
+// Encrypts new tickets under the shared key; decrypts tickets that carry
+// its name (others get a full handshake).
+int ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                    EVP_MAC_CTX* mac, int encrypt) {
+  auto* self = static_cast<const ServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (!self || self->ticket_key().size() != 80) return -1;
+  auto* key = reinterpret_cast<const unsigned char*>(self->ticket_key().data());
+  const unsigned char* aes = key + 16;
+  unsigned char hmac[32];
+  std::memcpy(hmac, key + 48, sizeof hmac);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, hmac, sizeof hmac),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (encrypt) {
+    std::memcpy(name, key, 16);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, aes, iv) != 1) return -1;
+    return EVP_MAC_CTX_set_params(mac, params) == 1 ? 1 : -1;
+  }
+  if (std::memcmp(name, key, 16) != 0) return 0;
+  if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+  return EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, aes, iv) == 1 ? 1 : -1;
+}
+
 std::string where(const Peer& peer) {
   return fmt::format("{}[{}]", peer.name.empty() ? "unknown" : peer.name, peer.addr);
 }
@@ -40,6 +73,17 @@ std::string where(const Peer& peer) {
 }  // namespace
 
 ServerContext::~ServerContext() { SSL_CTX_free(ctx_); }
+
+Status ServerContext::set_ticket_key(std::string_view key) {
+  if (key.size() != 80)
+    return fail(Errc::kInvalid, "TLS session ticket key must be 80 bytes, not " +
+                                    std::to_string(key.size()));
+  ticket_key_ = std::string(key);
+  SSL_CTX_set_app_data(ctx_, this);
+  if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_, ticket_callback) != 1)
+    return fail(Errc::kIo, "cannot set the TLS session ticket callback: " + openssl_errors());
+  return {};
+}
 
 Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
                                                              std::string_view prefix_view,
@@ -103,9 +147,17 @@ Result<std::unique_ptr<ServerContext>> ServerContext::create(const Config& cfg,
   // Session resumption: tickets (stateless) plus the in-process cache.
   static const unsigned char kSidContext[] = "postern-smtpd";
   SSL_CTX_set_session_id_context(self->ctx_, kSidContext, sizeof kSidContext - 1);
-  if (auto timeout = cfg.time_value(prefix + "_tls_session_cache_timeout"); timeout)
+  auto timeout = cfg.time_value(prefix + "_tls_session_cache_timeout");
+  if (!timeout) return std::unexpected(timeout.error());
+  if (*timeout > 0) {
     SSL_CTX_set_timeout(self->ctx_, static_cast<long>(*timeout));
-  SSL_CTX_set_session_cache_mode(self->ctx_, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_session_cache_mode(self->ctx_, SSL_SESS_CACHE_SERVER);
+  } else {
+    // 0 turns session resumption off, as in Postfix.
+    SSL_CTX_set_session_cache_mode(self->ctx_, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(self->ctx_, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(self->ctx_, 0);
+  }
   return self;
 }
 

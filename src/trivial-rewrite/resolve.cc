@@ -125,7 +125,8 @@ ResolveReply failed(std::string recipient) {
 std::vector<IpAddress> own_addresses(const Config& cfg) {
   std::vector<IpAddress> out;
   auto add_list = [&](std::string_view param) {
-    for (std::string_view item : split(cfg.get(param))) {
+    const std::string value = cfg.get(param);  // split() returns views into it
+    for (std::string_view item : split(value)) {
       if (iequals(item, "all")) {
         for (const InterfaceAddress& a : local_interface_addresses()) out.push_back(a.address);
       } else if (iequals(item, "loopback-only")) {

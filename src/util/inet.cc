@@ -18,7 +18,6 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (istarts_with(text, "ipv6:")) text.remove_prefix(5);
   if (text.empty() || text.size() > 64) return std::nullopt;
   std::string s(text);
-  IpAddress a;
   if (s.find(':') == std::string::npos) {
     in_addr v4{};
     if (::inet_pton(AF_INET, s.c_str(), &v4) != 1) return std::nullopt;

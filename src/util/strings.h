@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <concepts>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,16 @@ inline constexpr std::string_view kWhitespace = " \t\r\n";
 // Splits on any of `separators`, dropping empty pieces (like mystrtok()).
 std::vector<std::string_view> split(std::string_view s,
                                     std::string_view separators = kListSeparators);
+// The same for a temporary std::string: the pieces are copied, since views
+// into it would dangle (`for (auto x : split(cfg.get("name")))` destroys the
+// string before the loop body runs).
+template <class S>
+  requires std::same_as<S, std::string>
+std::vector<std::string> split(S&& s, std::string_view separators = kListSeparators) {
+  std::vector<std::string> out;
+  for (std::string_view piece : split(std::string_view(s), separators)) out.emplace_back(piece);
+  return out;
+}
 // Splits a parameter value into elements, keeping `{ ... }` groups whole
 // (the braces are removed and the inside trimmed), as Postfix does for
 // restriction lists and master.cf arguments.

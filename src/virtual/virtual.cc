@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "global/deliver_agent.h"
@@ -103,26 +104,37 @@ void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The tables stay open across requests; a changed file makes the
+  // process exit after the request so master starts a fresh one.
+  static std::optional<Tables> tables;
   return deliver_agent_main(argc, argv, "virtual", [](AgentRequest& ar) {
     const Config& cfg = ar.ctx.cfg();
-    Tables t;
-    auto open = [&](const char* name, maps::MapList& out) {
-      auto m = maps::MapList::open(name, cfg.get(name));
-      if (!m) {
-        log::warn("{}", m.error().text);
-        return false;
-      }
-      out = std::move(*m);
-      return true;
-    };
-    bool ok = open("virtual_mailbox_maps", t.mailbox) && open("virtual_uid_maps", t.uid) &&
-              open("virtual_gid_maps", t.gid);
+    bool ok = true;
+    if (!tables) {
+      Tables t;
+      auto open = [&](const char* name, maps::MapList& out) {
+        auto m = maps::MapList::open(name, cfg.get(name));
+        if (!m) {
+          log::warn("{}", m.error().text);
+          return false;
+        }
+        out = std::move(*m);
+        return true;
+      };
+      ok = open("virtual_mailbox_maps", t.mailbox) && open("virtual_uid_maps", t.uid) &&
+           open("virtual_gid_maps", t.gid);
+      if (ok) tables = std::move(t);
+    }
     for (const auto& r : ar.req.recipients) {
       if (!ok) {
         ar.status.defer(r, dsn("4.3.0", "mail system configuration error"));
         continue;
       }
-      deliver_one(ar, t, r);
+      deliver_one(ar, *tables, r);
+    }
+    if (tables && (tables->mailbox.changed() || tables->uid.changed() || tables->gid.changed())) {
+      log::info("table has changed -- restarting");
+      ar.ctx.request_exit();
     }
   });
 }

@@ -22,13 +22,15 @@ FAST = dict(minimal_backoff_time="2s", maximal_backoff_time="4s", queue_run_dela
 
 
 def inject(inst, recipients, sender="alice@example.com", body=MESSAGE, queue=None, trigger=True,
-           content_filter=None, warn_after=None):
+           content_filter=None, warn_after=None, notify_success=False):
     """Writes one queue file; returns its queue ID."""
     argv = [str(INJECT), "-c", str(inst.etc), "-f", sender]
     if queue:
         argv += ["-q", queue]
     if not trigger:
         argv.append("-n")
+    if notify_success:
+        argv.append("-S")
     if warn_after is not None:
         argv += ["-w", str(warn_after)]
     if content_filter:

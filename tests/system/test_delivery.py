@@ -5,6 +5,7 @@ headers and content of the delivered file, the log trail, an empty queue;
 an unwritable mailbox deferred with its reason and delivered on retry."""
 import os
 import re
+import pwd
 import shutil
 
 import pytest
@@ -91,3 +92,29 @@ def test_many_messages_in_parallel_all_delivered(inst):
                 for u in [f"m{i}" for i in range(5)] + [f"n{i}" for i in range(3)])
     assert total == 60
     assert queue_files(inst) == []
+
+
+def test_destination_rate_delay_spaces_deliveries(inst):
+    inst.set_main(virtual_destination_rate_delay="1s")
+    inst.postfix("reload")
+    ids = [inject(inst, [f"paced{n}@demo.test"]) for n in range(3)]
+    for qid in ids:
+        inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    stamps = re.findall(r"^\w+ +\d+ (\d\d:\d\d:\d\d) .*to=<paced\d@demo.test>.*status=sent",
+                        inst.log_text(), re.M)
+    assert len(stamps) == 3
+    # One delivery per second at most: three different seconds.
+    assert len(set(stamps)) == 3, stamps
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make an instance for another user")
+def test_unprivileged_instance_delivers(tmp_path):
+    with Instance(tmp_path, user="nobody", name="unpriv") as inst:
+        inst.set_main(**FAST)
+        inst.start()
+        qid = inject(inst, ["una@demo.test"])
+        inst.wait_for_log(rf"{qid}: removed", timeout=20)
+        [text] = maildir_messages(inst, "una")
+        assert "Delivered-To: una@demo.test\n" in text
+        new = inst.dir / "mail" / "una" / "new"
+        assert next(new.iterdir()).stat().st_uid == pwd.getpwnam("nobody").pw_uid

@@ -14,18 +14,22 @@ pytestmark = pytest.mark.skipif(not os.path.exists(str(__import__("delivery_help
                                 reason="tests/queue-inject not built")
 
 
+def setup_instance(i, **extra):
+    master = (i.etc / "master.cf").read_text()
+    # public/cleanup is the test's fake, not a master service.
+    master = "\n".join(l for l in master.split("\n") if not l.startswith("cleanup "))
+    i.write_master_cf(master + "\n")
+    (i.etc / "transport").write_text("fail.test error:5.1.1 mailbox gone\n"
+                                     "void.test discard:silently dropped\n"
+                                     "later.test retry:4.2.2 come back later\n")
+    i.set_main(transport_maps=f"texthash:{i.etc}/transport", **FAST, **extra)
+    i.start()
+
+
 @pytest.fixture
 def inst(tmp_path):
     with Instance(tmp_path) as i:
-        master = (i.etc / "master.cf").read_text()
-        # public/cleanup is the test's fake, not a master service.
-        master = "\n".join(l for l in master.split("\n") if not l.startswith("cleanup "))
-        i.write_master_cf(master + "\n")
-        (i.etc / "transport").write_text("fail.test error:5.1.1 mailbox gone\n"
-                                         "void.test discard:silently dropped\n"
-                                         "later.test retry:4.2.2 come back later\n")
-        i.set_main(transport_maps=f"texthash:{i.etc}/transport", **FAST)
-        i.start()
+        setup_instance(i)
         yield i
 
 
@@ -112,5 +116,48 @@ def test_delay_warning_sent_once(inst):
         assert "Final-Recipient: rfc822; slowpoke@demo.test" in body
         assert "Content-Type: text/rfc822-headers" in body
         assert "Subject: delivery test" in body and "Hello Bob." not in body
+    finally:
+        fake.close()
+
+
+def test_notify_success_sends_delivery_report(inst):
+    fake = FakeCleanup(inst.spool / "public" / "cleanup", queue_id="FAKE0DSN")
+    try:
+        qid = inject(inst, ["bob@demo.test"], notify_success=True)
+        inst.wait_for_log(rf"{qid}: sender delivery status notification: FAKE0DSN", timeout=20)
+        inst.wait_for_log(rf"{qid}: removed", timeout=10)
+        records, body = fake.messages[0]
+        assert ("R", "alice@example.com") in records
+        assert "Subject: Successful Mail Delivery Report" in body
+        assert "Action: delivered" in body
+        assert "Final-Recipient: rfc822; bob@demo.test" in body
+        assert "Hello Bob." not in body
+    finally:
+        fake.close()
+    assert not list((inst.spool / "trace").rglob(qid))
+
+
+def test_postmaster_copies_per_notify_classes(tmp_path):
+    with Instance(tmp_path) as inst:
+        setup_instance(inst, notify_classes="bounce, 2bounce, resource, software")
+        postmaster_copies(inst)
+
+
+def postmaster_copies(inst):
+    fake = FakeCleanup(inst.spool / "public" / "cleanup", queue_id="FAKE0PM")
+    try:
+        qid = inject(inst, ["x@fail.test"])
+        inst.wait_for_log(rf"{qid}: sender non-delivery notification: FAKE0PM", timeout=20)
+        inst.wait_for_log(rf"{qid}: postmaster non-delivery notification: FAKE0PM", timeout=20)
+        null = inject(inst, ["x@fail.test"], sender="")
+        inst.wait_for_log(rf"{null}: postmaster non-delivery notification: FAKE0PM", timeout=20)
+        inst.wait_for_log(rf"{null}: removed", timeout=20)
+        assert f"{null}: sender non-delivery" not in inst.log_text()
+        rcpts = [[d for t, d in records if t == "R"][0] for records, _ in fake.messages]
+        assert rcpts == ["alice@example.com", "postmaster", "postmaster"]
+        copy = fake.messages[1][1]
+        assert "Subject: Postmaster Copy: Undelivered Mail" in copy
+        assert "Content-Type: text/rfc822-headers" in copy
+        assert "Hello Bob." not in copy
     finally:
         fake.close()

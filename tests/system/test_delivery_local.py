@@ -97,3 +97,49 @@ def test_alias_to_user_mailbox_in_spool_and_alias_loop(inst):
     assert "Delivered-To: owner@localhost\n" in text
     if os.geteuid() == 0:
         assert box.stat().st_uid == pwd.getpwnam("postern").pw_uid
+
+
+def test_forward_file_command_and_own_mailbox(inst):
+    fwd = inst.dir / "forward"
+    fwd.mkdir()
+    os.chmod(fwd, 0o755)
+    user = inst.mail_user
+    out = inst.dir / "out"
+    (fwd / user).write_text(f'"|cat > {out}/fwd.txt", \\{user}\n')
+    os.chmod(fwd / user, 0o644)
+    inst.set_main(forward_path=f"{fwd}/$user")
+    inst.postfix("reload")
+    qid = inject(inst, [f"{user}@localhost"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    assert "Subject: delivery test\n" in (out / "fwd.txt").read_text()
+    box = (inst.dir / "spool-mail" / user).read_text()
+    assert f"Delivered-To: {user}@localhost\n" in box
+    log = inst.log_text()
+    assert re.search(rf"{qid}: to=<{user}@localhost>, .*status=sent \(delivered to command: ", log)
+    assert re.search(rf"{qid}: to=<{user}@localhost>, .*status=sent \(delivered to mailbox\)", log)
+
+
+def test_empty_forward_file_means_mailbox(inst):
+    fwd = inst.dir / "forward"
+    fwd.mkdir()
+    os.chmod(fwd, 0o755)
+    user = inst.mail_user
+    (fwd / user).write_text("")
+    os.chmod(fwd / user, 0o644)
+    inst.set_main(forward_path=f"{fwd}/$user")
+    inst.postfix("reload")
+    qid = inject(inst, [f"{user}@localhost"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    assert "Subject: delivery test" in (inst.dir / "spool-mail" / user).read_text()
+
+
+def test_mailbox_command_with_local_expansions(inst):
+    out = inst.dir / "out"
+    inst.set_main(mailbox_command=f"cat > {out}/mbcmd.$user.txt")
+    inst.postfix("reload")
+    user = inst.mail_user
+    qid = inject(inst, [f"{user}@localhost"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    text = (out / f"mbcmd.{user}.txt").read_text()
+    assert text.startswith("From alice@example.com  ")
+    assert f"Delivered-To: {user}@localhost\n" in text

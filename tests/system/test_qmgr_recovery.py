@@ -64,3 +64,39 @@ def test_expired_message_is_returned(tmp_path):
         assert re.search(rf"{qid}: to=<gone@demo.test>, relay=none, .*dsn=5\.4\.7, "
                          r"status=bounced \(maildir delivery failed: ", inst.log_text())
         assert queue_files(inst) == []
+
+
+def test_corrupt_queue_file_is_saved_not_delivered(tmp_path):
+    with Instance(tmp_path) as inst:
+        inst.set_main(**FAST)
+        inst.start()
+        # A truncated copy of a good file, complete by its mode.
+        good = inject(inst, ["whole@demo.test"], trigger=False)
+        path = inst.spool / "incoming" / good
+        data = path.read_bytes()
+        bad = "ABCDE12345"
+        bad_path = inst.spool / "incoming" / bad
+        bad_path.write_bytes(data[: len(data) // 2])
+        st = path.stat()
+        os.chown(bad_path, st.st_uid, st.st_gid)
+        os.chmod(bad_path, 0o700)
+        trigger_qmgr(inst, b"I")
+        inst.wait_for_log(rf"{good}: removed", timeout=20)
+        inst.wait_for_log(rf'saving corrupt file "{bad}" from queue "active" to queue "corrupt"',
+                          timeout=20)
+        assert (inst.spool / "corrupt" / bad).exists()
+        assert queue_files(inst) == []
+
+
+def test_resolver_down_defers(tmp_path):
+    with Instance(tmp_path) as inst:
+        master = (inst.etc / "master.cf").read_text()
+        inst.write_master_cf("\n".join(l for l in master.split("\n")
+                                       if not l.startswith("rewrite ")) + "\n")
+        inst.set_main(**FAST)
+        inst.start()
+        qid = inject(inst, ["a1@demo.test", "a2@demo.test"])
+        inst.wait_for_log(rf"{qid}: to=<a2@demo.test>, relay=none, .*dsn=4\.3\.0, "
+                          r"status=deferred \(address resolver failure\)", timeout=20)
+        wait_until(lambda: queue_files(inst, "deferred") == [qid], 15, what="deferred")
+        assert not (inst.dir / "mail" / "a1").exists()

@@ -38,7 +38,7 @@ def test_master_down_message_waits_in_maildrop_then_is_picked_up(inst):
     assert qf.recipients == ["ann@example.com"]
     assert qf.header("Subject") == "wait"
     assert qf.header("Received").startswith("by demo.localhost (")
-    inst.wait_for_log(rf"postfix/pickup\[\d+\]: {qf.path.name}: uid=0 from=<me@example.com>")
+    inst.wait_for_log(rf"postfix/pickup\[\d+\]: {qf.path.name}: uid=0 from=<me@example.com>", 30)
 
 
 def test_pickup_takes_what_postdrop_wrote_while_master_runs(inst):
@@ -177,8 +177,17 @@ def test_pickup_logs_and_drops_a_message_cleanup_rejects(inst):
     assert len(queue_files(inst.spool, "maildrop")) == 1
     # ... and pickup reports cleanup's verdict when it runs.
     inst.start()
-    inst.wait_for_log(r"postfix/pickup\[\d+\]: (\w+): uid=0 from=<me@example.com>")
+    inst.wait_for_log(r"postfix/pickup\[\d+\]: (\w+): uid=0 from=<me@example.com>", 30)
     inst.wait_for_log(r"postfix/pickup\[\d+\]: warning: \w+: message from uid=0 not queued: "
-                      r"5\.7\.1 go away")
+                      r"5\.7\.1 go away", 30)
     wait_until(lambda: queue_files(inst.spool, "maildrop") == [], 10, what="empty maildrop")
     assert queue_files(inst.spool, "incoming") == []
+
+
+def test_q_forms(inst):
+    assert sendmail(inst, ["-q1h"], "").returncode == 0  # accepted and ignored
+    r = sendmail(inst, ["-q"], "")
+    if (BIN / "postqueue").exists():
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode == 69 and "postqueue is not available" in r.stderr

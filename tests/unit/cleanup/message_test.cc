@@ -90,7 +90,9 @@ class MessageTest : public ::testing::Test {
       out.reason = m.reason();
       out.hold = m.hold();
       out.discard = m.discard();
-      if (out.status == 0) EXPECT_TRUE(w.commit(fd));
+      if (out.status == 0) {
+        EXPECT_TRUE(w.commit(fd));
+      }
     }
     ::lseek(fd, 0, SEEK_SET);
     RecordReader r(fd, path);
@@ -286,8 +288,8 @@ TEST_F(MessageTest, BccRecipients) {
             "inline:{ {ann@example.org = ann-copy@example.net} }");
   Out o = run(message({"ann"}, {"Received: by x", "", "b"}));
   ASSERT_EQ(o.status, 0);
-  EXPECT_EQ(o.of_type('R'), (std::vector<std::string>{"ann@example.org", "ann-copy@example.net",
-                                                      "audit@example.net", "boss@example.net"}));
+  EXPECT_EQ(o.of_type('R'), (std::vector<std::string>{"boss@example.net", "ann@example.org",
+                                                      "ann-copy@example.net", "audit@example.net"}));
   flags = kCleanupFlagFilter | kCleanupFlagMapOk;  // no BCC_OK
   EXPECT_EQ(run(message({"ann"}, {"Received: by x", "", "b"})).of_type('R').size(), 1u);
 }

@@ -76,3 +76,19 @@ TEST(HeaderAddresses, RewriteKeepsPhrasesAndComments) {
 
 }  // namespace
 }  // namespace postern
+
+namespace postern {
+namespace {
+// Found by tests/fuzz/mime_state_fuzz: a stray ')' made the tokenizer stall
+// and allocate without end.
+TEST(HeaderAddresses, StrayClosingParenthesisIsConsumed) {
+  auto v = parse_header_addresses(" undisclosed-rec)pients:;");
+  EXPECT_TRUE(v.empty());
+  auto w = parse_header_addresses("a)b@example.com, ) , c@d.example");
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0].address, "a)b@example.com");
+  EXPECT_EQ(w[1].address, ")");
+  EXPECT_EQ(w[2].address, "c@d.example");
+}
+}  // namespace
+}  // namespace postern

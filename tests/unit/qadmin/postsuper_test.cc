@@ -9,6 +9,8 @@
 #include <fstream>
 
 #include "global/mail_queue.h"
+#include "global/queue_file.h"
+#include "global/record.h"
 #include "postsuper/queue_ops.h"
 
 using namespace postern;
@@ -67,10 +69,26 @@ class QueueOpsTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // A complete queue file as cleanup writes it.
   std::string make(std::string_view q) {
     auto f = queue_->create(q);
     EXPECT_TRUE(f) << f.error().text;
-    ::fchmod(f->fd.get(), 0700);
+    QueueFileWriter w(f->fd.get());
+    w.size_record();
+    w.time(1700000000, 5);
+    w.attr("create_time", "1700000000");
+    w.sender("a@b.test");
+    w.recipient("x@y.test", std::string_view("orig@y.test"));
+    off_t done = w.recipient("done@y.test");
+    w.message_start();
+    w.content_line("Subject: hi");
+    w.content_line("");
+    w.content_line(std::string(3000, 'z'));
+    w.extracted_start();
+    w.recipient("bcc@y.test");
+    w.end();
+    EXPECT_TRUE(w.commit(f->fd.get()));
+    EXPECT_TRUE(mark_recipient(f->fd.get(), done));
     return f->id;
   }
 
@@ -94,6 +112,24 @@ TEST_F(QueueOpsTest, HoldReleaseRequeueDelete) {
             fs::perms::group_exec);
   EXPECT_TRUE(ops.apply(SuperOp::kRequeue, id, default_queues(SuperOp::kRequeue)));
   EXPECT_TRUE(fs::exists(queue_->path("maildrop", id)));
+  EXPECT_FALSE(fs::exists(queue_->path("deferred", id)));
+  // In the format pickup takes: T first, only what postdrop may write.
+  {
+    int fd = ::open(queue_->path("maildrop", id).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    RecordReader r(fd, "maildrop");
+    std::string types;
+    std::vector<std::string> rcpts;
+    while (auto rec = r.next()) {
+      if (!*rec) break;
+      types += static_cast<char>((*rec)->type);
+      if ((*rec)->type == 'R') rcpts.push_back((*rec)->data);
+    }
+    ::close(fd);
+    EXPECT_EQ(types, "TASRMNNLNXRE");
+    EXPECT_EQ(rcpts, (std::vector<std::string>{"x@y.test", "bcc@y.test"}));
+    EXPECT_EQ(fs::status(queue_->path("maildrop", id)).permissions(), fs::perms(0700));
+  }
   EXPECT_FALSE(fs::exists(queue_->path("defer", id)));
   EXPECT_FALSE(ops.apply(SuperOp::kDelete, id, default_queues(SuperOp::kDelete)));  // maildrop
   EXPECT_TRUE(ops.apply(SuperOp::kDelete, id, {"maildrop"}));

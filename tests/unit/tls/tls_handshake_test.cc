@@ -616,3 +616,43 @@ TEST_F(TlsTest, DhParametersCapathAndQuietLoglevel) {
 
 }  // namespace
 }  // namespace postern::tls
+
+namespace postern::tls {
+namespace {
+
+TEST_F(TlsTest, SharedTicketKeyResumesAcrossProcesses) {
+  std::string key;
+  for (int i = 0; i < 80; ++i) key += static_cast<char>(i * 7);
+  auto first = server(server_config());
+  auto second = server(server_config());  // another smtpd process
+  ASSERT_TRUE(first->set_ticket_key(key));
+  ASSERT_TRUE(second->set_ticket_key(key));
+  auto c = client(client_config());
+  Peer p = mail_peer();
+  p.session_key = "[mail.example.com]:25";
+  ASSERT_TRUE(run(*first, *c, p).client);
+  auto resumed = run(*second, *c, p);
+  ASSERT_TRUE(resumed.client);
+  EXPECT_TRUE(resumed.client->session_reused);
+  EXPECT_TRUE(resumed.server->session_reused);
+
+  auto stranger = server(server_config());  // its own random key
+  auto full = run(*stranger, *c, p);
+  ASSERT_TRUE(full.client);
+  EXPECT_FALSE(full.client->session_reused);
+
+  EXPECT_FALSE(first->set_ticket_key("short"));
+
+  // smtpd_tls_session_cache_timeout = 0: no resumption at all.
+  auto off_cfg = server_config();
+  off_cfg.set_override("smtpd_tls_session_cache_timeout", "0");
+  auto off = server(off_cfg);
+  auto c2 = client(client_config());
+  ASSERT_TRUE(run(*off, *c2, p).client);
+  auto again = run(*off, *c2, p);
+  ASSERT_TRUE(again.client);
+  EXPECT_FALSE(again.client->session_reused);
+}
+
+}  // namespace
+}  // namespace postern::tls
