@@ -1,5 +1,6 @@
 #include "smtpd/smtpd_session.h"
 
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -69,6 +70,8 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.null_access_key = cfg.get("smtpd_null_access_lookup_key");
   s.fast_flush_domains = cfg.get("fast_flush_domains");
   s.tls_auth_only = cfg.get_bool("smtpd_tls_auth_only");
+  s.queue_directory = cfg.get("queue_directory");
+  s.queue_minfree = cfg.get_int("queue_minfree");
   s.conn_count_limit = cfg.get_int("smtpd_client_connection_count_limit");
   s.conn_rate_limit = cfg.get_int("smtpd_client_connection_rate_limit");
   s.message_rate_limit = cfg.get_int("smtpd_client_message_rate_limit");
@@ -354,6 +357,20 @@ bool Session::cmd_mail(const std::string& args) {
   if (cfg_.message_size_limit > 0 && msg_size_ > cfg_.message_size_limit) {
     reply("552 5.3.4 Message size exceeds fixed limit");
     return false;
+  }
+  // Room in the queue: queue_minfree, and 1.5 x message_size_limit.
+  struct statvfs fs;
+  if (!cfg_.queue_directory.empty() && statvfs(cfg_.queue_directory.c_str(), &fs) == 0) {
+    double space = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+    double need = std::max(static_cast<double>(cfg_.queue_minfree),
+                           1.5 * static_cast<double>(cfg_.message_size_limit));
+    if (msg_size_ > 0) need = std::max(need, static_cast<double>(cfg_.queue_minfree) + msg_size_);
+    if (space < need) {
+      log::warn("not enough free space in mail queue: {:.0f} bytes < {:.0f} bytes needed", space,
+                need);
+      reply("452 4.3.1 Insufficient system storage");
+      return false;
+    }
   }
   if (ext_.anvil && cfg_.message_rate_limit > 0) {
     auto rate = ext_.anvil->message(ext_.service, st_.client_addr);

@@ -57,6 +57,8 @@ struct SessionSettings {
   std::string null_access_key;
   std::string fast_flush_domains;
   bool tls_auth_only = false;
+  std::string queue_directory;
+  long long queue_minfree = 0;
   long long conn_count_limit = 50;
   long long conn_rate_limit = 0;
   long long message_rate_limit = 0;

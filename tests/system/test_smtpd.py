@@ -664,3 +664,17 @@ def test_xforward_and_xclient(tmp_path):
     finally:
         i.cleanup.close()
         i.stop()
+
+
+def test_full_queue_file_system(tmp_path):
+    """Less free space than queue_minfree: 452 4.3.1 at MAIL FROM."""
+    i = smtpd_instance(tmp_path, queue_minfree="1000000000000000000")
+    try:
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("MAIL FROM:<s@example.com>") == "452 4.3.1 Insufficient system storage"
+        c.close()
+        i.wait_for_log(r"warning: not enough free space in mail queue")
+    finally:
+        i.cleanup.close()
+        i.stop()
