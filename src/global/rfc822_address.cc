@@ -135,8 +135,10 @@ std::string rewrite_header_addresses(
   size_t pos = 0;
   for (const auto& a : parse_header_addresses(v)) {
     if (a.address.empty()) continue;
+    std::string next = rewrite(a.address);
+    if (next == a.address) continue;  // unchanged: keep the text as written
     out.append(v.substr(pos, a.begin - pos));
-    out += externalize_address(rewrite(a.address));
+    out += externalize_address(next);
     pos = a.end;
   }
   out.append(v.substr(pos));
