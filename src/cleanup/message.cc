@@ -1,5 +1,7 @@
 #include "cleanup/message.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "global/cleanup_client.h"
@@ -247,7 +249,15 @@ void Message::envelope_record(int type, std::string_view data) {
     case rec::kCreateTime:
     case rec::kDone:
     case rec::kCanceled:
-    case rec::kFlags:
+    case rec::kFlags: {
+      // A front end's late decision (smtpd's HOLD or DISCARD access
+      // actions, found after cleanup was contacted); other bits are ignored,
+      // as Postfix's cleanup does, and the record is not stored.
+      int extra = std::atoi(std::string(data).c_str());
+      if (extra & kCleanupFlagHold) hold_ = true;
+      if (extra & kCleanupFlagDiscard) discard_ = true;
+      return;
+    }
     case rec::kDelay:
     case rec::kMilterCount:
       return;  // not taken from clients

@@ -352,3 +352,23 @@ TEST_F(MessageTest, ExtractedRecipientsAndLongLines) {
 
 }  // namespace
 }  // namespace postern::cleanup
+
+namespace postern::cleanup {
+namespace {
+// smtpd reports a HOLD or DISCARD access action with an 'f' record in the
+// envelope; cleanup honours those two bits and does not store the record.
+TEST_F(MessageTest, FlagsRecordFromTheClientCanHoldOrDiscard) {
+  auto recs = message({"ann"}, {"Received: by x", "", "b"});
+  recs.insert(recs.begin() + 2, {'f', std::to_string(kCleanupFlagHold)});
+  Out held = run(recs);
+  ASSERT_EQ(held.status, 0);
+  EXPECT_TRUE(held.hold);
+  EXPECT_FALSE(held.discard);
+  EXPECT_TRUE(held.of_type('f').empty());
+  recs[2] = {'f', std::to_string(kCleanupFlagDiscard | kCleanupFlagBounce)};
+  Out dropped = run(recs);
+  EXPECT_TRUE(dropped.discard);
+  EXPECT_FALSE(run(message({"ann"}, {"Received: by x", "", "b"})).hold);
+}
+}  // namespace
+}  // namespace postern::cleanup
