@@ -353,4 +353,36 @@ int run_map_command(const MapCommandOptions& o, const std::vector<std::string>& 
   return do_build(o, maps);
 }
 
+bool apply_shared_option(int option, const char* arg, MapCommandOptions& o,
+                         std::string& config_dir) {
+  switch (option) {
+    case 'c': config_dir = arg; return true;
+    case 'd':
+      if (o.query || o.dump) log::fatal("specify only one of -s -q or -d");
+      o.remove = true;
+      o.key = arg;
+      return true;
+    case 'q':
+      if (o.remove || o.dump) log::fatal("specify only one of -s -q or -d");
+      o.query = true;
+      o.key = arg;
+      return true;
+    case 's':
+      if (o.remove || o.query) log::fatal("specify only one of -s or -q or -d");
+      o.dump = true;
+      return true;
+    case 'f': o.fold = false; return true;
+    case 'i': o.incremental = true; return true;
+    case 'n': o.null_mode = -1; return true;
+    case 'N': o.null_mode = 1; return true;
+    case 'o': o.keep_privileges = true; return true;
+    case 'p': o.default_permissions = true; return true;
+    case 'r': o.replace_duplicates = true; o.quiet_duplicates = false; return true;
+    case 'w': o.quiet_duplicates = true; o.replace_duplicates = false; return true;
+    case 'v': log::increase_verbose(); return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace postern::maps

@@ -35,4 +35,9 @@ struct MapCommandOptions {
 // exit status.
 int run_map_command(const MapCommandOptions& options, const std::vector<std::string>& maps);
 
+// Applies one of the options postmap and postalias share (-c -d -f -i -n
+// -N -o -p -q -r -s -v -w), with `arg` its argument; false for any other.
+bool apply_shared_option(int option, const char* arg, MapCommandOptions& o,
+                         std::string& config_dir);
+
 }  // namespace postern::maps

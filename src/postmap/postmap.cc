@@ -31,36 +31,13 @@ int main(int argc, char** argv) {
   int c;
   while ((c = ::getopt(argc, argv, "bc:d:fFhimnNopq:rsuUvw")) != -1) {
     switch (c) {
-      case 'c': config_dir = optarg; break;
-      case 'd':
-        if (o.query || o.dump) log::fatal("specify only one of -s -q or -d");
-        o.remove = true;
-        o.key = optarg;
-        break;
-      case 'q':
-        if (o.remove || o.dump) log::fatal("specify only one of -s -q or -d");
-        o.query = true;
-        o.key = optarg;
-        break;
-      case 's':
-        if (o.remove || o.query) log::fatal("specify only one of -s or -q or -d");
-        o.dump = true;
-        break;
-      case 'f': o.fold = false; break;
-      case 'i': o.incremental = true; break;
-      case 'n': o.null_mode = -1; break;
-      case 'N': o.null_mode = 1; break;
-      case 'o': o.keep_privileges = true; break;
-      case 'p': o.default_permissions = true; break;
-      case 'r': o.replace_duplicates = true; o.quiet_duplicates = false; break;
-      case 'w': o.quiet_duplicates = true; o.replace_duplicates = false; break;
-      case 'v': log::increase_verbose(); break;
       case 'b': o.body_keys = true; break;
       case 'h': o.header_keys = true; break;
       case 'm': o.mime_keys = true; break;
       case 'u': case 'U': break;  // SMTPUTF8: no effect here
       case 'F': o.base64 = true; break;
-      default: usage();
+      default:
+        if (!maps::apply_shared_option(c, optarg, o, config_dir)) usage();
     }
   }
   if (optind >= argc) usage();
