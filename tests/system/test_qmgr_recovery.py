@@ -23,9 +23,8 @@ def test_active_files_found_at_start_are_delivered(tmp_path):
                for n in range(3)]
         assert sorted(queue_files(inst, "active")) == sorted(ids)
         inst.start()
-        # master's first wakeup of qmgr comes only after the wakeup interval
-        # (Postfix wakes it at once); a trigger stands in for it.
-        trigger_qmgr(inst, b"W")
+        # No trigger: master wakes qmgr at start, as Postfix's does, and qmgr
+        # recovers active/ (the wakeup interval, 300 s, is far beyond the wait).
         for qid in ids:
             inst.wait_for_log(rf"{qid}: removed", timeout=20)
         for n in range(3):
@@ -70,16 +69,21 @@ def test_corrupt_queue_file_is_saved_not_delivered(tmp_path):
     with Instance(tmp_path) as inst:
         inst.set_main(**FAST)
         inst.start()
-        # A truncated copy of a good file, complete by its mode.
-        good = inject(inst, ["whole@demo.test"], trigger=False)
-        path = inst.spool / "incoming" / good
+        # A truncated copy of a good file, complete by its mode. The good
+        # file is made in hold/ (which qmgr never scans: it runs from the
+        # start) and both enter incoming/ once the copy is ready.
+        good = inject(inst, ["whole@demo.test"], queue="hold", trigger=False)
+        path = inst.spool / "hold" / good
         data = path.read_bytes()
         bad = "ABCDE12345"
         bad_path = inst.spool / "incoming" / bad
-        bad_path.write_bytes(data[: len(data) // 2])
+        tmp_path_bad = inst.spool / "hold" / bad
+        tmp_path_bad.write_bytes(data[: len(data) // 2])
         st = path.stat()
-        os.chown(bad_path, st.st_uid, st.st_gid)
-        os.chmod(bad_path, 0o700)
+        os.chown(tmp_path_bad, st.st_uid, st.st_gid)
+        os.chmod(tmp_path_bad, 0o700)
+        os.rename(tmp_path_bad, bad_path)
+        os.rename(path, inst.spool / "incoming" / good)
         trigger_qmgr(inst, b"I")
         inst.wait_for_log(rf"{good}: removed", timeout=20)
         inst.wait_for_log(rf'saving corrupt file "{bad}" from queue "active" to queue "corrupt"',
