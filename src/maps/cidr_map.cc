@@ -58,28 +58,12 @@ class CidrMap final : public Map {
 
   void load(const std::vector<SourceLine>& lines) {
     watch_file(name_);
-    std::vector<size_t> open_ifs;
-    for (const SourceLine& line : lines) {
-      auto rule = parse(line);
-      if (!rule) continue;
-      if (rule->kind == CidrRule::kEndif) {
-        if (open_ifs.empty()) {
-          warn(line.number, "ENDIF without IF: skipping this rule");
-          continue;
-        }
-        rules_[open_ifs.back()].endif_index = rules_.size();
-        open_ifs.pop_back();
-      } else if (rule->kind == CidrRule::kIf) {
-        open_ifs.push_back(rules_.size());
-      }
-      rules_.push_back(std::move(*rule));
-    }
-    while (!open_ifs.empty()) {
-      warn(rules_[open_ifs.back()].line, "IF has no matching ENDIF");
-      rules_[open_ifs.back()].endif_index = rules_.size();
-      open_ifs.pop_back();
-    }
+    load_if_blocks(
+        lines, rules_, [this](const SourceLine& l) { return parse(l); },
+        [this](int line, std::string_view text) { warn(line, text); },
+        "ENDIF without IF: skipping this rule");
   }
+
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {

@@ -50,4 +50,35 @@ struct KeyValue {
 };
 KeyValue split_key_value(std::string_view text);
 
+// Parses `lines` into `rules` for the pattern tables (regexp, pcre, cidr):
+// `parse(line)` gives an optional rule (empty: skipped, already warned);
+// each IF rule gets the index just past its ENDIF in `endif_index`. An
+// ENDIF without IF is dropped with `endif_without_if` as warning; an IF
+// left open extends to the end of the table.
+template <class Rule, class Parse, class Warn>
+void load_if_blocks(const std::vector<SourceLine>& lines, std::vector<Rule>& rules,
+                    Parse parse, Warn warn, std::string_view endif_without_if) {
+  std::vector<size_t> open_ifs;
+  for (const SourceLine& line : lines) {
+    auto rule = parse(line);
+    if (!rule) continue;
+    if (rule->kind == Rule::kEndif) {
+      if (open_ifs.empty()) {
+        warn(line.number, endif_without_if);
+        continue;
+      }
+      rules[open_ifs.back()].endif_index = rules.size();
+      open_ifs.pop_back();
+    } else if (rule->kind == Rule::kIf) {
+      open_ifs.push_back(rules.size());
+    }
+    rules.push_back(std::move(*rule));
+  }
+  while (!open_ifs.empty()) {
+    warn(rules[open_ifs.back()].line, "IF has no matching ENDIF");
+    rules[open_ifs.back()].endif_index = rules.size();
+    open_ifs.pop_back();
+  }
+}
+
 }  // namespace postern::maps

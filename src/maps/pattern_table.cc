@@ -90,29 +90,12 @@ class PatternTableMap final : public Map {
 
   void load(const std::vector<SourceLine>& lines) {
     watch_file(name_);
-    std::vector<size_t> open_ifs;
-    for (const SourceLine& line : lines) {
-      auto rule = parse_rule(line);
-      if (!rule) continue;
-      if (rule->kind == Rule::kEndif) {
-        if (open_ifs.empty()) {
-          warn(line.number, "ignoring ENDIF without matching IF");
-          continue;
-        }
-        rules_[open_ifs.back()].endif_index = rules_.size();
-        open_ifs.pop_back();
-      } else if (rule->kind == Rule::kIf) {
-        open_ifs.push_back(rules_.size());
-      }
-      rules_.push_back(std::move(*rule));
-    }
-    // An unclosed IF extends to the end of the table.
-    while (!open_ifs.empty()) {
-      warn(rules_[open_ifs.back()].line, "IF has no matching ENDIF");
-      rules_[open_ifs.back()].endif_index = rules_.size();
-      open_ifs.pop_back();
-    }
+    load_if_blocks(
+        lines, rules_, [this](const SourceLine& l) { return parse_rule(l); },
+        [this](int line, std::string_view text) { warn(line, text); },
+        "ignoring ENDIF without matching IF");
   }
+
 
  protected:
   Result<std::string> do_lookup(std::string_view key) override {
