@@ -1,5 +1,7 @@
 #include "global/deliver_command.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -111,6 +113,18 @@ constexpr SysExit kSysExits[] = {
 };
 
 }  // namespace
+
+std::vector<std::string> exported_environment(const std::vector<std::string>& names) {
+  std::vector<std::string> env;
+  for (const auto& n : names) {
+    if (n.find('=') != std::string::npos) {
+      env.push_back(n);
+    } else if (const char* v = std::getenv(n.c_str()); v) {
+      env.push_back(n + "=" + v);
+    }
+  }
+  return env;
+}
 
 DsnResult command_dsn(const CommandResult& r, const std::string& command,
                       const std::string& ok_text) {

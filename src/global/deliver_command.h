@@ -37,6 +37,11 @@ struct CommandResult {
 Result<CommandResult> run_command(const CommandSpec& spec,
                                   const std::function<Status(int fd)>& feed);
 
+// export_environment as NAME=value strings: "NAME=value" items as given,
+// plain names from this process's environment when set (MAIL_CONFIG
+// lets a filter's sendmail find the instance).
+std::vector<std::string> exported_environment(const std::vector<std::string>& names);
+
 // The delivery status for a finished command: 2.0.0 with `ok_text`, or the
 // failure ("Command died with status 1: \"cmd\"...").
 DsnResult command_dsn(const CommandResult& r, const std::string& command,

@@ -44,6 +44,7 @@ struct CopyOptions {
   bool quote_from = false;
   bool blank_line = false;
   bool dot_stuff = false;  // "." at the start of a line becomes ".."
+  std::string eol = "\n";  // the line end written (pipe's eol=)
 };
 Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what);
 

@@ -4,11 +4,15 @@
 // mbox file under the home directory) or mail_spool_directory. Mail to
 // addresses that aliases or .forward files name elsewhere is forwarded as
 // a new message through cleanup ("forwarded as ID").
+// mailbox_transport(_maps) and fallback_transport(_maps) hand a recipient
+// to another delivery agent (private/<transport>) with the same delivery
+// request protocol qmgr uses; that agent logs and records the result.
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <fcntl.h>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "global/cleanup_client.h"
+#include "global/deliver_request.h"
 #include "global/deliver_agent.h"
 #include "global/deliver_command.h"
 #include "global/deliver_mailbox.h"
@@ -191,6 +196,20 @@ class LocalDelivery {
     std::string user = ext.user;
     auto pw = lookup_user(user);
     if (!pw) {
+      // Precedence for names not in passwd: mailbox_transport(_maps),
+      // fallback_transport(_maps), luser_relay.
+      for (auto [maps, param] : {std::pair{"mailbox_transport_maps", "mailbox_transport"},
+                                 std::pair{"fallback_transport_maps", "fallback_transport"}}) {
+        bool failed = false;
+        if (auto t = transport_for(maps, param, user, &failed); t) {
+          pass(r, address, *t);
+          return;
+        }
+        if (failed) {
+          ar_.status.defer(r, dsn("4.3.0", std::string(maps) + " lookup failure"));
+          return;
+        }
+      }
       std::string relay = cfg_.get("luser_relay");
       if (!relay.empty() && top) {
         forward(r, {relay});
@@ -208,7 +227,68 @@ class LocalDelivery {
         return;
       }
     }
-    mailbox(r, owner, ext.extension);
+    mailbox(r, owner, ext.extension, address);
+  }
+
+  // The transport for `user` from `maps_param`, else `param`; nullopt when
+  // neither names one (*failed when the lookup itself failed).
+  std::optional<std::string> transport_for(const char* maps_param, const char* param,
+                                           const std::string& user, bool* failed) {
+    std::string maps_value = cfg_.get(maps_param);
+    if (!maps_value.empty()) {
+      auto m = maps::MapList::open(maps_param, maps_value);
+      if (!m) {
+        log::warn("{}", m.error().text);
+        *failed = true;
+        return std::nullopt;
+      }
+      auto v = m->find(user);
+      if (v) return *v;
+      if (v.error().code != Errc::kNotFound) {
+        *failed = true;
+        return std::nullopt;
+      }
+    }
+    std::string t = cfg_.get(param);
+    if (!t.empty()) return t;
+    return std::nullopt;
+  }
+
+  // Hands `r` to the delivery agent of "transport[:nexthop]" as qmgr
+  // would, for the address being delivered (qualified with $myorigin);
+  // that agent logs and records the result, this one only counts it.
+  void pass(const DeliverRecipient& r, const std::string& address, const std::string& spec) {
+    auto colon = spec.find(':');
+    std::string transport = spec.substr(0, colon);
+    std::string nexthop = colon == std::string::npos || colon + 1 == spec.size()
+                              ? ar_.req.nexthop
+                              : spec.substr(colon + 1);
+    if (transport.empty() || transport.find('/') != std::string::npos) {
+      log::warn("bad transport name in \"{}\"", spec);
+      ar_.status.defer(r, dsn("4.3.5", "mail system configuration error"));
+      return;
+    }
+    DeliverRequest req = ar_.req;
+    req.transport = transport;
+    req.nexthop = nexthop;
+    DeliverRecipient rcpt = r;
+    rcpt.address = address.find('@') == std::string::npos ? address + "@" + cfg_.get("myorigin") : address;
+    req.recipients = {rcpt};
+    req.handoff_us = now_us();
+    auto timeout = std::chrono::seconds(std::max<long long>(cfg_.get_time("ipc_timeout"), 60));
+    auto rep = deliver_request_send(cfg_.get("queue_directory") + "/private/" + transport, req, timeout);
+    if (!rep) {
+      log::warn("{}: connect to transport private/{}: {}", ar_.req.queue_id, transport, rep.error().text);
+      ar_.status.defer(r, dsn("4.3.0", "mail transport unavailable"));
+      return;
+    }
+    for (const auto& [offset, outcome] : rep->outcomes) {
+      if (offset == r.offset && rep->status == 0) {
+        ar_.status.passed(r, outcome);
+        return;
+      }
+    }
+    ar_.status.defer(r, dsn("4.3.0", rep->reason.empty() ? "mail transport unavailable" : rep->reason));
   }
 
   // The first readable .forward file in forward_path, if any.
@@ -274,7 +354,7 @@ class LocalDelivery {
             ar_.status.bounce(r, dsn("5.1.1", "unknown user: \"" + l + "\""));
             continue;
           }
-          mailbox(r, Owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell}, "");
+          mailbox(r, Owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell}, "", l);
         } else if (!has_domain) {
           deliver_address(r, addr, depth, false);
         } else {
@@ -285,9 +365,31 @@ class LocalDelivery {
     if (!remote.empty()) forward(r, remote);
   }
 
-  void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension) {
+  void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension,
+               const std::string& address) {
+    // mailbox_transport_maps, mailbox_transport: another agent delivers.
+    bool failed = false;
+    if (auto t = transport_for("mailbox_transport_maps", "mailbox_transport", o.name, &failed); t) {
+      pass(r, address, *t);
+      return;
+    }
+    if (failed) {
+      ar_.status.defer(r, dsn("4.3.0", "mailbox_transport_maps lookup failure"));
+      return;
+    }
     auto parts = split_address(r.address);
-    std::string cmd = expand_attrs(cfg_.raw("mailbox_command").value_or(""),
+    std::string command_text = cfg_.raw("mailbox_command").value_or("");
+    if (std::string maps_value = cfg_.get("mailbox_command_maps"); !maps_value.empty()) {
+      auto m = maps::MapList::open("mailbox_command_maps", maps_value);
+      auto v = m ? m->find(o.name) : Result<std::string>(fail(Errc::kIo, m.error().text));
+      if (v) {
+        command_text = *v;
+      } else if (v.error().code != Errc::kNotFound) {
+        ar_.status.defer(r, dsn("4.3.0", "mailbox_command_maps lookup failure"));
+        return;
+      }
+    }
+    std::string cmd = expand_attrs(command_text,
                                    {{"home", o.home},
                                     {"user", o.name},
                                     {"shell", o.shell},
@@ -382,6 +484,7 @@ class LocalDelivery {
                 "LOCAL=" + parts.local,   "DOMAIN=" + parts.domain,
                 "EXTENSION=" + extension, "ORIGINAL_RECIPIENT=" + r.orig,
                 "PATH=/usr/bin:/bin"};
+    for (auto& e : exported_environment(cfg_.get_list("export_environment"))) spec.env.push_back(std::move(e));
     MailCopy m = copy(r);
     auto res = run_command(spec, [&](int fd) {
       return copy_message(fd, m, CopyOptions{true, false, false}, "command pipe");
