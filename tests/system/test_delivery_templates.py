@@ -128,7 +128,7 @@ def test_bounce_uses_the_template_file(tmp_path):
         head, _, body = ndr.partition("\n\n")
         assert "\nSubject: Your mail bounced ($$ cost)\n" in head + "\n"
         assert re.search(r"\nFrom: Postmaster <postmaster@[^>]+>\n", head + "\n"), head
-        host = inst.postconf("-h", "myhostname").stdout.strip()
+        host = inst.postconf("-xh", "myhostname").stdout.strip()
         assert f"Hello from {host}, costs $5.\n" in body
         assert "<x@fail.test>: mailbox gone" in body
         assert "Content-Type: text/plain; charset=us-ascii" in body

@@ -1,0 +1,93 @@
+# ctest-timeout: 150
+"""pipe attributes beyond the basics: size=, eol=, null_sender=, the q
+flag, D loop detection, $$ and client/queue macros, and an enhanced
+status code at the start of the command output."""
+import os
+import pwd
+import re
+
+import pytest
+
+from delivery_helpers import FAST, inject
+from instance import Instance, wait_until
+
+pytestmark = pytest.mark.skipif(not os.path.exists(str(__import__("delivery_helpers").INJECT)),
+                                reason="tests/queue-inject not built")
+
+SCRIPT = """#!/bin/sh
+out={out}
+printf '%s\\n' "$@" > "$out/args.$$"
+cat > "$out/msg.$$"
+case "$3" in
+  status*) echo "4.7.1 greylisted, try again"; exit 1 ;;
+  hard*) echo "5.7.9 no thanks"; exit 75 ;;
+esac
+echo "queued here as X1"
+exit 0
+"""
+
+
+@pytest.fixture
+def inst(tmp_path):
+    with Instance(tmp_path) as i:
+        out = i.dir / "out"
+        out.mkdir()
+        os.chmod(out, 0o1777)
+        script = i.dir / "pipe.sh"
+        script.write_text(SCRIPT.format(out=out))
+        os.chmod(script, 0o755)
+        user = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+        with open(i.etc / "master.cf", "a") as f:
+            f.write(f"flagpipe unix - n n - - pipe\n"
+                    f"  flags=DqX size=3000 eol=\\r\\n null_sender= user={user}\n"
+                    f"  argv={script} $$HOME ${{sender}} ${{recipient}} ${{queue_id}} ${{size}}"
+                    f" $(nexthop)\n")
+        (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\n")
+        i.set_main(transport_maps=f"texthash:{i.etc}/transport",
+                   flagpipe_destination_recipient_limit="1", **FAST)
+        i.start()
+        yield i
+
+
+def outputs(inst, kind):
+    return [p.read_bytes() for p in sorted((inst.dir / "out").glob(f"{kind}.*"))]
+
+
+def test_null_sender_quoting_eol_and_macros(inst):
+    # Queue files hold addresses in internal (unquoted) form.
+    qid = inject(inst, ["john doe@pipe.test"], sender="", body="Subject: x\n\nline one\n")
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    [args] = outputs(inst, "args")
+    [dollar, sender, rcpt, queue_id, size, nexthop, _] = args.decode().split("\n")
+    assert dollar == "$HOME"               # $$ is a literal dollar sign
+    assert sender == ""                    # null_sender= (empty) is not quoted
+    assert rcpt == '"john doe"@pipe.test'  # q quotes the local part
+    assert queue_id == qid
+    assert int(size) > 0
+    assert nexthop == "Hop.Test"
+    [msg] = outputs(inst, "msg")
+    # eol=\r\n ends every line, including the prepended Delivered-To:.
+    assert msg.startswith(b"Delivered-To: john doe@pipe.test\r\n"), msg
+    assert b"\r\nline one\r\n" in msg and b"\n" not in msg.replace(b"\r\n", b"")
+    # Command output on success goes into the log (Postfix 3.0 and later).
+    assert re.search(rf"{qid}: to=<john doe@pipe.test>, relay=flagpipe, .*status=sent "
+                     r"\(delivered via flagpipe service \(queued here as X1\)\)", inst.log_text())
+
+
+def test_size_limit_and_delivered_to_loop(inst):
+    big = inject(inst, ["big@pipe.test"], body="Subject: big\n\n" + "x" * 70 + "\n" * 1 + ("y" * 70 + "\n") * 60)
+    inst.wait_for_log(rf"{big}: to=<big@pipe.test>, .*dsn=5\.2\.3, status=bounced \(message too large\)",
+                      timeout=20)
+    loop = inject(inst, ["loop@pipe.test"], body="Delivered-To: Loop@pipe.test\nSubject: l\n\nx\n")
+    inst.wait_for_log(rf"{loop}: to=<loop@pipe.test>, .*dsn=5\.4\.6, status=bounced "
+                      r"\(mail forwarding loop for loop@pipe.test\)", timeout=20)
+    assert not outputs(inst, "args")  # the command never ran
+
+
+def test_enhanced_status_in_output_wins(inst):
+    qid = inject(inst, ["status@pipe.test", "hard@pipe.test"])
+    inst.wait_for_log(rf"{qid}: to=<status@pipe.test>, .*dsn=4\.7\.1, status=deferred "
+                      r"\(greylisted, try again\)", timeout=20)
+    # Exit 75 alone would defer; the 5.7.9 in the output makes it a bounce.
+    inst.wait_for_log(rf"{qid}: to=<hard@pipe.test>, .*dsn=5\.7\.9, status=bounced \(no thanks\)",
+                      timeout=20)
