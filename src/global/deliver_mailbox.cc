@@ -208,4 +208,11 @@ Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock) {
   return s;
 }
 
+std::string mailbox_status(const Error& e, const std::string& other) {
+  if (e.code != Errc::kNoSpace) return other;
+  // kNoSpace covers ENOSPC and EDQUOT; only the first is the whole disk.
+  if (e.text.find(std::strerror(ENOSPC)) != std::string::npos) return "4.3.1";
+  return "5.2.2";
+}
+
 }  // namespace postern

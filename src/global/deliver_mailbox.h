@@ -58,6 +58,11 @@ Result<std::string> deliver_maildir(const std::string& dir, const MailCopy& m);
 // with a PATH.lock dotlock when `dotlock` is set.
 Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock);
 
+// The status code for a failed mailbox delivery, as Postfix chooses it:
+// a full file system 4.3.1 (try again), a full mailbox (quota, size
+// limit) 5.2.2, anything else `other`.
+std::string mailbox_status(const Error& e, const std::string& other);
+
 // Runs `fn` with effective uid/gid switched to uid/gid when running as
 // root (and they differ from root); restores root afterwards.
 template <class Fn>

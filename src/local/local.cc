@@ -445,8 +445,7 @@ class LocalDelivery {
     MailCopy m = copy(r);
     auto res = as_user(o.uid, o.gid, [&] { return deliver_maildir(dir, m); });
     if (!res) {
-      bool full = res.error().code == Errc::kNoSpace;
-      ar_.status.fail(r, dsn(full ? "5.2.2" : "4.2.0", "maildir delivery failed: " + res.error().text));
+      ar_.status.fail(r, dsn(mailbox_status(res.error(), "4.2.0"), "maildir delivery failed: " + res.error().text));
       return;
     }
     ar_.status.sent(r, dsn("2.0.0", "delivered to maildir"));
@@ -459,8 +458,7 @@ class LocalDelivery {
     bool dotlock = cfg_.get("mailbox_delivery_lock").find("dotlock") != std::string::npos;
     auto res = as_user(o.uid, o.gid, [&] { return deliver_mbox(path, m, dotlock); });
     if (!res) {
-      bool full = res.error().code == Errc::kNoSpace;
-      ar_.status.fail(r, dsn(full ? "5.2.2" : "5.2.0", res.error().text));
+      ar_.status.fail(r, dsn(mailbox_status(res.error(), "5.2.0"), res.error().text));
       return;
     }
     ar_.status.sent(r, dsn("2.0.0", ok));
