@@ -132,6 +132,7 @@ class LocalDelivery {
 
   void deliver(const DeliverRecipient& r) {
     visited_.clear();
+    sender_ = ar_.req.sender;
     if (auto loop = loop_check(r.address); loop) {
       ar_.status.bounce(r, dsn("5.4.6", "mail forwarding loop for " + r.address));
       return;
@@ -189,7 +190,22 @@ class LocalDelivery {
       }
       if (v) {
         visited_.insert(local);
+        // An "owner-NAME" alias makes the list owner the sender of what
+        // NAME expands to (expand_owner_alias: its expansion instead);
+        // mail from <> keeps the null sender.
+        std::string saved = sender_;
+        if (!sender_.empty() && !local.starts_with("owner-")) {
+          if (auto owner = aliases_.find("owner-" + local); owner) {
+            auto first = split_targets(*owner);
+            sender_ = cfg_.get_bool("expand_owner_alias") && first.size() == 1 &&
+                              first[0].find_first_of("|/:\\") == std::string::npos
+                          ? first[0]
+                          : "owner-" + local;
+            if (sender_.find('@') == std::string::npos) sender_ += "@" + cfg_.get("myorigin");
+          }
+        }
         expand(r, *v, depth + 1, privs_, "alias", local);
+        sender_ = saved;
         return;
       }
     }
@@ -395,7 +411,7 @@ class LocalDelivery {
                                     {"shell", o.shell},
                                     {"extension", extension},
                                     {"recipient", r.address},
-                                    {"sender", ar_.req.sender},
+                                    {"sender", sender_},
                                     {"local", parts.local},
                                     {"domain", parts.domain},
                                     {"original_recipient", r.orig}});
@@ -435,7 +451,7 @@ class LocalDelivery {
     MailCopy m;
     m.queue_fd = ar_.queue_fd;
     m.data_offset = ar_.req.data_offset;
-    m.sender = ar_.req.sender;
+    m.sender = sender_;
     m.recipient = r.address;
     m.orig_recipient = cfg_.get_bool("enable_original_recipient") ? r.orig : "";
     return m;
@@ -478,7 +494,7 @@ class LocalDelivery {
     spec.time_limit = static_cast<long>(cfg_.get_time("command_time_limit"));
     spec.env = {"HOME=" + o.home,         "USER=" + o.name,
                 "LOGNAME=" + o.name,      "SHELL=" + (o.shell.empty() ? "/bin/sh" : o.shell),
-                "SENDER=" + ar_.req.sender, "RECIPIENT=" + r.address,
+                "SENDER=" + sender_, "RECIPIENT=" + r.address,
                 "LOCAL=" + parts.local,   "DOMAIN=" + parts.domain,
                 "EXTENSION=" + extension, "ORIGINAL_RECIPIENT=" + r.orig,
                 "PATH=/usr/bin:/bin"};
@@ -505,7 +521,7 @@ class LocalDelivery {
     ::gettimeofday(&tv, nullptr);
     Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
     if (s) s = client->record(rec::kAttr, "rewrite_context=local");
-    if (s) s = client->record(rec::kSender, ar_.req.sender);
+    if (s) s = client->record(rec::kSender, sender_);
     for (const auto& t : targets) {
       if (!s) break;
       s = client->record(rec::kOrigRecipient, r.orig.empty() ? r.address : r.orig);
@@ -536,6 +552,7 @@ class LocalDelivery {
   bool alias_error_ = false;
   Owner privs_;
   std::set<std::string> visited_;
+  std::string sender_;  // the envelope sender for deliveries (owner- aliases change it)
 };
 
 }  // namespace

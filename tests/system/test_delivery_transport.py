@@ -1,7 +1,7 @@
 # ctest-timeout: 150
 """local hands recipients to other transports: mailbox_transport,
 mailbox_transport_maps, fallback_transport, fallback_transport_maps (the
-precedence of local(8)), and mailbox_command_maps."""
+precedence of local(8)), and mailbox_command_maps; owner- aliases."""
 import os
 import pwd
 import re
@@ -38,7 +38,9 @@ def inst(tmp_path):
                 f.write(f"{name} unix - n n - - pipe\n"
                         f"  flags=DO user={runas} argv={script} {name} ${{nexthop}} ${{recipient}}"
                         f" ${{original_recipient}}\n")
-        (i.etc / "aliases").write_text(f"team: {i.mail_user}\n")
+        (i.etc / "aliases").write_text(f"team: {i.mail_user}\n"
+                                       f"mylist: {out}/list.mbox\n"
+                                       f"owner-mylist: {i.mail_user}\n")
         r = subprocess.run([str(BIN / "postalias"), "-c", str(i.etc), f"hash:{i.etc}/aliases"],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
@@ -116,3 +118,12 @@ def test_mailbox_command_maps(inst):
     qid = inject(inst, [f"{user}@localhost"])
     inst.wait_for_log(rf"{qid}: removed", timeout=20)
     assert "Subject: delivery test" in (out / "cmdmap.txt").read_text()
+
+
+def test_owner_alias_becomes_the_sender(inst):
+    myorigin = inst.postconf("-xh", "myorigin").stdout.strip()
+    qid = inject(inst, ["mylist@localhost"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    text = (inst.dir / "out" / "list.mbox").read_text()
+    assert text.startswith(f"From owner-mylist@{myorigin}  "), text[:200]
+    assert f"Return-Path: <owner-mylist@{myorigin}>\n" in text
