@@ -42,7 +42,8 @@ def inst(tmp_path):
                     f"  flags=DqX size=3000 eol=\\r\\n null_sender= user={user}\n"
                     f"  argv={script} $$HOME ${{sender}} ${{recipient}} ${{queue_id}} ${{size}}"
                     f" $(nexthop)\n")
-        (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\n")
+            f.write(f"plainpipe unix - n n - - pipe\n  user={user} argv=/bin/true\n")
+        (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n")
         i.set_main(transport_maps=f"texthash:{i.etc}/transport",
                    flagpipe_destination_recipient_limit="1", **FAST)
         i.start()
@@ -91,3 +92,14 @@ def test_enhanced_status_in_output_wins(inst):
     # Exit 75 alone would defer; the 5.7.9 in the output makes it a bounce.
     inst.wait_for_log(rf"{qid}: to=<hard@pipe.test>, .*dsn=5\.7\.9, status=bounced \(no thanks\)",
                       timeout=20)
+
+
+def test_x_flag_success_report_says_delivered(inst):
+    from delivery_helpers import maildir_messages
+    qid = inject(inst, ["final@pipe.test", "onward@plain.test"], sender="carol@demo.test",
+                 notify_success=True)
+    inst.wait_for_log(rf"{qid}: sender delivery status notification: ", timeout=30)
+    [report] = maildir_messages(inst, "carol", timeout=30)
+    # X: the command is the final delivery; without it, the mail was relayed.
+    assert re.search(r"Final-Recipient: rfc822; final@pipe.test\n(?:Original-Recipient: .*\n)?Action: delivered\n", report), report
+    assert re.search(r"Final-Recipient: rfc822; onward@plain.test\n(?:Original-Recipient: .*\n)?Action: relayed\n", report), report

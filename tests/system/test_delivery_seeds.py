@@ -1,7 +1,9 @@
 # ctest-timeout: 180
 """The seeds' delivery recipes, as admins write them: the SpamAssassin
 pipe filter (spamc -e sendmail, a stand-in spamc here), the simple script
-filter (flags=Rq, sendmail -G -i), and Dovecot's LDA as mailbox_command."""
+filter (flags=Rq, sendmail -G -i), and Dovecot's LDA as mailbox_command;
+and the issue's end-to-end case: SMTP in, mbox out, an unknown local user
+returned to the sender's mailbox."""
 import os
 import pwd
 import re
@@ -33,13 +35,15 @@ FILTER = """#!/bin/bash
 """
 
 
-def smtp_send(inst, rcpt, subject):
+def smtp_send(inst, rcpt, subject, sender="alice@example.com"):
+    rcpts = [rcpt] if isinstance(rcpt, str) else rcpt
     c = Client(inst.port)
-    for line, code in [("EHLO client.test", "250"), ("MAIL FROM:<alice@example.com>", "250"),
-                       (f"RCPT TO:<{rcpt}>", "250"), ("DATA", "354")]:
+    for line, code in [("EHLO client.test", "250"), (f"MAIL FROM:<{sender}>", "250")] + \
+            [(f"RCPT TO:<{r}>", "250") for r in rcpts] + [("DATA", "354")]:
         reply = c.cmd(line)
         assert reply.startswith(code), (line, reply)
-    reply = c.cmd(f"From: alice@example.com\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nhello\r\n.")
+    reply = c.cmd(f"From: {sender}\r\nTo: {rcpts[0]}\r\nSubject: {subject}\r\n\r\n"
+                  f"hello\r\nFrom the start\r\n.")
     assert reply.startswith("250"), reply
     c.cmd("QUIT")
     return re.search(r"queued as (\w+)", reply).group(1)
@@ -129,3 +133,27 @@ def test_dovecot_lda_as_mailbox_command(tmp_path):
         if os.geteuid() == 0:
             assert path.stat().st_uid == pwd.getpwnam(LOCAL_USER).pw_uid
         assert "saved mail to INBOX" in (store / "lda.log").read_text()
+
+
+def test_smtp_in_mbox_out_and_unknown_user_returned(tmp_path):
+    with Instance(tmp_path) as inst:
+        spool = inst.dir / "spool-mail"
+        spool.mkdir()
+        inst.set_main(mail_spool_directory=str(spool), local_recipient_maps="", **FAST)
+        inst.start()
+        qid = smtp_send(inst, [f"{LOCAL_USER}@localhost", "nosuchuser@localhost"], "to mbox",
+                        sender="carol@demo.test")
+        inst.wait_for_log(rf"{qid}: to=<nosuchuser@localhost>, relay=local, .*dsn=5\.1\.1, "
+                          r"status=bounced \(unknown user: \"nosuchuser\"\)", timeout=30)
+        inst.wait_for_log(rf"{qid}: removed", timeout=30)
+        box = (spool / LOCAL_USER).read_text()
+        assert box.startswith("From carol@demo.test  ")
+        lines = box.split("\n")
+        assert lines[1] == "Return-Path: <carol@demo.test>"
+        assert lines[2] == f"X-Original-To: {LOCAL_USER}@localhost"
+        assert lines[3] == f"Delivered-To: {LOCAL_USER}@localhost"
+        assert "\n>From the start\n" in box and box.endswith("\n\n")
+        [ndr] = maildir_messages(inst, "carol", timeout=30)
+        assert "Subject: Undelivered Mail Returned to Sender\n" in ndr
+        assert "<nosuchuser@localhost>: unknown user: \"nosuchuser\"" in ndr
+        assert "Subject: to mbox\n" in ndr  # the returned message
