@@ -43,7 +43,10 @@ def inst(tmp_path):
                     f"  argv={script} $$HOME ${{sender}} ${{recipient}} ${{queue_id}} ${{size}}"
                     f" $(nexthop)\n")
             f.write(f"plainpipe unix - n n - - pipe\n  user={user} argv=/bin/true\n")
-        (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n")
+            f.write(f"fbpipe unix - n n - - pipe\n  flags=FB> user={user} argv={script} x ${{sender}}"
+                    f" ${{recipient}}\n")
+        (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n"
+                                         "fb.test fbpipe:\n")
         i.set_main(transport_maps=f"texthash:{i.etc}/transport",
                    flagpipe_destination_recipient_limit="1", **FAST)
         i.start()
@@ -103,3 +106,14 @@ def test_x_flag_success_report_says_delivered(inst):
     # X: the command is the final delivery; without it, the mail was relayed.
     assert re.search(r"Final-Recipient: rfc822; final@pipe.test\n(?:Original-Recipient: .*\n)?Action: delivered\n", report), report
     assert re.search(r"Final-Recipient: rfc822; onward@plain.test\n(?:Original-Recipient: .*\n)?Action: relayed\n", report), report
+
+
+def test_from_line_quoting_and_blank_line(inst):
+    qid = inject(inst, ["m@fb.test"], body="Subject: fb\n\nFrom me\n>From you\nlast\n")
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    [msg] = outputs(inst, "msg")
+    text = msg.decode()
+    # F: a From_ line first; >: "From " quoted; B: an empty line at the end.
+    assert re.match(r"From alice@example\.com  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n"
+                    r"Subject: fb\n", text), text
+    assert text.endswith("\n\n>From me\n>From you\nlast\n\n"), text
