@@ -173,6 +173,12 @@ int main(int argc, char** argv) {
           ar.status.defer(r, dsn("4.3.5", "mail system configuration error"));
         return;
       }
+      if (u->name == cfg.get("mail_owner")) {
+        log::warn("user= command-line attribute specifies mail system owner {}", u->name);
+        for (const auto& r : req.recipients)
+          ar.status.defer(r, dsn("4.3.5", "mail system configuration error"));
+        return;
+      }
       spec.uid = u->uid;
       spec.gid = u->gid;
       if (!pc->group.empty()) {
@@ -227,6 +233,16 @@ int main(int argc, char** argv) {
         todo.push_back(&r);
     }
     if (todo.empty()) return;
+    // Per-recipient headers need one recipient per delivery.
+    for (char f : {'D', 'O'}) {
+      if (has(pc->flags, f) && todo.size() > 1) {
+        log::warn("pipe flag `{}' requires {}_destination_recipient_limit = 1", f,
+                  ar.ctx.args().service_name);
+        for (const DeliverRecipient* r : todo)
+          ar.status.defer(*r, dsn("4.3.5", "mail system configuration error"));
+        return;
+      }
+    }
 
     // Expands one argv element; per-recipient macros give one argument per recipient.
     std::vector<std::string> args;
@@ -299,7 +315,7 @@ int main(int argc, char** argv) {
                                           : static_cast<long>(cfg.get_time("command_time_limit"));
     spec.env = {"PATH=/usr/bin:/bin", "SHELL=/bin/sh", "LOGNAME=" + pc->user, "USER=" + pc->user};
     for (auto& e : exported_environment(cfg.get_list("export_environment"))) spec.env.push_back(std::move(e));
-    bool single = todo.size() == 1;
+    bool single = todo.size() == 1;  // always so with D or O
     MailCopy m;
     m.queue_fd = ar.queue_fd;
     m.data_offset = req.data_offset;

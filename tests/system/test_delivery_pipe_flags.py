@@ -45,8 +45,9 @@ def inst(tmp_path):
             f.write(f"plainpipe unix - n n - - pipe\n  user={user} argv=/bin/true\n")
             f.write(f"fbpipe unix - n n - - pipe\n  flags=FB> user={user} argv={script} x ${{sender}}"
                     f" ${{recipient}}\n")
+            f.write(f"opipe unix - n n - - pipe\n  flags=O user={user} argv=/bin/true\n")
         (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n"
-                                         "fb.test fbpipe:\n")
+                                         "fb.test fbpipe:\no.test opipe:\n")
         i.set_main(transport_maps=f"texthash:{i.etc}/transport",
                    flagpipe_destination_recipient_limit="1", **FAST)
         i.start()
@@ -117,3 +118,12 @@ def test_from_line_quoting_and_blank_line(inst):
     assert re.match(r"From alice@example\.com  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n"
                     r"Subject: fb\n", text), text
     assert text.endswith("\n\n>From me\n>From you\nlast\n\n"), text
+
+
+def test_o_flag_needs_recipient_limit_one(inst):
+    qid = inject(inst, ["a@o.test", "b@o.test"])
+    inst.wait_for_log(r"warning: pipe flag `O' requires opipe_destination_recipient_limit = 1",
+                      timeout=20)
+    for r in ("a@o.test", "b@o.test"):
+        inst.wait_for_log(rf"{qid}: to=<{r}>, relay=opipe, .*dsn=4\.3\.5, status=deferred "
+                          r"\(mail system configuration error\)", timeout=20)
