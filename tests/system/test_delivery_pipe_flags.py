@@ -43,11 +43,11 @@ def inst(tmp_path):
                     f"  argv={script} $$HOME ${{sender}} ${{recipient}} ${{queue_id}} ${{size}}"
                     f" $(nexthop)\n")
             f.write(f"plainpipe unix - n n - - pipe\n  user={user} argv=/bin/true\n")
-            f.write(f"fbpipe unix - n n - - pipe\n  flags=FB> user={user} argv={script} x ${{sender}}"
-                    f" ${{recipient}}\n")
+            f.write(f"fbpipe unix - n n - - pipe\n  flags=FB>hu user={user} argv={script} x ${{sender}}"
+                    f" ${{recipient}} ${{original_recipient}} ${{nexthop}}\n")
             f.write(f"opipe unix - n n - - pipe\n  flags=O user={user} argv=/bin/true\n")
         (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n"
-                                         "fb.test fbpipe:\no.test opipe:\n")
+                                         "fb.test fbpipe:Next.HOP\no.test opipe:\n")
         i.set_main(transport_maps=f"texthash:{i.etc}/transport",
                    flagpipe_destination_recipient_limit="1", **FAST)
         i.start()
@@ -109,9 +109,12 @@ def test_x_flag_success_report_says_delivered(inst):
     assert re.search(r"Final-Recipient: rfc822; onward@plain.test\n(?:Original-Recipient: .*\n)?Action: relayed\n", report), report
 
 
-def test_from_line_quoting_and_blank_line(inst):
-    qid = inject(inst, ["m@fb.test"], body="Subject: fb\n\nFrom me\n>From you\nlast\n")
+def test_from_line_quoting_blank_line_and_case_folding(inst):
+    qid = inject(inst, ["MiXed+Ext@FB.test"], body="Subject: fb\n\nFrom me\n>From you\nlast\n")
     inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    # h and u fold the recipient (domain, local part) and the next hop.
+    [args] = outputs(inst, "args")
+    assert args.decode().split("\n")[2:5] == ["mixed+ext@fb.test", "mixed+ext@fb.test", "next.hop"]
     [msg] = outputs(inst, "msg")
     text = msg.decode()
     # F: a From_ line first; >: "From " quoted; B: an empty line at the end.
