@@ -127,3 +127,76 @@ def test_owner_alias_becomes_the_sender(inst):
     text = (inst.dir / "out" / "list.mbox").read_text()
     assert text.startswith(f"From owner-mylist@{myorigin}  "), text[:200]
     assert f"Return-Path: <owner-mylist@{myorigin}>\n" in text
+
+
+def start_dovecot_lmtp(top):
+    """Debian's dovecot-lmtpd on a UNIX socket (mode 0666), delivering every
+    user into top/mail/<user>/Maildir as the dovecot user; returns
+    (process, socket path)."""
+    import shutil
+    import time
+    dv = pwd.getpwnam("dovecot")
+    mail = top / "mail"
+    mail.mkdir()
+    os.chown(mail, dv.pw_uid, dv.pw_gid)
+    sock = top / "lmtp"
+    conf = top / "dovecot.conf"
+    conf.write_text(f"""base_dir = {top}/run
+state_dir = {top}/state
+log_path = {top}/dovecot.log
+protocols = lmtp
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+ssl = no
+mail_location = maildir:{mail}/%n/Maildir
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = static
+  args = uid={dv.pw_uid} gid={dv.pw_gid} home={mail}/%n
+}}
+service lmtp {{
+  unix_listener {sock} {{
+    mode = 0666
+  }}
+}}
+""")
+    proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 15
+    while not sock.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert sock.exists(), "dovecot lmtp did not start"
+    return proc, sock
+
+
+@pytest.mark.skipif(not (BIN / "lmtp").exists() or os.geteuid() != 0
+                    or not os.path.exists("/usr/lib/dovecot/lmtp"),
+                    reason="needs the lmtp client, root and dovecot-lmtpd")
+def test_mailbox_transport_to_dovecot_lmtp(inst):
+    # The seeds' "mailbox_transport = lmtp:unix:private/dovecot-lmtp",
+    # with the socket somewhere the test can put it.
+    import tempfile
+    top = __import__("pathlib").Path(tempfile.mkdtemp(prefix="postern-dlmtp-"))
+    os.chmod(top, 0o755)
+    proc, sock = start_dovecot_lmtp(top)
+    try:
+        inst.set_main(mailbox_transport=f"lmtp:unix:{sock}")
+        inst.postfix("reload")
+        user = inst.mail_user
+        qid = inject(inst, [f"{user}@localhost"])
+        inst.wait_for_log(rf"lmtp\[\d+\]: {qid}: to=<{user}@localhost>, relay=.*, "
+                          r"dsn=2\.0\.0, status=sent \(250 2\.0\.0 ", timeout=30)
+        inst.wait_for_log(rf"{qid}: removed", timeout=20)
+        new = top / "mail" / user / "Maildir" / "new"
+        [msg] = list(new.iterdir())
+        assert "Subject: delivery test" in msg.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        import shutil
+        if not os.environ.get("POSTERN_KEEP_TMP"):
+            shutil.rmtree(top, ignore_errors=True)
