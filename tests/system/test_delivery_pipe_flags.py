@@ -46,8 +46,10 @@ def inst(tmp_path):
             f.write(f"fbpipe unix - n n - - pipe\n  flags=FB>hu user={user} argv={script} x ${{sender}}"
                     f" ${{recipient}} ${{original_recipient}} ${{nexthop}}\n")
             f.write(f"opipe unix - n n - - pipe\n  flags=O user={user} argv=/bin/true\n")
+            f.write(f"grouppipe unix - n n - - pipe\n  user={user} argv=/bin/sh -c"
+                    f" {{ cat > {out}/grouped.txt; echo \"$1\" >> {out}/grouped.txt }} sh ${{recipient}}\n")
         (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n"
-                                         "fb.test fbpipe:Next.HOP\no.test opipe:\n")
+                                         "fb.test fbpipe:Next.HOP\no.test opipe:\ngroup.test grouppipe:\n")
         i.set_main(transport_maps=f"texthash:{i.etc}/transport",
                    flagpipe_destination_recipient_limit="1", **FAST)
         i.start()
@@ -130,3 +132,11 @@ def test_o_flag_needs_recipient_limit_one(inst):
     for r in ("a@o.test", "b@o.test"):
         inst.wait_for_log(rf"{qid}: to=<{r}>, relay=opipe, .*dsn=4\.3\.5, status=deferred "
                           r"\(mail system configuration error\)", timeout=20)
+
+
+def test_braces_group_an_argument(inst):
+    # Postfix 3.0: "{ text with spaces }" is one argument.
+    qid = inject(inst, ["g@group.test"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    text = (inst.dir / "out" / "grouped.txt").read_text()
+    assert "Subject: delivery test\n" in text and text.endswith("\ng@group.test\n"), text
