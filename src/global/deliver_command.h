@@ -20,7 +20,9 @@ struct CommandSpec {
   uid_t uid = 0;
   gid_t gid = 0;
   bool switch_user = false;       // setgid/setuid before exec (root only)
+  std::string chroot;             // "" = none; failure exits 75 (deferred)
   std::string cwd;                // "" = leave as is; failure is ignored
+  bool cwd_required = false;      // failure to enter cwd exits 75 (deferred)
   std::vector<std::string> env;   // NAME=value, the whole environment
   long time_limit = 1000;         // seconds; the command is killed after
 };

@@ -1,7 +1,7 @@
 // pipe: delivers to an external command named in master.cf:
 //   mailman unix - n n - - pipe flags=FR user=list argv=/usr/lib/mailman/bin/postfix-to-mailman.py ${nexthop} ${user}
 // Attributes: flags= (D O R F B X h q u . >), user=name[:group],
-// directory=, size=, eol=, null_sender=, argv= (the rest of the line).
+// directory=, chroot=, size=, eol=, null_sender=, argv= (the rest of the line).
 // ${sender}, ${recipient} (one argument per recipient),
 // ${original_recipient}, ${nexthop}, ${user}, ${extension}, ${mailbox},
 // ${domain}, ${size}, ${queue_id}, ${client_address}, ${client_hostname},
@@ -30,7 +30,7 @@ using namespace postern;
 namespace {
 
 struct PipeConfig {
-  std::string flags, user, group, directory;
+  std::string flags, user, group, directory, chroot;
   long size_limit = 0;
   std::string eol = "\n";
   std::string null_sender = "MAILER-DAEMON";
@@ -85,6 +85,7 @@ Result<PipeConfig> parse_args(const std::vector<std::string>& args) {
       pc.user = u.substr(0, colon);
       if (colon != std::string::npos) pc.group = u.substr(colon + 1);
     } else if (a.starts_with("directory=")) pc.directory = a.substr(10);
+    else if (a.starts_with("chroot=")) pc.chroot = a.substr(7);
     else if (a.starts_with("size=")) {
       char* end = nullptr;
       pc.size_limit = std::strtol(a.c_str() + 5, &end, 10);
@@ -309,6 +310,8 @@ int main(int argc, char** argv) {
     }
     spec.argv = args;
     spec.cwd = pc->directory.empty() ? cfg.get("queue_directory") : pc->directory;
+    spec.cwd_required = !pc->directory.empty();
+    spec.chroot = pc->chroot;
     std::string service = ar.ctx.args().service_name;
     std::string limit_name = service + "_time_limit";
     spec.time_limit = cfg.raw(limit_name) ? static_cast<long>(cfg.time_value(limit_name).value_or(1000))

@@ -46,10 +46,13 @@ def inst(tmp_path):
             f.write(f"fbpipe unix - n n - - pipe\n  flags=FB>hu user={user} argv={script} x ${{sender}}"
                     f" ${{recipient}} ${{original_recipient}} ${{nexthop}}\n")
             f.write(f"opipe unix - n n - - pipe\n  flags=O user={user} argv=/bin/true\n")
+            f.write(f"rootpipe unix - n n - - pipe\n  chroot=/nonexistent-root user={user} argv=/bin/true\n")
+            f.write(f"dirpipe unix - n n - - pipe\n  directory=/nonexistent-dir user={user} argv=/bin/true\n")
             f.write(f"grouppipe unix - n n - - pipe\n  user={user} argv=/bin/sh -c"
                     f" {{ cat > {out}/grouped.txt; echo \"$1\" >> {out}/grouped.txt }} sh ${{recipient}}\n")
         (i.etc / "transport").write_text("pipe.test flagpipe:Hop.Test\nplain.test plainpipe:\n"
-                                         "fb.test fbpipe:Next.HOP\no.test opipe:\ngroup.test grouppipe:\n")
+                                         "fb.test fbpipe:Next.HOP\no.test opipe:\ngroup.test grouppipe:\n"
+                                         "root.test rootpipe:\ndir.test dirpipe:\n")
         i.set_main(transport_maps=f"texthash:{i.etc}/transport",
                    flagpipe_destination_recipient_limit="1", **FAST)
         i.start()
@@ -140,3 +143,12 @@ def test_braces_group_an_argument(inst):
     inst.wait_for_log(rf"{qid}: removed", timeout=20)
     text = (inst.dir / "out" / "grouped.txt").read_text()
     assert "Subject: delivery test\n" in text and text.endswith("\ng@group.test\n"), text
+
+
+def test_bad_chroot_or_directory_defers(inst):
+    qid = inject(inst, ["a@root.test", "b@dir.test"])
+    inst.wait_for_log(rf"{qid}: to=<a@root.test>, relay=rootpipe, .*dsn=4\.3\.0, status=deferred "
+                      r"\(temporary failure. Command output: cannot change root directory\)", timeout=20)
+    inst.wait_for_log(rf"{qid}: to=<b@dir.test>, relay=dirpipe, .*dsn=4\.3\.0, status=deferred "
+                      r"\(temporary failure. Command output: cannot change to the command directory\)",
+                      timeout=20)
