@@ -1,0 +1,241 @@
+# ctest-timeout: 300
+"""The smtp/lmtp client end to end: a Postern instance relays through a
+relayhost that is Debian's smtp-sink (plain, rejecting, down), finds a
+server by MX through a dnsmasq started by the test, converts 8-bit mail
+for a server without 8BITMIME, and delivers by LMTP to a UNIX socket.
+The log lines are compared with Postfix's client's format."""
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from delivery_helpers import FAST, INJECT, inject, queue_files
+from instance import Instance, free_port, wait_until
+
+SINK = "/usr/sbin/smtp-sink"
+DNSMASQ = "/usr/sbin/dnsmasq"
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(str(INJECT)), reason="tests/queue-inject not built"),
+    pytest.mark.skipif(not os.path.exists(SINK), reason="smtp-sink (postfix) not installed"),
+]
+
+SENT = re.compile(r"(\w+): to=<([^>]+)>, relay=(\S+), delay=[\d.]+, "
+                  r"delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=(\d\.\d+\.\d+), status=(\w+) \((.*)\)")
+
+
+class Sink:
+    """smtp-sink on `address` ("127.0.0.1:port" or "unix:/path"), dumping
+    each message into `dump`/; stopped by PID."""
+
+    def __init__(self, tmp_path, address, *options):
+        self.dump = tmp_path / f"dump-{abs(hash(address))}"
+        self.dump.mkdir(exist_ok=True)
+        os.chmod(self.dump, 0o777)
+        self.log = open(tmp_path / "sink.log", "ab")
+        argv = [SINK]
+        if os.getuid() == 0:
+            argv += ["-u", "nobody"]
+        argv += ["-d", str(self.dump) + "/%M.", *options, address, "20"]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        if address.startswith("unix:"):
+            path = address[5:]
+            wait_until(lambda: os.path.exists(path), 10, what="smtp-sink socket")
+            os.chmod(path, 0o666)
+        else:
+            host, port = address.rsplit(":", 1)
+
+            def up():
+                try:
+                    socket.create_connection((host, int(port)), timeout=1).close()
+                    return True
+                except OSError:
+                    return False
+            wait_until(up, 10, what="smtp-sink")
+
+    def messages(self, count=1, timeout=30):
+        wait_until(lambda: len(list(self.dump.iterdir())) >= count, timeout,
+                   what="message in smtp-sink dump")
+        time.sleep(0.2)
+        return [p.read_bytes().decode("latin-1") for p in sorted(self.dump.iterdir())]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def sinks(tmp_path):
+    made = []
+
+    def make(address, *options):
+        s = Sink(tmp_path, address, *options)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.stop()
+
+
+@pytest.fixture
+def inst(tmp_path):
+    with Instance(tmp_path) as i:
+        i.set_main(**FAST)
+        yield i
+
+
+def status_lines(inst, qid):
+    return [m.groups() for m in SENT.finditer(inst.log_text()) if m.group(1) == qid]
+
+
+def test_relayhost_delivery_to_smtp_sink(inst, sinks):
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}")
+    inst.start()
+    qid = inject(inst, ["carol@remote.example", "dave@remote.example"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    [dump] = sink.messages()
+    assert "Subject: delivery test" in dump
+    assert "Hello Bob." in dump
+    # Both recipients in one transaction, the envelope as smtp-sink saw it.
+    assert "RCPT TO:<carol@remote.example>" in dump or "carol@remote.example" in dump
+    lines = status_lines(inst, qid)
+    assert {l[1] for l in lines} == {"carol@remote.example", "dave@remote.example"}
+    for _, _, relay, dsn, status, text in lines:
+        assert relay == f"127.0.0.1[127.0.0.1]:{port}"
+        assert dsn == "2.0.0"
+        assert status == "sent"
+        assert text.startswith("250 2.0.0 Ok")
+    assert not queue_files(inst)
+
+
+def test_recipient_rejected_bounces_with_remote_reply(inst, sinks):
+    port = free_port()
+    sinks(f"127.0.0.1:{port}", "-f", "RCPT")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}")
+    inst.start()
+    qid = inject(inst, ["nobody@remote.example"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    [(_, rcpt, relay, dsn, status, text)] = status_lines(inst, qid)
+    assert status == "bounced"
+    assert dsn.startswith("5.")
+    assert relay == f"127.0.0.1[127.0.0.1]:{port}"
+    assert re.fullmatch(r"host 127\.0\.0\.1\[127\.0\.0\.1\] said: 5\d\d .* \(in reply to RCPT TO command\)",
+                        text), text
+
+
+def test_temporary_rejection_and_server_down_defer(inst, sinks):
+    port = free_port()
+    sinks(f"127.0.0.1:{port}", "-r", "RCPT")
+    down = free_port()
+    inst.set_main(transport_maps=f"inline:{{soft.example=smtp:[127.0.0.1]:{port}, "
+                                 f"down.example=smtp:[127.0.0.1]:{down}}}")
+    inst.start()
+    q1 = inject(inst, ["x@soft.example"])
+    q2 = inject(inst, ["y@down.example"])
+    inst.wait_for_log(rf"{q1}: to=<x@soft.example>.*status=deferred", timeout=30)
+    inst.wait_for_log(rf"{q2}: to=<y@down.example>.*status=deferred", timeout=30)
+    [(_, _, relay, dsn, _, text)] = status_lines(inst, q1)[:1]
+    assert dsn.startswith("4.")
+    assert "(in reply to RCPT TO command)" in text
+    [(_, _, relay2, dsn2, _, text2)] = status_lines(inst, q2)[:1]
+    assert relay2 == "none"
+    assert dsn2 == "4.4.1"
+    assert text2 == f"connect to 127.0.0.1[127.0.0.1]:{down}: Connection refused"
+    # Both wait in the queue, and mailq says why.
+    wait_until(lambda: len(queue_files(inst, "deferred")) == 2, 20, what="deferred mail")
+    r = subprocess.run([str(inst.bin / "postqueue"), "-c", str(inst.etc), "-p"],
+                       capture_output=True, text=True, timeout=30)
+    assert "Connection refused" in r.stdout
+
+
+def test_eight_bit_mail_is_converted_for_a_seven_bit_server(inst, sinks):
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}", "-8")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}")
+    inst.start()
+    body = ("From: a@example.com\nTo: b@remote.example\nSubject: 8bit\nMIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+            "gr\u00fc\u00dfe = hello\n.leading dot\n")
+    qid = inject(inst, ["b@remote.example"], body=body)
+    inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    [dump] = sink.messages()
+    assert "Content-Transfer-Encoding: quoted-printable" in dump
+    assert "gr=C3=BC=C3=9Fe =3D hello" in dump
+    assert ".leading dot" in dump
+    assert all(ord(c) < 128 for c in dump)
+
+
+def _dnsmasq(tmp_path, port, *records):
+    if not os.path.exists(DNSMASQ):
+        pytest.skip("dnsmasq not installed")
+    argv = [DNSMASQ, "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={port}",
+            "--local=/test/", "--pid-file=", "--user=root", *records]
+    log = open(tmp_path / "dnsmasq.log", "ab")
+    proc = subprocess.Popen(argv, stdout=log, stderr=log)
+    time.sleep(0.5)
+    return proc
+
+
+def test_mx_lookup_null_mx_and_unknown_domain(inst, sinks, tmp_path):
+    port = free_port()
+    sink = sinks(f"127.0.0.2:{port}")
+    dport = free_port()
+    dns = _dnsmasq(tmp_path, dport,
+                   "--mx-host=mx.test,mx1.mx.test,10", "--mx-host=mx.test,mx2.mx.test,20",
+                   "--host-record=mx1.mx.test,127.0.0.3",  # nobody listens there
+                   "--host-record=mx2.mx.test,127.0.0.2",
+                   "--mx-host=nullmx.test,.,0")
+    try:
+        inst.set_main(smtp_tcp_port=str(port), smtp_connect_timeout="5s",
+                      import_environment=f"MAIL_CONFIG MAIL_DEBUG POSTERN_DNS_SERVERS=127.0.0.1:{dport}")
+        inst.start()
+        q1 = inject(inst, ["mx@mx.test"])
+        q2 = inject(inst, ["n@nullmx.test"])
+        q3 = inject(inst, ["u@nonexistent.test"])
+        for q in (q1, q2, q3):
+            inst.wait_for_log(rf"{q}: removed", timeout=40)
+        [dump] = sink.messages()
+        assert "mx@mx.test" in dump
+        [(_, _, relay, dsn, status, _)] = status_lines(inst, q1)
+        assert (relay, dsn, status) == (f"mx2.mx.test[127.0.0.2]:{port}", "2.0.0", "sent")
+        [(_, _, relay, dsn, status, text)] = status_lines(inst, q2)
+        assert (relay, dsn, status) == ("none", "5.1.10", "bounced")
+        assert text == "Domain nullmx.test does not accept mail (nullMX)"
+        [(_, _, relay, dsn, status, text)] = status_lines(inst, q3)
+        assert (relay, status) == ("none", "bounced")
+        assert dsn == "5.4.4"
+        assert "Name service error for name=nonexistent.test" in text
+    finally:
+        dns.terminate()
+        dns.wait(10)
+
+
+def test_lmtp_to_unix_socket(inst, sinks, tmp_path):
+    path = str(tmp_path / "lmtp.sock")
+    sink = sinks(f"unix:{path}", "-L")
+    inst.set_main(transport_maps=f"inline:{{lmtp.example=lmtp:unix:{path}}}")
+    inst.start()
+    qid = inject(inst, ["a@lmtp.example", "b@lmtp.example"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    sink.messages()
+    lines = status_lines(inst, qid)
+    assert {l[1] for l in lines} == {"a@lmtp.example", "b@lmtp.example"}
+    for _, _, relay, dsn, status, text in lines:
+        assert status == "sent"
+        assert relay.endswith(f"[{path}]")
+    assert re.search(rf"postfix/lmtp\[\d+\]: {qid}: to=<a@lmtp.example>", inst.log_text())
