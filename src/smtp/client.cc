@@ -188,29 +188,6 @@ Result<UniqueFd> connect_server(const Server& srv, const Settings& s, Deadline d
   return sock;
 }
 
-// Keys for smtp_sasl_password_maps, most specific first.
-std::vector<std::string> password_keys(const Server& srv) {
-  std::vector<std::string> keys;
-  auto add = [&](std::string k) {
-    if (!k.empty() && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
-  };
-  if (srv.unix_path.empty()) {
-    add(fmt::format("[{}]:{}", srv.host, srv.port));
-    add(srv.host);
-  }
-  add(srv.dest);
-  // The next hop without port or brackets ("[relay.example]:587" → "[relay.example]").
-  std::string d = srv.dest;
-  if (d.starts_with("[")) {
-    size_t close = d.find(']');
-    if (close != std::string::npos) {
-      add(d.substr(0, close + 1));
-      add(d.substr(1, close - 1));
-    }
-  }
-  return keys;
-}
-
 class Delivery {
  public:
   Delivery(AgentRequest& ar, const Settings& s, ClientState& st)
@@ -464,6 +441,7 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
     std::string text = srv.unix_path.empty()
                            ? fmt::format("connect to {}: {}", srv.name(true), fd.error().text)
                            : fmt::format("connect to {}: {}", srv.unix_path, fd.error().text);
+    log::info("{}", text);  // as Postfix, for every server that fails
     fail_pending({"4.4.1", text, {}, {}});
     return Outcome::kNext;
   }
@@ -502,8 +480,9 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
     Failure f{greeting->dsn,
               fmt::format("host {} refused to talk to me: {}", srv.name(), greeting->text()),
               greeting->text(), relay};
-    if (greeting->klass() == 5 && s_.skip_5xx_greeting && !last) f.dsn[0] = '4';
-    if (f.dsn[0] == '5' && !last) f.dsn[0] = '4';
+    // smtp_skip_5xx_greeting: move on to the next server (and try again
+    // later) rather than bounce at once.
+    if (greeting->klass() == 5 && s_.skip_5xx_greeting) f.dsn[0] = '4';
     (void)send("QUIT", s_.quit_timeout);
     fail_pending(f);
     return Outcome::kNext;
@@ -606,9 +585,13 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
         return auth_fail("4.7.0", fmt::format("SASL authentication failed; cannot authenticate to server {}: {}",
                                               srv.name(), client.error().text), {});
       auto first = (*client)->start(features.auth);
-      if (!first)
+      if (!first) {
+        // Postfix's words for "no mechanism both sides accept".
+        std::string detail = first.error().code == Errc::kPermanent ? "no mechanism available"
+                                                                    : first.error().text;
         return auth_fail("4.7.0", fmt::format("SASL authentication failed; cannot authenticate to server {}: {}",
-                                              srv.name(), first.error().text), {});
+                                              srv.name(), detail), {});
+      }
       std::string cmd = "AUTH " + first->mechanism;
       if (first->initial) cmd += " " + *first->initial;
       if (auto w = send(cmd, s_.sasl_timeout); !w)
@@ -715,10 +698,16 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
     }
     cmds.push_back({Cmd::kRcpt, c, i});
   }
-  cmds.push_back({Cmd::kData, "DATA", 0});
+  // Address probes (verify service, sendmail -bv: Postfix's
+  // DEL_REQ_FLAG_MTA_VRFY and DEL_REQ_FLAG_USR_VRFY) stop after RCPT TO
+  // and report its reply.
+  constexpr int kProbeFlags = (1 << 8) | (1 << 9);
+  bool probe = (req.flags & kProbeFlags) != 0;
+  if (!probe) cmds.push_back({Cmd::kData, "DATA", 0});
   size_t batch = features.pipelining ? 100 : 1;
   bool mail_ok = false;
   std::vector<size_t> accepted;
+  std::vector<Reply> accepted_replies;
   std::optional<Reply> data_reply;
   for (size_t pos = 0; pos < cmds.size();) {
     size_t end = std::min(cmds.size(), pos + batch);
@@ -749,8 +738,10 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
         if (!mail_ok) fail_pending(reply_failure(*r, srv, "MAIL FROM command"));
       } else if (c.kind == Cmd::kRcpt) {
         if (!mail_ok) continue;
-        if (r->klass() == 2) accepted.push_back(c.rcpt);
-        else {
+        if (r->klass() == 2) {
+          accepted.push_back(c.rcpt);
+          accepted_replies.push_back(*r);
+        } else {
           std::vector<size_t> one{c.rcpt};
           fail_pending(reply_failure(*r, srv, "RCPT TO command"), &one);
         }
@@ -759,6 +750,11 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
       }
     }
     pos = end;
+  }
+  if (probe) {
+    for (size_t n = 0; n < accepted.size(); ++n) sent(accepted[n], accepted_replies[n], relay);
+    if (send("QUIT", s_.quit_timeout)) (void)reply(std::min(s_.quit_timeout, seconds(10)));
+    return pending_left() ? Outcome::kNext : Outcome::kStop;
   }
   if (!mail_ok || accepted.empty()) {
     if (data_reply && data_reply->code == 354) return Outcome::kNext;  // just hang up
@@ -869,14 +865,17 @@ void Delivery::run() {
       if (!first_failure) first_failure = LookupFailure{"4.3.5", "mail system configuration error"};
       continue;
     }
-    if (hop->kind == NextHop::Kind::kUnix && !hop->host.starts_with("/"))
-      hop->host = ar_.ctx.cfg().get("queue_directory") + "/" + hop->host;
+    // A relative unix: path is under the queue directory, our working
+    // directory; Postfix's logs show it as given, with our own host name.
     auto found = find_servers(*hop, o, l);
     if (!found) {
       if (!first_failure) first_failure = found.error();
       continue;
     }
-    for (auto& s : *found) servers.push_back(std::move(s));
+    for (auto& s : *found) {
+      if (!s.unix_path.empty()) s.host = s_.myhostname;
+      servers.push_back(std::move(s));
+    }
   }
   if (s_.mx_address_limit > 0 && servers.size() > static_cast<size_t>(s_.mx_address_limit))
     servers.resize(static_cast<size_t>(s_.mx_address_limit));

@@ -167,4 +167,27 @@ std::expected<std::vector<Server>, LookupFailure> find_servers(const NextHop& ho
   return out;
 }
 
+// Keys for smtp_sasl_password_maps, most specific first.
+std::vector<std::string> password_keys(const Server& srv) {
+  std::vector<std::string> keys;
+  auto add = [&](std::string k) {
+    if (!k.empty() && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  };
+  if (srv.unix_path.empty()) {
+    add(fmt::format("[{}]:{}", srv.host, srv.port));
+    add(srv.host);
+  }
+  add(srv.dest);
+  // The next hop without port or brackets ("[relay.example]:587" → "[relay.example]").
+  std::string d = srv.dest;
+  if (d.starts_with("[")) {
+    size_t close = d.find(']');
+    if (close != std::string::npos) {
+      add(d.substr(0, close + 1));
+      add(d.substr(1, close - 1));
+    }
+  }
+  return keys;
+}
+
 }  // namespace postern::smtp

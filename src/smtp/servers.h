@@ -61,4 +61,9 @@ std::expected<std::vector<Server>, LookupFailure> find_servers(const NextHop& ho
                                                                const LookupOptions& options,
                                                                const Lookups& lookups);
 
+// Keys for smtp_sasl_password_maps after the sender, most specific first:
+// "[host]:port", "host", the next hop as written, and the bracketed next
+// hop without its port (with and without brackets).
+std::vector<std::string> password_keys(const Server& srv);
+
 }  // namespace postern::smtp

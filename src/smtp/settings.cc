@@ -1,6 +1,7 @@
 #include "smtp/settings.h"
 
 #include "global/config.h"
+#include "util/inet.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -46,6 +47,13 @@ Settings Settings::load(const Config& cfg, bool lmtp) {
   s.bind_address = std::string(trim(str("smtp_bind_address")));
   s.bind_address6 = std::string(trim(str("smtp_bind_address6")));
   s.fallback_relay = split(str("smtp_fallback_relay"));
+  // With one non-loopback inet_interfaces address, mail goes out from it.
+  if (s.bind_address.empty()) {
+    auto ifs = split(cfg.get("inet_interfaces"));
+    if (ifs.size() == 1)
+      if (auto a = IpAddress::parse(ifs[0]); a && a->is_v4() && !a->is_loopback())
+        s.bind_address = a->to_string();
+  }
 
   std::string lookup = lowercase(str("smtp_host_lookup"));
   s.use_dns = lookup.find("dns") != std::string::npos;

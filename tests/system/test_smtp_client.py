@@ -9,12 +9,16 @@ import pathlib
 import re
 import shutil
 import signal
+import base64
 import socket
+import ssl
 import subprocess
+import threading
 import time
 
 import pytest
 
+from conftest import SOURCE, run
 from delivery_helpers import FAST, INJECT, inject, queue_files
 from instance import Instance, free_port, wait_until
 
@@ -239,3 +243,196 @@ def test_lmtp_to_unix_socket(inst, sinks, tmp_path):
         assert status == "sent"
         assert relay.endswith(f"[{path}]")
     assert re.search(rf"postfix/lmtp\[\d+\]: {qid}: to=<a@lmtp.example>", inst.log_text())
+
+
+class FakeServer:
+    """A scripted ESMTP server with STARTTLS and AUTH PLAIN: records each
+    command with whether TLS was on, accepts every message."""
+
+    def __init__(self, certs, user="joe", password="secret", cert="server-rsa"):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(certs / f"{cert}.pem"), str(certs / f"{cert}.key"))
+        self.expected = [user.encode(), password.encode()]
+        self.log = []          # (tls, command line)
+        self.messages = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                self._session(conn)
+            except Exception:
+                pass
+            finally:
+                conn.close()
+
+    def _session(self, conn):
+        conn.settimeout(20)
+        tls = False
+        f = conn.makefile("rwb")
+
+        def say(text):
+            f.write(text.encode() + b"\r\n")
+            f.flush()
+        say("220 fake.example ESMTP")
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            cmd = line.decode("latin-1").rstrip("\r\n")
+            self.log.append((tls, cmd))
+            verb = cmd.split(" ")[0].upper()
+            if verb == "EHLO":
+                say("250-fake.example")
+                say("250-PIPELINING")
+                if not tls:
+                    say("250-STARTTLS")
+                say("250-AUTH PLAIN")
+                say("250 8BITMIME")
+            elif verb == "STARTTLS":
+                say("220 2.0.0 Ready to start TLS")
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+                f = conn.makefile("rwb")
+                tls = True
+            elif verb == "AUTH":
+                parts = cmd.split(" ")
+                try:
+                    fields = base64.b64decode(parts[2]).split(b"\0") if len(parts) == 3 else []
+                except ValueError:
+                    fields = []
+                self.auth_fields = fields
+                if len(fields) == 3 and fields[1:] == self.expected:
+                    say("235 2.7.0 Authentication successful")
+                else:
+                    say("535 5.7.8 Error: authentication failed: bad credentials")
+            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                say("250 2.0.0 Ok")
+            elif verb == "DATA":
+                say("354 End data with <CR><LF>.<CR><LF>")
+                data = []
+                while True:
+                    l = f.readline()
+                    if not l or l in (b".\r\n", b".\n"):
+                        break
+                    data.append(l)
+                self.messages.append((tls, b"".join(data).decode("latin-1")))
+                say("250 2.0.0 Ok: queued as FAKE1")
+            elif verb == "QUIT":
+                say("221 2.0.0 Bye")
+                return
+            else:
+                say("502 5.5.2 Error: command not recognized")
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    r = run(["sh", str(SOURCE / "tests/unit/tls/make_certs.sh"), str(d)])
+    assert r.returncode == 0, r.stderr
+    for p in d.iterdir():
+        if p.is_file():
+            os.chmod(p, 0o644)
+    return d
+
+
+@pytest.fixture
+def fake(certs):
+    servers = []
+
+    def make(**kw):
+        s = FakeServer(certs, **kw)
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.close()
+
+
+def test_starttls_and_sasl_to_a_relayhost(inst, fake, certs, tmp_path):
+    srv = fake()
+    policy = tmp_path / "tls_policy"
+    policy.write_text(f"[127.0.0.1]:{srv.port} verify match=mail.example.com\n")
+    os.chmod(policy, 0o644)
+    inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}",
+                  smtp_tls_security_level="may",
+                  smtp_tls_policy_maps=f"texthash:{policy}",
+                  smtp_tls_CAfile=str(certs / "ca.pem"),
+                  smtp_tls_loglevel="1",
+                  smtp_sasl_auth_enable="yes", smtp_sasl_tls_security_options="noanonymous",
+                  smtp_sasl_password_maps=f"inline:{{[127.0.0.1]:{srv.port}=joe:secret}}")
+    inst.start()
+    qid = inject(inst, ["far@remote.example"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    [(_, _, relay, dsn, status, text)] = status_lines(inst, qid)
+    assert status == "sent"
+    assert text == "250 2.0.0 Ok: queued as FAKE1"
+    # Nothing but EHLO and STARTTLS in clear; AUTH and the mail inside TLS.
+    clear = [c for tls, c in srv.log if not tls]
+    assert [c.split()[0] for c in clear] == ["EHLO", "STARTTLS"]
+    assert any(c.startswith("AUTH PLAIN ") for tls, c in srv.log if tls)
+    assert srv.messages and srv.messages[0][0]
+    assert re.search(r"Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:"
+                     rf"{srv.port}: TLSv1\.[23] with cipher", inst.log_text())
+
+
+def test_encrypt_with_untrusted_certificate_at_verify_defers(inst, fake, certs):
+    srv = fake(cert="rogue")
+    inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}",
+                  smtp_tls_security_level="verify", smtp_tls_CAfile=str(certs / "ca.pem"))
+    inst.start()
+    qid = inject(inst, ["far@remote.example"])
+    inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=deferred", timeout=30)
+    [(_, _, relay, dsn, status, text)] = status_lines(inst, qid)[:1]
+    assert dsn == "4.7.5"
+    assert text == "Server certificate not verified"
+    assert not srv.messages
+    assert all(not c.startswith(("MAIL", "RCPT", "AUTH")) for _, c in srv.log)
+
+
+def test_sasl_failure_defers_with_the_server_reply(inst, fake, certs):
+    srv = fake(password="other")
+    inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}",
+                  smtp_tls_security_level="encrypt",
+                  smtp_sasl_auth_enable="yes", smtp_sasl_tls_security_options="noanonymous",
+                  smtp_sasl_password_maps=f"inline:{{[127.0.0.1]:{srv.port}=joe:secret}}")
+    inst.start()
+    qid = inject(inst, ["far@remote.example"])
+    inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=deferred", timeout=30)
+    [(_, _, relay, dsn, status, text)] = status_lines(inst, qid)[:1]
+    assert dsn == "4.7.8"
+    assert text == (f"SASL authentication failed; server 127.0.0.1[127.0.0.1] said: "
+                    "535 5.7.8 Error: authentication failed: bad credentials")
+    assert not srv.messages
+
+
+def test_no_credentials_in_clear(inst, fake):
+    """Without TLS, PLAIN is not allowed by smtp_sasl_security_options'
+    default noplaintext: the client must not send AUTH."""
+    srv = fake()
+    inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}",
+                  smtp_sasl_auth_enable="yes", smtp_sasl_tls_security_options="noanonymous",
+                  smtp_sasl_password_maps=f"inline:{{[127.0.0.1]:{srv.port}=joe:secret}}")
+    inst.start()
+    qid = inject(inst, ["far@remote.example"])
+    inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=deferred", timeout=30)
+    assert all(not c.startswith("AUTH") for _, c in srv.log)
+    assert not srv.messages
+    assert ("SASL authentication failed; cannot authenticate to server 127.0.0.1[127.0.0.1]: "
+            "no mechanism available") in inst.log_text()

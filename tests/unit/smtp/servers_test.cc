@@ -139,3 +139,21 @@ TEST(Servers, UnixSocketForLmtp) {
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)[0].unix_path, "/run/dovecot/lmtp");
 }
+
+TEST(Servers, PasswordLookupKeys) {
+  Server s;
+  s.host = "smtp.provider.example";
+  s.addr = ip("192.0.2.25");
+  s.port = 587;
+  s.dest = "[smtp.provider.example]:587";
+  std::vector<std::string> want{"[smtp.provider.example]:587", "smtp.provider.example",
+                                "[smtp.provider.example]"};
+  EXPECT_EQ(password_keys(s), want);
+  Server mx;
+  mx.host = "mx1.example.com";
+  mx.addr = ip("192.0.2.1");
+  mx.port = 25;
+  mx.dest = "example.com";
+  std::vector<std::string> want_mx{"[mx1.example.com]:25", "mx1.example.com", "example.com"};
+  EXPECT_EQ(password_keys(mx), want_mx);
+}
