@@ -436,3 +436,117 @@ def test_no_credentials_in_clear(inst, fake):
     assert not srv.messages
     assert ("SASL authentication failed; cannot authenticate to server 127.0.0.1[127.0.0.1]: "
             "no mechanism available") in inst.log_text()
+
+
+class BadServer:
+    """A server that misbehaves in one way (`mode`), for fault tests:
+    "garbage" greets with a line that is no SMTP reply, "endless" sends a
+    multi-line greeting that never ends, "drop" accepts everything and
+    closes the connection in the middle of the message content."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sessions = 0
+        self.got_dot = False
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.sessions += 1
+            try:
+                self._session(conn)
+            except Exception:
+                pass
+            finally:
+                conn.close()
+
+    def _session(self, conn):
+        conn.settimeout(30)
+        f = conn.makefile("rwb")
+        if self.mode == "garbage":
+            f.write(b"\x00\xffHELLO THERE this is not SMTP\r\n")
+            f.flush()
+            f.readline()
+            return
+        if self.mode == "endless":
+            while not self.stopping:
+                f.write(b"220-still greeting you\r\n")
+                f.flush()
+                time.sleep(0.2)
+            return
+        f.write(b"220 bad.example ESMTP\r\n")
+        f.flush()
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            verb = line.split(b" ")[0].strip().upper()
+            if verb == b"EHLO":
+                f.write(b"250-bad.example\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                f.write(b"354 go ahead\r\n")
+                f.flush()
+                f.readline()  # one line of content, then drop
+                return
+            elif verb == b"QUIT":
+                f.write(b"221 bye\r\n")
+                f.flush()
+                return
+            else:
+                f.write(b"250 2.0.0 Ok\r\n")
+            f.flush()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode,reason", [
+    ("garbage", r"host 127\.0\.0\.1\[127\.0\.0\.1\] sent an invalid reply while receiving the "
+                r"initial server greeting: malformed reply: .*"),
+    ("endless", r"conversation with 127\.0\.0\.1\[127\.0\.0\.1\] timed out while receiving the "
+                r"initial server greeting"),
+    ("drop", r"lost connection with 127\.0\.0\.1\[127\.0\.0\.1\] while sending (message body|"
+             r"end of data -- message may be sent more than once)"),
+])
+def test_misbehaving_servers_defer(inst, mode, reason):
+    srv = BadServer(mode)
+    try:
+        inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}", smtp_helo_timeout="3s",
+                      smtp_data_xfer_timeout="5s")
+        inst.start()
+        qid = inject(inst, ["far@remote.example"])
+        inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=deferred", timeout=30)
+        (_, _, relay, dsn, status, text) = status_lines(inst, qid)[0]
+        assert dsn.startswith("4.")
+        assert re.fullmatch(reason, text), text
+        # The message waits in the queue, not marked delivered.
+        wait_until(lambda: qid in queue_files(inst, "deferred"), 20, what="deferred message")
+        assert "status=sent" not in inst.log_text()
+    finally:
+        srv.close()
+
+
+def test_encrypt_without_starttls_defers_and_sends_nothing(inst, sinks):
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}", smtp_tls_security_level="encrypt")
+    inst.start()
+    qid = inject(inst, ["far@remote.example"])
+    inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=deferred", timeout=30)
+    (_, _, relay, dsn, status, text) = status_lines(inst, qid)[0]
+    assert dsn == "4.7.4"
+    assert text == "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]"
+    assert not list(sink.dump.iterdir())
