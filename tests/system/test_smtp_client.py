@@ -550,3 +550,29 @@ def test_encrypt_without_starttls_defers_and_sends_nothing(inst, sinks):
     assert dsn == "4.7.4"
     assert text == "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]"
     assert not list(sink.dump.iterdir())
+
+
+def test_relay_to_a_second_postern_with_starttls(tmp_path, certs):
+    """Instance A relays demo.test over STARTTLS (encrypt) to instance B's
+    smtpd, which delivers into a Maildir; B's log shows the TLS session."""
+    from delivery_helpers import maildir_messages
+    with Instance(tmp_path, name="b") as b, Instance(tmp_path, name="a") as a:
+        b.set_main(smtpd_tls_security_level="may",
+                   smtpd_tls_cert_file=str(certs / "server-rsa.pem"),
+                   smtpd_tls_key_file=str(certs / "server-rsa.key"),
+                   smtpd_tls_loglevel="1", myhostname="b.localhost", **FAST)
+        b.start()
+        a.set_main(transport_maps=f"inline:{{demo.test=smtp:[127.0.0.1]:{b.port}}}",
+                   smtp_tls_security_level="encrypt", **FAST)
+        a.start()
+        qid = inject(a, ["bob@demo.test"])
+        a.wait_for_log(rf"{qid}: removed", timeout=30)
+        [(_, _, relay, dsn, status, text)] = status_lines(a, qid)
+        assert (relay, dsn, status) == (f"127.0.0.1[127.0.0.1]:{b.port}", "2.0.0", "sent")
+        m = re.fullmatch(r"250 2\.0\.0 Ok: queued as (\w+)", text)
+        assert m, text
+        [msg] = maildir_messages(b, "bob")
+        assert "Subject: delivery test" in msg
+        assert "Hello Bob." in msg
+        b.wait_for_log(r"TLS connection established from localhost\[127\.0\.0\.1\]", timeout=10)
+        b.wait_for_log(rf"{m.group(1)}: removed", timeout=20)
