@@ -206,7 +206,9 @@ class Delivery {
     return false;
   }
   void report(size_t i, const Failure& f);
-  void sent(size_t i, const Reply& r, const std::string& relay);
+  // `dsn_passed_on`: the server took NOTIFY=, so a success notice is its
+  // job (Postfix then sends none).
+  void sent(size_t i, const Reply& r, const std::string& relay, bool dsn_passed_on);
   // A failure for every pending recipient: 5xx bounces now, 4xx is kept
   // for the next server (and reported at the end when none is left).
   void fail_pending(const Failure& f, const std::vector<size_t>* only = nullptr);
@@ -240,7 +242,9 @@ void Delivery::report(size_t i, const Failure& f) {
   done_[i] = true;
 }
 
-void Delivery::sent(size_t i, const Reply& r, const std::string& relay) {
+void Delivery::sent(size_t i, const Reply& r, const std::string& relay, bool dsn_passed_on) {
+  DeliverRecipient copy = rcpt(i);
+  if (dsn_passed_on) copy.notify_flags &= ~kDsnNotifySuccess;
   DsnResult d;
   d.status = r.dsn;
   d.reason = r.text();
@@ -248,7 +252,7 @@ void Delivery::sent(size_t i, const Reply& r, const std::string& relay) {
   d.dtype = "smtp";
   d.dtext = r.text();
   ar_.status.set_relay(relay);
-  ar_.status.sent(rcpt(i), d);
+  ar_.status.sent(copy, d);
   done_[i] = true;
 }
 
@@ -752,7 +756,7 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
     pos = end;
   }
   if (probe) {
-    for (size_t n = 0; n < accepted.size(); ++n) sent(accepted[n], accepted_replies[n], relay);
+    for (size_t n = 0; n < accepted.size(); ++n) sent(accepted[n], accepted_replies[n], relay, features.dsn);
     if (send("QUIT", s_.quit_timeout)) (void)reply(std::min(s_.quit_timeout, seconds(10)));
     return pending_left() ? Outcome::kNext : Outcome::kStop;
   }
@@ -783,7 +787,7 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
     auto r = reply(s_.data_done_timeout);
     if (!r) return io_fail(r.error(), after_dot);
     if (r->klass() == 2) {
-      for (size_t i : accepted) sent(i, *r, relay);
+      for (size_t i : accepted) sent(i, *r, relay, features.dsn);
     } else {
       fail_pending(reply_failure(*r, srv, "end of DATA command"), &accepted);
     }
@@ -795,7 +799,7 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
         fail_pending({"4.4.2", phase_error(r.error(), srv, after_dot), {}, relay}, &rest);
         return Outcome::kNext;
       }
-      if (r->klass() == 2) sent(accepted[n], *r, relay);
+      if (r->klass() == 2) sent(accepted[n], *r, relay, features.dsn);
       else {
         std::vector<size_t> one{accepted[n]};
         fail_pending(reply_failure(*r, srv, "end of DATA command"), &one);

@@ -576,3 +576,23 @@ def test_relay_to_a_second_postern_with_starttls(tmp_path, certs):
         assert "Hello Bob." in msg
         b.wait_for_log(r"TLS connection established from localhost\[127\.0\.0\.1\]", timeout=10)
         b.wait_for_log(rf"{m.group(1)}: removed", timeout=20)
+
+
+def test_envelope_parameters_reach_the_server(inst, sinks):
+    """The DSN request (NOTIFY=SUCCESS, ORCPT) on RCPT, as smtp-sink records
+    it in its dump (X-Mail-Args, X-Rcpt-Args); the server took it, so no
+    success notice of our own goes to the sender."""
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}")
+    inst.start()
+    qid = inject(inst, ["dsn@remote.example"], notify_success=True)
+    inst.wait_for_log(rf"{qid}: to=<dsn@remote.example>.*status=sent", timeout=30)
+    [dump] = sink.messages()
+    mail = re.search(r"^X-Mail-Args: (.*)$", dump, re.M).group(1)
+    rcpt = re.search(r"^X-Rcpt-Args: (.*)$", dump, re.M).group(1)
+    # smtp-sink announces no SIZE, so no SIZE= parameter.
+    assert mail.strip() == "<alice@example.com>", mail
+    assert rcpt.startswith("<dsn@remote.example> NOTIFY=SUCCESS"), rcpt
+    time.sleep(2)
+    assert len(list(sink.dump.iterdir())) == 1
