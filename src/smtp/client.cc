@@ -347,7 +347,6 @@ std::optional<std::pair<std::string, std::string>> Delivery::credentials(const S
 
 Status Delivery::send_content(Stream& stream, bool downgrade, bool* local) {
   std::string out;
-  bool in_headers = true;
   Status net_status;
   auto flush_some = [&]() -> Status {
     if (out.size() < 64 * 1024) return {};
@@ -355,23 +354,25 @@ Status Delivery::send_content(Stream& stream, bool downgrade, bool* local) {
     out.clear();
     return stream.flush();
   };
-  // One logical line after downgrading: dot-stuffed, CRLF, folded at the
-  // line length limit (a header continues with a space).
+  // One logical line after downgrading: dot-stuffed, CRLF, and broken at
+  // smtp_line_length_limit by inserting CRLF SPACE (as Postfix does, to
+  // keep MIME structure and header folding intact).
   auto emit = [&](std::string_view l) {
     if (!net_status) return;
-    if (in_headers && l.empty()) in_headers = false;
     size_t limit = s_.line_length_limit;
-    bool first = true;
-    while (limit > 0 && l.size() > limit) {
-      std::string piece(l.substr(0, limit));
-      if (!first && in_headers) piece.insert(0, " ");
-      append_data_line(out, piece);
+    if (limit < 2 || l.size() <= limit) {
+      append_data_line(out, l);
+    } else {
+      append_data_line(out, l.substr(0, limit));
       l.remove_prefix(limit);
-      first = false;
+      while (!l.empty()) {
+        size_t n = std::min(l.size(), limit - 1);
+        std::string piece = " ";
+        piece.append(l.substr(0, n));
+        append_data_line(out, piece);
+        l.remove_prefix(n);
+      }
     }
-    std::string last(l);
-    if (!first && in_headers) last.insert(0, " ");
-    append_data_line(out, last);
     net_status = flush_some();
   };
   std::optional<Downgrader> down;

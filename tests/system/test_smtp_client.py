@@ -596,3 +596,21 @@ def test_envelope_parameters_reach_the_server(inst, sinks):
     assert rcpt.startswith("<dsn@remote.example> NOTIFY=SUCCESS"), rcpt
     time.sleep(2)
     assert len(list(sink.dump.iterdir())) == 1
+
+
+def test_long_lines_are_broken_at_the_line_length_limit(inst, sinks):
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}", smtp_line_length_limit="100")
+    inst.start()
+    long = "".join(chr(ord("a") + i % 26) for i in range(250))
+    qid = inject(inst, ["long@remote.example"],
+                 body=f"From: a@example.com\nSubject: long\n\n{long}\nend\n")
+    inst.wait_for_log(rf"{qid}: to=<long@remote.example>.*status=sent", timeout=30)
+    [dump] = sink.messages()
+    body = dump.split("\n\n", 1)[1].replace("\r\n", "\n")
+    lines = body.split("\n")
+    i = lines.index(long[:100])
+    assert lines[i + 1] == " " + long[100:199]
+    assert lines[i + 2] == " " + long[199:]
+    assert lines[i + 3] == "end"
