@@ -493,12 +493,26 @@ class BadServer:
                 return
             verb = line.split(b" ")[0].strip().upper()
             if verb == b"EHLO":
-                f.write(b"250-bad.example\r\n250 8BITMIME\r\n")
-            elif verb == b"DATA":
+                tls = b"250-STARTTLS\r\n" if self.mode == "badtls" else b""
+                f.write(b"250-bad.example\r\n" + tls + b"250 8BITMIME\r\n")
+            elif verb == b"STARTTLS":
+                f.write(b"220 2.0.0 Ready to start TLS\r\n")
+                f.flush()
+                f.write(b"this is no TLS handshake\r\n" * 10)
+                f.flush()
+                return
+            elif verb == b"DATA" and self.mode == "drop":
                 f.write(b"354 go ahead\r\n")
                 f.flush()
                 f.readline()  # one line of content, then drop
                 return
+            elif verb == b"DATA":
+                f.write(b"354 go ahead\r\n")
+                f.flush()
+                while f.readline() not in (b".\r\n", b""):
+                    pass
+                self.got_dot = True
+                f.write(b"250 2.0.0 Ok: queued as BAD1\r\n")
             elif verb == b"QUIT":
                 f.write(b"221 bye\r\n")
                 f.flush()
@@ -614,3 +628,30 @@ def test_long_lines_are_broken_at_the_line_length_limit(inst, sinks):
     assert lines[i + 1] == " " + long[100:199]
     assert lines[i + 2] == " " + long[199:]
     assert lines[i + 3] == "end"
+
+
+def test_failed_handshake_at_may_falls_back_to_plain_text(inst):
+    srv = BadServer("badtls")
+    try:
+        inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}", smtp_tls_security_level="may")
+        inst.start()
+        qid = inject(inst, ["far@remote.example"])
+        inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=sent", timeout=30)
+        assert srv.got_dot
+        assert srv.sessions == 2
+    finally:
+        srv.close()
+
+
+def test_failed_handshake_at_encrypt_defers(inst):
+    srv = BadServer("badtls")
+    try:
+        inst.set_main(relayhost=f"[127.0.0.1]:{srv.port}", smtp_tls_security_level="encrypt")
+        inst.start()
+        qid = inject(inst, ["far@remote.example"])
+        inst.wait_for_log(rf"{qid}: to=<far@remote.example>.*status=deferred", timeout=30)
+        (_, _, relay, dsn, status, text) = status_lines(inst, qid)[0]
+        assert (dsn, text) == ("4.7.5", "Cannot start TLS: handshake failure")
+        assert not srv.got_dot
+    finally:
+        srv.close()
