@@ -35,11 +35,8 @@ Result<std::vector<IpAddress>> host_addresses(const std::string& host, const Loo
     auto a = l.native_addresses(host);
     if (a) return a;
     if (!first || first->code != Errc::kTemporary) {
-      if (a.error().code == Errc::kNotFound)
-        return fail(Errc::kNotFound, fmt::format("Host or domain name not found. Name service error "
-                                                 "for name={} type=A: Host not found",
-                                                 host));
-      return a;
+      // Postfix's words for a getaddrinfo() failure ("host: reason" from src/dns).
+      return fail(a.error().code, fmt::format("unable to look up host {}", a.error().text));
     }
   }
   if (first) return std::unexpected(*first);

@@ -655,3 +655,46 @@ def test_failed_handshake_at_encrypt_defers(inst):
         assert not srv.got_dot
     finally:
         srv.close()
+
+
+def test_same_results_and_texts_as_postfix(tmp_path, sinks):
+    """Debian's Postfix and Postern relay the same recipients to the same
+    servers (accepting, rejecting, temporarily rejecting, down, unknown
+    host): the dsn, status and reason of each log line agree."""
+    import postfix_oracle
+    if not postfix_oracle.available():
+        pytest.skip("Debian's Postfix is not available (or not root)")
+    ok, bad, soft, down = free_port(), free_port(), free_port(), free_port()
+    sinks(f"127.0.0.1:{ok}")
+    sinks(f"127.0.0.1:{bad}", "-f", "RCPT")
+    sinks(f"127.0.0.1:{soft}", "-r", "MAIL")
+    transports = (f"inline:{{ok.example=smtp:[127.0.0.1]:{ok}, bad.example=smtp:[127.0.0.1]:{bad}, "
+                  f"soft.example=smtp:[127.0.0.1]:{soft}, down.example=smtp:[127.0.0.1]:{down}, "
+                  f"nohost.example=smtp:[nonexistent.invalid]}}")
+    rcpts = ["a@ok.example", "b@bad.example", "c@soft.example", "d@down.example",
+             "e@nohost.example"]
+    body = "From: a@example.com\nSubject: oracle\n\nhello\n"
+
+    def results(log):
+        out = {}
+        for m in SENT.finditer(log):
+            if m.group(2) in rcpts and m.group(2) not in out:
+                out[m.group(2)] = (m.group(4), m.group(5), re.sub(r"queued as \w+", "queued as X",
+                                                                 m.group(6)))
+        return out
+
+    with postfix_oracle.PostfixInstance(tmp_path, port=free_port()) as pf:
+        pf.set_main(transport_maps=transports, smtp_host_lookup="native")
+        pf.start()
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", pf.port, timeout=30) as s:
+            s.sendmail("a@example.com", rcpts, body)
+        wait_until(lambda: len(results(pf.log())) == len(rcpts), 30, what="Postfix results")
+        theirs = results(pf.log())
+    with Instance(tmp_path, name="ours") as inst:
+        inst.set_main(transport_maps=transports, smtp_host_lookup="native", **FAST)
+        inst.start()
+        inject(inst, rcpts)
+        wait_until(lambda: len(results(inst.log_text())) == len(rcpts), 30, what="our results")
+        ours = results(inst.log_text())
+    assert ours == theirs
