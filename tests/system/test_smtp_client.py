@@ -708,3 +708,34 @@ def test_same_results_and_texts_as_postfix(tmp_path, sinks):
         ours = results(inst.log_text())
     for r in rcpts:
         assert (r, ours.get(r)) == (r, theirs.get(r))
+
+
+def test_fallback_relay_takes_mail_the_destination_refuses(inst, sinks):
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}")
+    down = free_port()
+    inst.set_main(relayhost=f"[127.0.0.1]:{down}", smtp_fallback_relay=f"[127.0.0.1]:{port}")
+    inst.start()
+    qid = inject(inst, ["far@remote.example"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=30)
+    [(_, _, relay, dsn, status, _)] = status_lines(inst, qid)
+    assert (relay, status) == (f"127.0.0.1[127.0.0.1]:{port}", "sent")
+    assert f"connect to 127.0.0.1[127.0.0.1]:{down}: Connection refused" in inst.log_text()
+    sink.messages()
+
+
+def test_dns_timeout_defers(inst):
+    quiet = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    quiet.bind(("127.0.0.1", 0))  # a DNS server that never answers
+    try:
+        inst.set_main(import_environment="MAIL_CONFIG MAIL_DEBUG "
+                                         f"POSTERN_DNS_SERVERS=127.0.0.1:{quiet.getsockname()[1]}")
+        inst.start()
+        qid = inject(inst, ["x@slow.test"])
+        inst.wait_for_log(rf"{qid}: to=<x@slow.test>.*status=deferred", timeout=90)
+        (_, _, relay, dsn, status, text) = status_lines(inst, qid)[0]
+        assert (relay, dsn) == ("none", "4.4.3")
+        assert text == ("Host or domain name not found. Name service error for "
+                        "name=slow.test type=MX: Host not found, try again")
+    finally:
+        quiet.close()
