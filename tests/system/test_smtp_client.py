@@ -739,3 +739,23 @@ def test_dns_timeout_defers(inst):
                         "name=slow.test type=MX: Host not found, try again")
     finally:
         quiet.close()
+
+
+def test_eight_bit_mail_goes_as_is_with_body_8bitmime(inst, sinks):
+    """Mail received with BODY=8BITMIME keeps the parameter and its bytes
+    when the next server offers 8BITMIME."""
+    import smtplib
+    port = free_port()
+    sink = sinks(f"127.0.0.1:{port}")
+    inst.set_main(relayhost=f"[127.0.0.1]:{port}")
+    inst.start()
+    body = ("From: a@example.com\r\nSubject: 8\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            "gr\u00fc\u00dfe\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=30) as s:
+        s.ehlo("client.example")
+        s.sendmail("a@example.com", ["b@remote.example"], body, mail_options=["BODY=8BITMIME"])
+    [dump] = sink.messages()
+    assert re.search(r"^X-Mail-Args: <a@example\.com> BODY=8BITMIME", dump, re.M), dump
+    assert "gr\u00c3\u00bc\u00c3\u009fe" in dump  # the UTF-8 bytes, read as latin-1
+    assert "Content-Transfer-Encoding: 8bit" in dump
