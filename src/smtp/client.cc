@@ -218,7 +218,10 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
   if (!allow_tls) policy->level = tls::Level::kNone;
   bool mandatory = tls::level_is_mandatory(policy->level);
 
-  auto fd = connect_server(srv, s_, Clock::now() + s_.connect_timeout);
+  // A zero connect timeout (lmtp_connect_timeout's default) leaves it to
+  // the system.
+  auto connect_limit = s_.connect_timeout.count() > 0 ? s_.connect_timeout : seconds(3600);
+  auto fd = connect_server(srv, s_, Clock::now() + connect_limit);
   if (!fd) {
     std::string text = srv.unix_path.empty()
                            ? fmt::format("connect to {}: {}", srv.name(true), fd.error().text)

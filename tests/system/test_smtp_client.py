@@ -759,3 +759,18 @@ def test_eight_bit_mail_goes_as_is_with_body_8bitmime(inst, sinks):
     assert re.search(r"^X-Mail-Args: <a@example\.com> BODY=8BITMIME", dump, re.M), dump
     assert "gr\u00c3\u00bc\u00c3\u009fe" in dump  # the UTF-8 bytes, read as latin-1
     assert "Content-Transfer-Encoding: 8bit" in dump
+
+
+def test_lmtp_over_tcp_with_per_recipient_replies(inst, sinks):
+    port = free_port()
+    sinks(f"127.0.0.1:{port}", "-L", "-r", ".")
+    inst.set_main(transport_maps=f"inline:{{lmtp.example=lmtp:inet:127.0.0.1:{port}}}")
+    inst.start()
+    qid = inject(inst, ["a@lmtp.example", "b@lmtp.example"])
+    inst.wait_for_log(rf"{qid}: to=<b@lmtp.example>.*status=deferred", timeout=30)
+    inst.wait_for_log(rf"{qid}: to=<a@lmtp.example>.*status=deferred", timeout=30)
+    lines = status_lines(inst, qid)
+    for _, _, relay, dsn, status, text in lines[:2]:
+        assert relay == f"127.0.0.1[127.0.0.1]:{port}"
+        assert dsn.startswith("4.")
+        assert text.endswith("(in reply to end of DATA command)")
