@@ -218,7 +218,7 @@ def test_mx_lookup_null_mx_and_unknown_domain(inst, sinks, tmp_path):
         [(_, _, relay, dsn, status, _)] = status_lines(inst, q1)
         assert (relay, dsn, status) == (f"mx2.mx.test[127.0.0.2]:{port}", "2.0.0", "sent")
         [(_, _, relay, dsn, status, text)] = status_lines(inst, q2)
-        assert (relay, dsn, status) == ("none", "5.1.10", "bounced")
+        assert (relay, dsn, status) == ("none", "5.1.0", "bounced")  # as Postfix 3.7
         assert text == "Domain nullmx.test does not accept mail (nullMX)"
         [(_, _, relay, dsn, status, text)] = status_lines(inst, q3)
         assert (relay, status) == ("none", "bounced")
