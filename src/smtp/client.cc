@@ -149,6 +149,15 @@ std::optional<tls::ClientContext::Policy> Delivery::policy_for(const Server& srv
         return std::nullopt;
       }
       p = *parsed;
+      // At "fingerprint" the digests of match= are separated by "|" (they
+      // contain colons); the policy parser splits at ":".
+      if (p.level == tls::Level::kFingerprint) {
+        for (auto word : split(*value)) {
+          if (!istarts_with(word, "match=")) continue;
+          p.match.clear();
+          for (auto fp : split(word.substr(6), "|")) p.match.emplace_back(fp);
+        }
+      }
     }
   }
   // DANE needs DNSSEC-validated TLSA records, which the resolver does not

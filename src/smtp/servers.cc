@@ -92,7 +92,7 @@ std::expected<std::vector<Server>, LookupFailure> find_servers(const NextHop& ho
     auto r = l.mx(hop.host, &null_mx);
     if (null_mx)
       return std::unexpected(
-          LookupFailure{"5.1.10", fmt::format("Domain {} does not accept mail (nullMX)", hop.host)});
+          LookupFailure{"5.1.0", fmt::format("Domain {} does not accept mail (nullMX)", hop.host)});
     if (r) {
       mx = std::move(*r);
       have_mx = !mx.empty();
