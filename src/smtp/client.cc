@@ -1,107 +1,26 @@
 #include "smtp/client.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
 #include <optional>
 
 #include <fmt/format.h>
 
-#include "dns/dns.h"
 #include "global/config.h"
 #include "global/dsn.h"
 #include "global/mail_address.h"
 #include "maps/address_lookup.h"
 #include "sasl/sasl_client.h"
-#include "smtp/mime_downgrade.h"
+#include "smtp/connect.h"
+#include "smtp/content.h"
+#include "smtp/ehlo.h"
 #include "smtp/nexthop.h"
 #include "smtp/reply.h"
 #include "smtp/servers.h"
 #include "tls/tls.h"
 #include "util/log.h"
-#include "util/socket.h"
 #include "util/strings.h"
 
 namespace postern::smtp {
-
-struct ClientState {
-  std::unique_ptr<dns::Resolver> resolver;
-  std::string resolver_error;
-  std::unique_ptr<tls::ClientContext> tls;
-  std::string tls_error;
-  tls::Level level = tls::Level::kNone;
-  std::optional<maps::MapList> policy_maps, password_maps;
-  std::string policy_error, password_error;
-  std::vector<IpAddress> self;
-};
-
-namespace {
-
-std::vector<IpAddress> self_addresses(const Config& cfg) {
-  std::vector<IpAddress> out;
-  for (const char* param : {"inet_interfaces", "proxy_interfaces"}) {
-    for (const auto& item : split(cfg.get(param))) {
-      std::string v = lowercase(item);
-      if (v == "all") {
-        for (const auto& ia : local_interface_addresses()) out.push_back(ia.address);
-      } else if (v == "loopback-only") {
-        out.push_back(*IpAddress::parse("127.0.0.1"));
-        out.push_back(*IpAddress::parse("::1"));
-      } else if (auto a = IpAddress::parse(v)) {
-        out.push_back(*a);
-      } else if (auto r = dns::native_addresses(v, true, true)) {
-        for (const auto& x : *r) out.push_back(x);
-      }
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-ClientState& client_state(const Config& cfg, const Settings& s) {
-  static std::unique_ptr<ClientState> state;
-  if (state) return *state;
-  state = std::make_unique<ClientState>();
-  if (auto r = dns::Resolver::create(); r)
-    state->resolver = std::move(*r);
-  else
-    state->resolver_error = r.error().text;
-  auto level = tls::client_level(cfg, s.prefix);
-  if (!level) {
-    state->tls_error = level.error().text;
-  } else {
-    state->level = *level;
-    if (*level != tls::Level::kNone || !trim(s.tls_policy_maps).empty()) {
-      std::vector<std::string> problems;
-      auto ctx = tls::ClientContext::create(cfg, s.prefix, &problems);
-      if (ctx) {
-        state->tls = std::move(*ctx);
-      } else {
-        state->tls_error = ctx.error().text;
-        log::warn("{}: disabling TLS support", ctx.error().text);
-        for (const auto& p : problems) log::warn("TLS library problem: {}", p);
-      }
-    }
-  }
-  if (!trim(s.tls_policy_maps).empty()) {
-    auto m = maps::MapList::open(s.prefix + "_tls_policy_maps", s.tls_policy_maps);
-    if (m) state->policy_maps = std::move(*m);
-    else state->policy_error = m.error().text;
-  }
-  if (s.sasl_enable && !trim(s.sasl_password_maps).empty()) {
-    auto m = maps::MapList::open(s.prefix + "_sasl_password_maps", s.sasl_password_maps);
-    if (m) state->password_maps = std::move(*m);
-    else state->password_error = m.error().text;
-  }
-  state->self = self_addresses(cfg);
-  return *state;
-}
 
 namespace {
 
@@ -113,80 +32,6 @@ struct Failure {
   std::string dtext;  // the remote reply, when there is one
   std::string relay;  // relay= of the log line
 };
-
-struct Features {
-  bool esmtp = false, pipelining = false, eightbit = false, smtputf8 = false, dsn = false,
-       starttls = false;
-  long long size = -1;  // -1: no SIZE; 0: no limit announced
-  std::vector<std::string> auth;
-  std::vector<std::string> xforward;
-  std::string name;  // the server's name from the first line
-};
-
-Features parse_features(const Reply& r, bool esmtp) {
-  Features f;
-  f.esmtp = esmtp;
-  if (!r.lines.empty()) {
-    auto words = split(std::string_view(r.lines[0]).substr(std::min<size_t>(4, r.lines[0].size())));
-    if (!words.empty()) f.name = std::string(words[0]);
-  }
-  if (!esmtp) return f;
-  for (size_t i = 1; i < r.lines.size(); ++i) {
-    std::string_view l = r.lines[i];
-    if (l.size() <= 4) continue;
-    auto words = split(l.substr(4));
-    if (words.empty()) continue;
-    std::string key = lowercase(words[0]);
-    if (key == "pipelining") f.pipelining = true;
-    else if (key == "8bitmime") f.eightbit = true;
-    else if (key == "smtputf8") f.smtputf8 = true;
-    else if (key == "dsn") f.dsn = true;
-    else if (key == "starttls") f.starttls = true;
-    else if (key == "size") f.size = words.size() > 1 ? std::atoll(std::string(words[1]).c_str()) : 0;
-    else if (key == "auth" || key.starts_with("auth=")) {
-      if (key.starts_with("auth=")) f.auth.emplace_back(std::string(words[0].substr(5)));
-      for (size_t w = 1; w < words.size(); ++w) f.auth.emplace_back(std::string(words[w]));
-    } else if (key == "xforward") {
-      for (size_t w = 1; w < words.size(); ++w) f.xforward.push_back(lowercase(words[w]));
-    }
-  }
-  for (auto& m : f.auth) m = std::string(trim(m));
-  return f;
-}
-
-// Connects to an inet server from the bind address, before the deadline.
-Result<UniqueFd> connect_server(const Server& srv, const Settings& s, Deadline deadline) {
-  if (!srv.unix_path.empty()) return connect_unix(srv.unix_path, deadline);
-  int fd = ::socket(srv.addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return sys_fail("socket");
-  UniqueFd sock(fd);
-  const std::string& bind = srv.addr.is_v4() ? s.bind_address : s.bind_address6;
-  if (!bind.empty()) {
-    auto a = IpAddress::parse(bind);
-    if (!a || a->family() != srv.addr.family()) {
-      log::warn("{}: bad or mismatched bind address {}", srv.addr.is_v4() ? "smtp_bind_address" : "smtp_bind_address6", bind);
-    } else {
-      sockaddr_storage ss{};
-      socklen_t len = a->to_sockaddr(&ss, 0);
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-        log::warn("bind {} port 0: {}", bind, std::strerror(errno));
-    }
-  }
-  sockaddr_storage ss{};
-  socklen_t len = srv.addr.to_sockaddr(&ss, srv.port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    if (errno != EINPROGRESS) return fail(Errc::kIo, std::strerror(errno));
-    if (auto w = wait_fd(fd, POLLOUT, deadline); !w) {
-      if (w.error().code == Errc::kTimeout) return fail(Errc::kTimeout, "Connection timed out");
-      return std::unexpected(w.error());
-    }
-    int err = 0;
-    socklen_t elen = sizeof err;
-    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
-    if (err != 0) return fail(Errc::kIo, std::strerror(err));
-  }
-  return sock;
-}
 
 class Delivery {
  public:
@@ -217,8 +62,6 @@ class Delivery {
   Outcome attempt(const Server& srv, bool allow_tls, bool last);
   std::optional<tls::ClientContext::Policy> policy_for(const Server& srv, Failure* why);
   std::optional<std::pair<std::string, std::string>> credentials(const Server& srv);
-  // Streams the message content for DATA; queue-file errors set *local.
-  Status send_content(Stream& stream, bool downgrade, bool* local);
 
   AgentRequest& ar_;
   const Settings& s_;
@@ -306,6 +149,15 @@ std::optional<tls::ClientContext::Policy> Delivery::policy_for(const Server& srv
         return std::nullopt;
       }
       p = *parsed;
+      // At "fingerprint" the digests of match= are separated by "|" (they
+      // contain colons); the policy parser splits at ":".
+      if (p.level == tls::Level::kFingerprint) {
+        for (auto word : split(*value)) {
+          if (!istarts_with(word, "match=")) continue;
+          p.match.clear();
+          for (auto fp : split(word.substr(6), "|")) p.match.emplace_back(fp);
+        }
+      }
     }
   }
   // DANE needs DNSSEC-validated TLSA records, which the resolver does not
@@ -345,72 +197,6 @@ std::optional<std::pair<std::string, std::string>> Delivery::credentials(const S
   return std::make_pair(value->substr(0, colon), value->substr(colon + 1));
 }
 
-Status Delivery::send_content(Stream& stream, bool downgrade, bool* local) {
-  std::string out;
-  Status net_status;
-  auto flush_some = [&]() -> Status {
-    if (out.size() < 64 * 1024) return {};
-    stream.write(out);
-    out.clear();
-    return stream.flush();
-  };
-  // One logical line after downgrading: dot-stuffed, CRLF, and broken at
-  // smtp_line_length_limit by inserting CRLF SPACE (as Postfix does, to
-  // keep MIME structure and header folding intact).
-  auto emit = [&](std::string_view l) {
-    if (!net_status) return;
-    size_t limit = s_.line_length_limit;
-    if (limit < 2 || l.size() <= limit) {
-      append_data_line(out, l);
-    } else {
-      append_data_line(out, l.substr(0, limit));
-      l.remove_prefix(limit);
-      while (!l.empty()) {
-        size_t n = std::min(l.size(), limit - 1);
-        std::string piece = " ";
-        piece.append(l.substr(0, n));
-        append_data_line(out, piece);
-        l.remove_prefix(n);
-      }
-    }
-    net_status = flush_some();
-  };
-  std::optional<Downgrader> down;
-  if (downgrade) down.emplace([&](std::string_view l) { emit(l); });
-  std::string pending;
-  auto st = for_each_content_line(ar_.queue_fd, ar_.req.data_offset,
-                                  [&](std::string_view piece, bool complete) -> Status {
-                                    if (!complete) {
-                                      pending.append(piece);
-                                      return {};
-                                    }
-                                    std::string_view line = piece;
-                                    if (!pending.empty()) {
-                                      pending.append(piece);
-                                      line = pending;
-                                    }
-                                    if (down) down->line(line);
-                                    else emit(line);
-                                    pending.clear();
-                                    if (!net_status) return std::unexpected(net_status.error());
-                                    return {};
-                                  });
-  if (!st && net_status) {
-    *local = true;
-    return st;
-  }
-  if (!net_status) return net_status;
-  if (!pending.empty()) {
-    if (down) down->line(pending);
-    else emit(pending);
-  }
-  if (down) down->finish();
-  if (!net_status) return net_status;
-  out += ".\r\n";
-  stream.write(out);
-  return stream.flush();
-}
-
 std::string phase_error(const Error& e, const Server& srv, std::string_view phase) {
   if (e.code == Errc::kTimeout)
     return fmt::format("conversation with {} timed out while {}", srv.name(), phase);
@@ -441,7 +227,10 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
   if (!allow_tls) policy->level = tls::Level::kNone;
   bool mandatory = tls::level_is_mandatory(policy->level);
 
-  auto fd = connect_server(srv, s_, Clock::now() + s_.connect_timeout);
+  // A zero connect timeout (lmtp_connect_timeout's default) leaves it to
+  // the system.
+  auto connect_limit = s_.connect_timeout.count() > 0 ? s_.connect_timeout : seconds(3600);
+  auto fd = connect_server(srv, s_, Clock::now() + connect_limit);
   if (!fd) {
     std::string text = srv.unix_path.empty()
                            ? fmt::format("connect to {}: {}", srv.name(true), fd.error().text)
@@ -775,7 +564,9 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
   bool downgrade = s_.mime_conversion && !features.eightbit && lowercase(req.encoding) != "7bit";
   stream.set_timeout(s_.data_xfer_timeout);
   bool local = false;
-  if (auto w = send_content(stream, downgrade, &local); !w) {
+  if (auto w = send_content(stream, ar_.queue_fd, req.data_offset, s_.line_length_limit,
+                              downgrade, &local);
+      !w) {
     if (local) {
       log::warn("{}: {}", req.queue_id, w.error().text);
       fail_pending({"4.3.0", "error reading queue file", {}, relay}, &accepted);

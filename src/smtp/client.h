@@ -6,15 +6,10 @@
 
 #include "global/deliver_agent.h"
 #include "smtp/settings.h"
+#include "smtp/state.h"
 
 namespace postern::smtp {
 
-// Process-wide state kept across requests (TLS context and session cache,
-// open tables, the DNS resolver).
-struct ClientState;
-
 void deliver(AgentRequest& ar, const Settings& settings, ClientState& state);
-
-ClientState& client_state(const Config& cfg, const Settings& settings);
 
 }  // namespace postern::smtp

@@ -17,7 +17,10 @@ namespace {
 
 LookupFailure from_error(const Error& e) {
   if (e.code == Errc::kNotFound || e.code == Errc::kInvalid) return {"5.4.4", e.text};
-  return {"4.4.3", e.text};
+  // Postfix's text ends at "try again"; the resolver's detail goes.
+  std::string text = e.text;
+  if (size_t p = text.find("try again ("); p != std::string::npos) text.resize(p + 9);
+  return {"4.4.3", text};
 }
 
 // Addresses of `host`: DNS, then the system resolver, as smtp_host_lookup says.
@@ -89,7 +92,7 @@ std::expected<std::vector<Server>, LookupFailure> find_servers(const NextHop& ho
     auto r = l.mx(hop.host, &null_mx);
     if (null_mx)
       return std::unexpected(
-          LookupFailure{"5.1.10", fmt::format("Domain {} does not accept mail (nullMX)", hop.host)});
+          LookupFailure{"5.1.0", fmt::format("Domain {} does not accept mail (nullMX)", hop.host)});
     if (r) {
       mx = std::move(*r);
       have_mx = !mx.empty();
