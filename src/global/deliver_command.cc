@@ -1,5 +1,7 @@
 #include "global/deliver_command.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -37,11 +39,20 @@ Result<CommandResult> run_command(const CommandSpec& spec,
     ::dup2(in_r.get(), 0);
     ::dup2(out.get(), 1);
     ::dup2(out.get(), 2);
+    if (!spec.chroot.empty() && (::chroot(spec.chroot.c_str()) != 0 || ::chdir("/") != 0)) {
+      const char* msg = "cannot change root directory\n";
+      (void)!::write(2, msg, std::strlen(msg));
+      ::_exit(75);
+    }
     if (spec.switch_user && ::geteuid() == 0) {
       ::setgroups(0, nullptr);
       if (::setgid(spec.gid) != 0 || ::setuid(spec.uid) != 0) ::_exit(75);
     }
-    if (!spec.cwd.empty()) (void)!::chdir(spec.cwd.c_str());
+    if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0 && spec.cwd_required) {
+      const char* msg = "cannot change to the command directory\n";
+      (void)!::write(2, msg, std::strlen(msg));
+      ::_exit(75);
+    }
     ::execvpe(argv[0], argv.data(), envp.data());
     const char* msg = "cannot execute command\n";
     (void)!::write(2, msg, std::strlen(msg));
@@ -111,6 +122,18 @@ constexpr SysExit kSysExits[] = {
 };
 
 }  // namespace
+
+std::vector<std::string> exported_environment(const std::vector<std::string>& names) {
+  std::vector<std::string> env;
+  for (const auto& n : names) {
+    if (n.find('=') != std::string::npos) {
+      env.push_back(n);
+    } else if (const char* v = std::getenv(n.c_str()); v) {
+      env.push_back(n + "=" + v);
+    }
+  }
+  return env;
+}
 
 DsnResult command_dsn(const CommandResult& r, const std::string& command,
                       const std::string& ok_text) {

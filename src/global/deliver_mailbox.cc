@@ -63,21 +63,30 @@ Status write_all_fd(int fd, std::string_view data, const std::string& what) {
 
 Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what) {
   std::string buf;
+  const std::string& eol = opt.eol;
   if (opt.from_line) {
     time_t now = ::time(nullptr);
     char date[64];
     struct tm tm;
     ::localtime_r(&now, &tm);
     std::strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-    buf += "From " + (m.sender.empty() ? std::string("MAILER-DAEMON") : m.sender) + "  " + date + "\n";
+    buf += "From " + (m.sender.empty() ? std::string("MAILER-DAEMON") : m.sender) + "  " + date + eol;
   }
-  buf += delivery_headers(m);
+  std::string headers = delivery_headers(m);
+  if (eol != "\n") {
+    for (char c : headers) {
+      if (c == '\n') buf += eol;
+      else buf += c;
+    }
+  } else {
+    buf += headers;
+  }
   bool line_start = true;
   auto s = for_each_content_line(m.queue_fd, m.data_offset, [&](std::string_view line, bool complete) -> Status {
     if (opt.quote_from && line_start && line.starts_with("From ")) buf += ">";
     if (opt.dot_stuff && line_start && line.starts_with(".")) buf += ".";
     buf.append(line);
-    if (complete) buf += "\n";
+    if (complete) buf += eol;
     line_start = complete;
     if (buf.size() > 65536) {
       if (auto w = write_all_fd(fd, buf, what); !w) return w;
@@ -86,7 +95,7 @@ Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std
     return {};
   });
   if (!s) return s;
-  if (opt.blank_line) buf += "\n";
+  if (opt.blank_line) buf += eol;
   return write_all_fd(fd, buf, what);
 }
 
@@ -197,6 +206,13 @@ Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock) {
   if (!s) (void)::ftruncate(fd.get(), start);
   unlock();
   return s;
+}
+
+std::string mailbox_status(const Error& e, const std::string& other) {
+  if (e.code != Errc::kNoSpace) return other;
+  // kNoSpace covers ENOSPC and EDQUOT; only the first is the whole disk.
+  if (e.text.find(std::strerror(ENOSPC)) != std::string::npos) return "4.3.1";
+  return "5.2.2";
 }
 
 }  // namespace postern

@@ -51,6 +51,7 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.myhostname = cfg.get("myhostname");
   s.banner = cfg.get("smtpd_banner");
   s.mail_name = cfg.get("mail_name");
+  s.content_filter = cfg.get("content_filter");
   s.message_size_limit = cfg.get_int("message_size_limit");
   s.recipient_limit = cfg.get_int("smtpd_recipient_limit");
   s.soft_error_limit = cfg.get_int("smtpd_soft_error_limit");
@@ -545,7 +546,10 @@ Status Session::begin_content() {
   Status st;
   int extra = (st_.hold ? kCleanupFlagHold : 0) | (st_.discard ? kCleanupFlagDiscard : 0);
   if (extra) st = sink_->record(rec::kFlags, std::to_string(extra));
-  if (st && !st_.filter.empty()) st = sink_->record(rec::kFilter, st_.filter);
+  // A FILTER action wins over content_filter (which smtpd sends, as
+  // Postfix's does, so "-o content_filter=..." on one service works).
+  const std::string& filter = st_.filter.empty() ? cfg_.content_filter : st_.filter;
+  if (st && !filter.empty()) st = sink_->record(rec::kFilter, filter);
   if (st && !st_.redirect.empty()) st = sink_->record(rec::kRedirect, st_.redirect);
   if (st) st = sink_->record(rec::kMessage, "");
   if (st) {
