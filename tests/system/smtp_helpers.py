@@ -323,7 +323,20 @@ class SmtpSink:
             argv.remove("-u")
             argv.remove("nobody")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.count = 0  # messages received so far (from -c's "mesg=N" counter)
+        threading.Thread(target=self._read_counter, daemon=True).start()
         postfix_oracle.wait_for_port(self.port, 10)
+
+    def _read_counter(self):
+        buf = b""
+        while True:
+            chunk = self.proc.stdout.read1(4096)
+            if not chunk:
+                return
+            buf = (buf + chunk)[-200:]
+            found = re.findall(rb"mesg=(\d+)", buf)
+            if found:
+                self.count = max(self.count, int(found[-1]))
 
     def close(self):
         if self.proc.poll() is None:

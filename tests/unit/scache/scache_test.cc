@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -133,6 +134,28 @@ TEST(ScacheFrame, TimesOutOnSilence) {
   EXPECT_EQ(f.error().code, Errc::kTimeout);
 }
 
+// The client side of SaveAndFindThroughAServer (ASSERTs return from here,
+// so the server thread is always joined).
+void exercise_client(const std::string& path) {
+  ScacheClient client(path);
+  Pipe p;
+  ino_t ino = inode(p.r.get());
+  auto none = client.find_endp("smtp:127.0.0.1:25");
+  ASSERT_TRUE(none) << none.error().text;
+  EXPECT_FALSE(*none);
+  ASSERT_TRUE(client.save_endp(2, "smtp:127.0.0.1:25", "props", p.r.get()));
+  ASSERT_TRUE(client.save_dest(2, "smtp:example.com", "dp", "smtp:127.0.0.1:25"));
+  auto d = client.find_dest("smtp:example.com");
+  ASSERT_TRUE(d) << d.error().text;
+  ASSERT_TRUE(*d);
+  EXPECT_EQ((*d)->dest_prop, "dp");
+  EXPECT_EQ((*d)->endp_prop, "props");
+  EXPECT_EQ(inode((*d)->fd.get()), ino);
+  auto gone = client.find_endp("smtp:127.0.0.1:25");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+}
+
 // The client API against a one-connection server built from the table.
 TEST(ScacheClient, SaveAndFindThroughAServer) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -142,6 +165,8 @@ TEST(ScacheClient, SaveAndFindThroughAServer) {
   auto listener = listen_unix(path, 5);
   ASSERT_TRUE(listener) << listener.error().text;
   std::thread server([&] {
+    // The listener may be non-blocking: wait for the client first.
+    if (!wait_fd(listener->get(), POLLIN, Clock::now() + std::chrono::seconds(30))) return;
     auto c = accept_connection(listener->get());
     if (!c) return;
     ScacheTable table;
@@ -178,25 +203,7 @@ TEST(ScacheClient, SaveAndFindThroughAServer) {
       if (!scache_write_frame(c->get(), out, give ? give.get() : -1)) return;
     }
   });
-  {
-    ScacheClient client(path);
-    Pipe p;
-    ino_t ino = inode(p.r.get());
-    auto none = client.find_endp("smtp:127.0.0.1:25");
-    ASSERT_TRUE(none) << none.error().text;
-    EXPECT_FALSE(*none);
-    ASSERT_TRUE(client.save_endp(2, "smtp:127.0.0.1:25", "props", p.r.get()));
-    ASSERT_TRUE(client.save_dest(2, "smtp:example.com", "dp", "smtp:127.0.0.1:25"));
-    auto d = client.find_dest("smtp:example.com");
-    ASSERT_TRUE(d) << d.error().text;
-    ASSERT_TRUE(*d);
-    EXPECT_EQ((*d)->dest_prop, "dp");
-    EXPECT_EQ((*d)->endp_prop, "props");
-    EXPECT_EQ(inode((*d)->fd.get()), ino);
-    auto gone = client.find_endp("smtp:127.0.0.1:25");
-    ASSERT_TRUE(gone);
-    EXPECT_FALSE(*gone);
-  }
+  exercise_client(path);
   server.join();
   std::filesystem::remove_all(dir);
 }
