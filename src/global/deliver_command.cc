@@ -88,8 +88,8 @@ Result<CommandResult> run_command(const CommandSpec& spec,
   char buf[1024];
   ssize_t n = ::pread(out.get(), buf, sizeof(buf), 0);
   if (n > 0) r.output.assign(buf, static_cast<size_t>(n));
-  while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r'))
-    r.output.pop_back();
+  // As Postfix: tabs and line ends become spaces (a trailing newline too,
+  // so failure texts end in "output )").
   for (auto& c : r.output)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   return r;
