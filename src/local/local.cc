@@ -291,6 +291,7 @@ class LocalDelivery {
     rcpt.address = address.find('@') == std::string::npos ? address + "@" + cfg_.get("myorigin") : address;
     req.recipients = {rcpt};
     req.handoff_us = now_us();
+    log::info("{}: passing <{}> to transport={}", ar_.req.queue_id, rcpt.address, transport);
     auto timeout = std::chrono::seconds(std::max<long long>(cfg_.get_time("ipc_timeout"), 60));
     auto rep = deliver_request_send(cfg_.get("queue_directory") + "/private/" + transport, req, timeout);
     if (!rep) {
