@@ -125,14 +125,19 @@ Status make_dirs(const std::string& dir, mode_t mode) {
 Result<std::string> deliver_maildir(const std::string& dir_in, const MailCopy& m) {
   std::string dir = dir_in;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  for (const char* sub : {"/tmp", "/new", "/cur"}) {
-    if (auto s = make_dirs(dir + sub, 0700); !s) return std::unexpected(s.error());
-  }
   struct timeval tv;
   ::gettimeofday(&tv, nullptr);
   std::string host = maildir_hostname();
   std::string tmp = dir + "/" + maildir_tmp_name(tv.tv_sec, ::getpid(), host);
+  // As Postfix: try the file first, make the directories only when they
+  // are missing, and report the file (not a directory) on failure.
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd && errno == ENOENT) {
+    for (const char* sub : {"/tmp", "/new", "/cur"}) {
+      if (auto s = make_dirs(dir + sub, 0700); !s) return std::unexpected(s.error());
+    }
+    fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  }
   if (!fd) return sys_fail("create maildir file " + tmp);
   auto cleanup = [&] { (void)::unlink(tmp.c_str()); };
   if (auto s = copy_message(fd.get(), m, CopyOptions{}, "write maildir file " + tmp); !s) {
@@ -153,7 +158,10 @@ Result<std::string> deliver_maildir(const std::string& dir_in, const MailCopy& m
   std::string fresh = dir + "/" +
                       maildir_new_name(tv.tv_sec, static_cast<unsigned long>(st.st_dev),
                                        static_cast<unsigned long>(st.st_ino), tv.tv_usec, host);
-  if (::link(tmp.c_str(), fresh.c_str()) != 0) {
+  int linked = ::link(tmp.c_str(), fresh.c_str());
+  if (linked != 0 && errno == ENOENT && make_dirs(dir + "/new", 0700) && make_dirs(dir + "/cur", 0700))
+    linked = ::link(tmp.c_str(), fresh.c_str());
+  if (linked != 0) {
     auto e = sys_fail("create maildir file " + fresh);
     cleanup();
     return e;

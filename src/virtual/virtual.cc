@@ -93,8 +93,7 @@ void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
                        [&] { return deliver_mbox(path, m, dotlock); });
     if (!res) {
       ar.status.fail(r, dsn(mailbox_status(res.error(), "4.2.0"),
-                            "cannot update mailbox " + path + " for user " + r.address + ". " +
-                                res.error().text));
+                            "delivery failed to mailbox " + path + ": " + res.error().text));
       return;
     }
     ar.status.sent(r, dsn("2.0.0", "delivered to mailbox"));

@@ -34,7 +34,10 @@ def mailq(inst):
 def test_unwritable_mailbox_reason_in_mailq(inst):
     (inst.dir / "mail" / "frank").write_text("not a directory\n")
     qid = inject(inst, ["frank@demo.test"])
-    inst.wait_for_log(rf"{qid}: to=<frank@demo.test>, .*status=deferred", timeout=20)
+    # Debian's Postfix: "maildir delivery failed: create maildir file DIR/tmp/NAME: Not a directory".
+    inst.wait_for_log(rf"{qid}: to=<frank@demo.test>, relay=virtual, .*dsn=4\.2\.0, status=deferred "
+                      rf"\(maildir delivery failed: create maildir file {re.escape(str(inst.dir))}"
+                      r"/mail/frank/tmp/\d+\.P\d+\.[^:]+: Not a directory\)", timeout=20)
     wait_until(lambda: queue_files(inst, "deferred") == [qid], 10, what="deferred file")
     out = wait_until(lambda: (lambda t: t if "maildir delivery failed" in t else None)(mailq(inst)),
                      10, what="reason in mailq")
@@ -193,3 +196,20 @@ def test_mailbox_size_limit_and_unwritable_file(tmp_path):
                           rf"status=bounced \(cannot append message to file {re.escape(str(out))}/ro/file: "
                           r"cannot create file exclusively: Permission denied\)", timeout=20)
         assert box.read_text() == "x" * 1900  # the partial copy was cut off again
+
+
+def test_virtual_mailbox_limit(inst):
+    (inst.etc / "vbox").write_text("gina@demo.test gina\n")
+    inst.set_main(virtual_mailbox_maps=f"texthash:{inst.etc}/vbox", virtual_mailbox_limit="2000",
+                  message_size_limit="1000")
+    inst.postfix("reload")
+    box = inst.dir / "mail" / "gina"
+    box.write_text("x" * 1900)
+    st = os.stat(inst.dir / "mail")
+    os.chown(box, st.st_uid, st.st_gid)
+    qid = inject(inst, ["gina@demo.test"], sender="")
+    # Debian's Postfix: the same code and text.
+    inst.wait_for_log(rf"{qid}: to=<gina@demo.test>, relay=virtual, .*dsn=5\.2\.2, status=bounced "
+                      rf"\(delivery failed to mailbox {re.escape(str(box))}: error writing message: "
+                      r"File too large\)", timeout=20)
+    assert box.read_text() == "x" * 1900
