@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "util/log.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -75,6 +77,7 @@ Result<CommandResult> run_command(const CommandSpec& spec,
     if (w < 0 && errno != EINTR) break;
     if (std::chrono::steady_clock::now() > deadline) {
       r.timed_out = true;
+      log::warn("pipe_command_read: read time limit exceeded");
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
@@ -88,8 +91,8 @@ Result<CommandResult> run_command(const CommandSpec& spec,
   char buf[1024];
   ssize_t n = ::pread(out.get(), buf, sizeof(buf), 0);
   if (n > 0) r.output.assign(buf, static_cast<size_t>(n));
-  while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r'))
-    r.output.pop_back();
+  // As Postfix: tabs and line ends become spaces (a trailing newline too,
+  // so failure texts end in "output )").
   for (auto& c : r.output)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   return r;
@@ -140,7 +143,7 @@ DsnResult command_dsn(const CommandResult& r, const std::string& command,
   DsnResult d;
   std::string out = r.output.empty() ? "" : ". Command output: " + r.output;
   if (r.timed_out) {
-    d.status = "4.3.0";
+    d.status = "5.3.0";  // Postfix returns mail whose command hangs
     d.reason = "Command time limit exceeded: \"" + command + "\"" + out;
   } else if (r.signal) {
     d.status = "4.3.0";

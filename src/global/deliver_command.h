@@ -1,7 +1,8 @@
 // Running a delivery command (local's "|command" and mailbox_command, the
 // pipe agent) with the message on its standard input, as a given user,
 // within a time limit; and mapping its exit status to a delivery status
-// the way Postfix does (sysexits.h codes, EX_TEMPFAIL defers).
+// the way Postfix does (sysexits.h codes, EX_TEMPFAIL defers; a command
+// killed by a signal defers, one over its time limit is returned).
 #pragma once
 
 #include <sys/types.h>

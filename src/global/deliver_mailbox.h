@@ -55,7 +55,9 @@ Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std
 Result<std::string> deliver_maildir(const std::string& dir, const MailCopy& m);
 
 // Appends to the mbox file `path` (created 0600), locked with fcntl and
-// with a PATH.lock dotlock when `dotlock` is set.
+// with a PATH.lock dotlock when `dotlock` is set. Errors read as Postfix's
+// ("error writing message: File too large" for m.size_limit, kNoSpace);
+// callers put "cannot update mailbox PATH for user U. " in front.
 Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock);
 
 // The status code for a failed mailbox delivery, as Postfix chooses it:

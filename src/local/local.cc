@@ -291,6 +291,7 @@ class LocalDelivery {
     rcpt.address = address.find('@') == std::string::npos ? address + "@" + cfg_.get("myorigin") : address;
     req.recipients = {rcpt};
     req.handoff_us = now_us();
+    log::info("{}: passing <{}> to transport={}", ar_.req.queue_id, rcpt.address, transport);
     auto timeout = std::chrono::seconds(std::max<long long>(cfg_.get_time("ipc_timeout"), 60));
     auto rep = deliver_request_send(cfg_.get("queue_directory") + "/private/" + transport, req, timeout);
     if (!rep) {
@@ -470,11 +471,14 @@ class LocalDelivery {
   void mbox(const DeliverRecipient& r, const Owner& o, const std::string& path,
             const std::string& ok) {
     MailCopy m = copy(r);
+    bool is_mailbox = ok == "delivered to mailbox";  // else a file named by an alias or .forward
     m.size_limit = static_cast<long>(cfg_.get_int("mailbox_size_limit"));
     bool dotlock = cfg_.get("mailbox_delivery_lock").find("dotlock") != std::string::npos;
     auto res = as_user(o.uid, o.gid, [&] { return deliver_mbox(path, m, dotlock); });
     if (!res) {
-      ar_.status.fail(r, dsn(mailbox_status(res.error(), "5.2.0"), res.error().text));
+      std::string text = is_mailbox ? "cannot update mailbox " + path + " for user " + o.name + ". "
+                                    : "cannot append message to file " + path + ": ";
+      ar_.status.fail(r, dsn(mailbox_status(res.error(), "5.2.0"), text + res.error().text));
       return;
     }
     ar_.status.sent(r, dsn("2.0.0", ok));

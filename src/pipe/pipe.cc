@@ -342,8 +342,10 @@ int main(int argc, char** argv) {
         continue;
       }
       std::string ok = "delivered via " + service + " service";
-      if (!res->output.empty() && res->exit_status == 0 && !res->timed_out && !res->signal)
-        ok += " (" + res->output + ")";
+      std::string trimmed = res->output;
+      while (!trimmed.empty() && trimmed.back() == ' ') trimmed.pop_back();
+      if (!trimmed.empty() && res->exit_status == 0 && !res->timed_out && !res->signal)
+        ok += " (" + trimmed + ")";
       DsnResult d = command_dsn(*res, pc->argv[0], ok);
       std::string st, text;
       if (d.status[0] != '2' && !res->timed_out && !res->signal && leading_status(res->output, &st, &text)) {

@@ -34,7 +34,10 @@ def mailq(inst):
 def test_unwritable_mailbox_reason_in_mailq(inst):
     (inst.dir / "mail" / "frank").write_text("not a directory\n")
     qid = inject(inst, ["frank@demo.test"])
-    inst.wait_for_log(rf"{qid}: to=<frank@demo.test>, .*status=deferred", timeout=20)
+    # Debian's Postfix: "maildir delivery failed: create maildir file DIR/tmp/NAME: Not a directory".
+    inst.wait_for_log(rf"{qid}: to=<frank@demo.test>, relay=virtual, .*dsn=4\.2\.0, status=deferred "
+                      rf"\(maildir delivery failed: create maildir file {re.escape(str(inst.dir))}"
+                      r"/mail/frank/tmp/\d+\.P\d+\.[^:]+: Not a directory\)", timeout=20)
     wait_until(lambda: queue_files(inst, "deferred") == [qid], 10, what="deferred file")
     out = wait_until(lambda: (lambda t: t if "maildir delivery failed" in t else None)(mailq(inst)),
                      10, what="reason in mailq")
@@ -122,9 +125,11 @@ def test_hanging_mailbox_command_is_killed(tmp_path):
     with local_instance(tmp_path, mailbox_command="sleep 60", command_time_limit="2s") as inst:
         inst.start()
         qid = inject(inst, [f"{LOCAL_USER}@localhost"])
-        inst.wait_for_log(rf"{qid}: to=<{LOCAL_USER}@localhost>, relay=local, .*dsn=4\.3\.0, "
-                          r"status=deferred \(Command time limit exceeded: \"sleep 60\"\)", timeout=30)
-        wait_until(lambda: queue_files(inst, "deferred") == [qid], 10, what="deferred")
+        # As Postfix: the command is killed and the mail returned (5.3.0).
+        inst.wait_for_log(rf"{qid}: to=<{LOCAL_USER}@localhost>, relay=local, .*dsn=5\.3\.0, "
+                          r"status=bounced \(Command time limit exceeded: \"sleep 60\"\)", timeout=30)
+        assert "warning: pipe_command_read: read time limit exceeded" in inst.log_text()
+        inst.wait_for_log(rf"{qid}: removed", timeout=20)
 
 
 SLOW_ONCE = """#!/bin/sh
@@ -163,3 +168,48 @@ def test_agent_killed_mid_delivery_then_delivered(tmp_path):
         assert (out / "delivered").read_text() == "a@slow.test\n"
         assert len(maildir_messages(inst, "bob")) == 1
         assert queue_files(inst) == []
+
+
+def test_mailbox_size_limit_and_unwritable_file(tmp_path):
+    # Texts and codes as Debian's Postfix logs them.
+    with local_instance(tmp_path, mailbox_size_limit="2000", message_size_limit="1000") as inst:
+        out = inst.dir / "out"
+        out.mkdir()
+        os.chmod(out, 0o1777)
+        (out / "ro").mkdir()
+        os.chmod(out / "ro", 0o555)
+        (inst.etc / "aliases").write_text(f"denied: {out}/ro/file\n")
+        r = subprocess.run([str(BIN / "postalias"), "-c", str(inst.etc), f"hash:{inst.etc}/aliases"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        inst.set_main(alias_maps=f"hash:{inst.etc}/aliases")
+        box = inst.dir / "spool-mail" / LOCAL_USER
+        box.write_text("x" * 1900)
+        pw = pwd.getpwnam(LOCAL_USER)
+        os.chown(box, pw.pw_uid, pw.pw_gid)
+        inst.start()
+        qid = inject(inst, [f"{LOCAL_USER}@localhost", "denied@localhost"], sender="")
+        inst.wait_for_log(rf"{qid}: to=<{LOCAL_USER}@localhost>, relay=local, .*dsn=5\.2\.2, "
+                          rf"status=bounced \(cannot update mailbox {re.escape(str(box))} for user "
+                          rf"{LOCAL_USER}\. error writing message: File too large\)", timeout=20)
+        inst.wait_for_log(rf"{qid}: to=<denied@localhost>, relay=local, .*dsn=5\.2\.0, "
+                          rf"status=bounced \(cannot append message to file {re.escape(str(out))}/ro/file: "
+                          r"cannot create file exclusively: Permission denied\)", timeout=20)
+        assert box.read_text() == "x" * 1900  # the partial copy was cut off again
+
+
+def test_virtual_mailbox_limit(inst):
+    (inst.etc / "vbox").write_text("gina@demo.test gina\n")
+    inst.set_main(virtual_mailbox_maps=f"texthash:{inst.etc}/vbox", virtual_mailbox_limit="2000",
+                  message_size_limit="1000")
+    inst.postfix("reload")
+    box = inst.dir / "mail" / "gina"
+    box.write_text("x" * 1900)
+    st = os.stat(inst.dir / "mail")
+    os.chown(box, st.st_uid, st.st_gid)
+    qid = inject(inst, ["gina@demo.test"], sender="")
+    # Debian's Postfix: the same code and text.
+    inst.wait_for_log(rf"{qid}: to=<gina@demo.test>, relay=virtual, .*dsn=5\.2\.2, status=bounced "
+                      rf"\(delivery failed to mailbox {re.escape(str(box))}: error writing message: "
+                      r"File too large\)", timeout=20)
+    assert box.read_text() == "x" * 1900

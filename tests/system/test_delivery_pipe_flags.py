@@ -97,9 +97,9 @@ def test_size_limit_and_delivered_to_loop(inst):
 def test_enhanced_status_in_output_wins(inst):
     qid = inject(inst, ["status@pipe.test", "hard@pipe.test"])
     inst.wait_for_log(rf"{qid}: to=<status@pipe.test>, .*dsn=4\.7\.1, status=deferred "
-                      r"\(greylisted, try again\)", timeout=20)
+                      r"\(greylisted, try again \)", timeout=20)
     # Exit 75 alone would defer; the 5.7.9 in the output makes it a bounce.
-    inst.wait_for_log(rf"{qid}: to=<hard@pipe.test>, .*dsn=5\.7\.9, status=bounced \(no thanks\)",
+    inst.wait_for_log(rf"{qid}: to=<hard@pipe.test>, .*dsn=5\.7\.9, status=bounced \(no thanks \)",
                       timeout=20)
 
 
@@ -148,7 +148,7 @@ def test_braces_group_an_argument(inst):
 def test_bad_chroot_or_directory_defers(inst):
     qid = inject(inst, ["a@root.test", "b@dir.test"])
     inst.wait_for_log(rf"{qid}: to=<a@root.test>, relay=rootpipe, .*dsn=4\.3\.0, status=deferred "
-                      r"\(temporary failure. Command output: cannot change root directory\)", timeout=20)
+                      r"\(temporary failure. Command output: cannot change root directory \)", timeout=20)
     inst.wait_for_log(rf"{qid}: to=<b@dir.test>, relay=dirpipe, .*dsn=4\.3\.0, status=deferred "
-                      r"\(temporary failure. Command output: cannot change to the command directory\)",
+                      r"\(temporary failure. Command output: cannot change to the command directory \)",
                       timeout=20)

@@ -77,6 +77,10 @@ def test_mailbox_transport_takes_every_local_recipient(inst):
     assert re.search(rf"pipe\[\d+\]: {qid}: to=<{user}@localhost>, relay=boxpipe, .*status=sent",
                      log)
     assert not re.search(rf"local\[\d+\]: {qid}: to=<{user}@localhost>.*status=sent", log)
+    # local says what it passes on, as Postfix's does.
+    assert re.search(rf"local\[\d+\]: {qid}: passing <{user}@localhost> to transport=boxpipe\n", log)
+    assert re.search(rf"local\[\d+\]: {qid}: passing <nosuchuser@localhost> to transport=boxpipe\n",
+                     log)
     assert not any((inst.dir / "spool-mail").iterdir())
     assert queue_files(inst) == []
 

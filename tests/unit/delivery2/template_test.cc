@@ -103,7 +103,7 @@ TEST(BounceTemplate, FormatsAsPostconfDoes) {
 TEST(MailboxStatus, FullDiskDefersFullMailboxBounces) {
   Error disk{Errc::kNoSpace, std::string("write x: ") + std::strerror(ENOSPC)};
   Error quota{Errc::kNoSpace, std::string("write x: ") + std::strerror(EDQUOT)};
-  Error limit{Errc::kNoSpace, "cannot update mailbox m for user: file too large"};
+  Error limit{Errc::kNoSpace, "error writing message: File too large"};
   Error other{Errc::kIo, "create maildir file: Permission denied"};
   EXPECT_EQ(mailbox_status(disk, "4.2.0"), "4.3.1");
   EXPECT_EQ(mailbox_status(quota, "4.2.0"), "5.2.2");
