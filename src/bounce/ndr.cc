@@ -61,7 +61,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
     l.push_back(in.delay ? "Subject: Postmaster Warning: Delayed Mail"
                          : "Subject: Postmaster Copy: Undelivered Mail");
   else
-    l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
+    l.push_back(in.verify ? "Subject: Mail Delivery Status Report"
+                : in.success ? "Subject: Successful Mail Delivery Report"
                 : in.delay ? "Subject: Delayed Mail (still being retried)"
                            : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + (in.to.empty() ? in.sender : in.to));
@@ -79,7 +80,9 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("");
   l.push_back("This is the mail system at host " + in.myhostname + ".");
   l.push_back("");
-  if (in.success) {
+  if (in.verify) {
+    l.push_back("Enclosed is the mail delivery report that you requested.");
+  } else if (in.success) {
     l.push_back("Your message was successfully delivered to the destination(s)");
     l.push_back("listed below. The headers of the message are attached below.");
   } else if (in.delay) {

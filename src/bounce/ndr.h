@@ -37,6 +37,7 @@ struct NdrInfo {
   std::string boundary;               // "ID.time/myhostname"
   bool delay = false;                 // a delay warning, not a bounce
   bool success = false;               // a delivery report (NOTIFY=SUCCESS)
+  bool verify = false;                // with success: a sendmail -bv report
 };
 
 // The header and text parts of the notification, one line per element
