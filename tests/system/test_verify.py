@@ -4,6 +4,7 @@ deliver nothing, reject_unverified_recipient/sender in smtpd, the cache in
 $data_directory/verify_cache.db across restarts, and sendmail -bv reports."""
 import re
 import time
+import types
 
 import pytest
 
@@ -170,3 +171,33 @@ def test_sendmail_bv_mails_a_delivery_report(inst):
     new = inst.dir / "mail" / "bob" / "new"
     assert not new.exists() or not any(new.iterdir())
     assert "non-delivery notification" not in inst.log_text()
+
+
+def test_replies_match_postfix(tmp_path):
+    """The same dialogue against Debian's Postfix: the first reply and the
+    final one for an unknown local user, word for word."""
+    import postfix_oracle
+    if not postfix_oracle.available():
+        pytest.skip("Debian's Postfix (and root) needed")
+    settings = dict(smtpd_recipient_restrictions="reject_unverified_recipient",
+                    unverified_recipient_reject_code="550", address_verify_poll_count="1",
+                    local_recipient_maps="", mydestination="localhost")
+    with postfix_oracle.PostfixInstance(tmp_path, postfix_oracle.free_port()) as pf, \
+            Instance(tmp_path) as ours:
+        pf.set_main(**settings)
+        pf.start()
+        ours.set_main(**settings, **FAST)
+        ours.start()
+        wait_until(lambda: _port_open(ours.port), 10, what="smtpd port")
+        got = {}
+        for name, port in (("postfix", pf.port), ("postern", ours.port)):
+            p = types.SimpleNamespace(port=port)  # what rcpt() needs
+            first = rcpt(p, "nosuch@localhost")
+            last = []
+
+            def done():
+                last.append(rcpt(p, "nosuch@localhost"))
+                return last[-1].startswith("550")
+            wait_until(done, 60, interval=0.5, what=f"{name}: 550")
+            got[name] = (first, last[-1])
+        assert got["postern"] == got["postfix"], (got, pf.log()[-2000:])
