@@ -1,13 +1,19 @@
 #include "smtpd/smtpd_proxy.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netdb.h>
+#include <netinet/in.h>
 
 #include <charconv>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "global/config.h"
 #include "global/rec_type.h"
+#include "util/inet.h"
 #include "util/log.h"
 #include "util/socket.h"
 #include "util/strings.h"
@@ -31,16 +37,65 @@ std::string xtext(std::string_view s) {
   return out;
 }
 
+// True when `addr` is one of this host's interface addresses.
+bool is_interface_address(const IpAddress& ip) {
+  struct ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return ip.is_loopback();
+  bool found = false;
+  for (struct ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (i->ifa_addr->sa_family == AF_INET)
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf, sizeof buf);
+    else
+      continue;
+    auto other = IpAddress::parse(buf);
+    found = other && *other == ip;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+// XFORWARD SOURCE=LOCAL as Postfix decides it: the client is one that
+// local_header_rewrite_clients names through permit_inet_interfaces
+// (its default); other forms of that list count as remote here.
+bool client_is_local(const Config& cfg, std::string_view addr) {
+  auto ip = IpAddress::parse(addr);
+  if (!ip) return false;
+  bool inet = false;
+  for (auto w : split(cfg.get("local_header_rewrite_clients"), " \t,"))
+    if (iequals(w, "permit_inet_interfaces")) inet = true;
+  if (!inet) return false;
+  for (auto w : split(cfg.get("inet_interfaces"), " \t,")) {
+    if (w.empty()) continue;
+    if (iequals(w, "all")) return ip->is_loopback() || is_interface_address(*ip);
+    if (iequals(w, "loopback-only") || iequals(w, "localhost")) {
+      if (ip->is_loopback()) return true;
+      continue;
+    }
+    auto mine = IpAddress::parse(w);
+    if (mine && *mine == *ip) return true;
+  }
+  return false;
+}
+
 class ProxySink final : public MessageSink {
  public:
   ProxySink(const Config& cfg, ProxyEndpoint ep)
       : ep_(std::move(ep)),
         spec_(cfg.get("smtpd_proxy_filter")),
         ehlo_(cfg.get("smtpd_proxy_ehlo")),
-        timeout_(std::chrono::seconds(std::max(1LL, cfg.get_time("smtpd_proxy_timeout")))) {
+        timeout_(std::chrono::seconds(std::max(1LL, cfg.get_time("smtpd_proxy_timeout")))),
+        cfg_(cfg) {
     for (auto w : split(cfg.get("smtpd_proxy_options"), " \t,"))
       if (iequals(w, "speed_adjust")) speed_adjust_ = true;
   }
+
+  // An abandoned transaction (RSET, a new MAIL, the client gone) ends
+  // with QUIT, as Postfix's does.
+  ~ProxySink() override { close(); }
 
   // Connects, reads the banner, says EHLO (unless speed_adjust defers it).
   Status open() {
@@ -102,6 +157,12 @@ class ProxySink final : public MessageSink {
     }
   }
 
+  // The filter refused a command: Postfix's warning; the reply goes back.
+  Status rejected(std::string_view cmd) {
+    log::warn("proxy {} rejected \"{}\": \"{}\"", spec_, printable(cmd), printable(last_));
+    return fail(Errc::kPermanent, last_);
+  }
+
   Status broken(std::string why) {
     log::warn("{}", why);
     state_ = State::kBroken;
@@ -156,28 +217,37 @@ class ProxySink final : public MessageSink {
     }
     if (auto s = command("EHLO " + ehlo_); !s) return s;
     if (last_[0] != '2') return broken(fmt::format("proxy filter {}: EHLO: {}", spec_, last_));
-    for (auto line : split(last_, "\r\n"))
-      if (line.size() > 4 && istarts_with(line.substr(4), "XFORWARD")) xforward_ = true;
+    // "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE": what it takes.
+    for (auto line : split(last_, "\r\n")) {
+      if (line.size() <= 4 || !istarts_with(line.substr(4), "XFORWARD")) continue;
+      for (auto w : split(line.substr(4), " "))
+        if (!w.empty() && !iequals(w, "XFORWARD")) xforward_.insert(uppercase(w));
+    }
     return {};
   }
 
   // Sends the MAIL FROM (after XFORWARD) once the envelope is known.
   Status start_mail() {
-    if (xforward_) {
-      auto v = [&](std::string_view name, std::string_view dflt = "[UNAVAILABLE]") {
+    if (!xforward_.empty()) {
+      // One line, in Postfix's order, with what the filter announced.
+      auto v = [&](std::string_view name) {
         auto it = attrs_.find(std::string(name));
-        std::string s = it == attrs_.end() || it->second.empty() ? std::string(dflt) : it->second;
+        std::string s = it == attrs_.end() || it->second.empty() ? "[UNAVAILABLE]" : it->second;
         if (name == "log_client_name" && s == "unknown") s = "[UNAVAILABLE]";
         return xtext(s);
       };
-      std::string a = fmt::format("XFORWARD NAME={} ADDR={} PORT={} PROTO={} HELO={}",
-                                  v("log_client_name"), v("log_client_address"),
-                                  v("log_client_port"), v("log_protocol_name"),
-                                  v("log_helo_name"));
-      if (auto s = command(a); !s) return s;
-      if (last_[0] != '2') return broken(fmt::format("proxy filter {}: XFORWARD: {}", spec_, last_));
-      std::string b = fmt::format("XFORWARD SOURCE={}", attrs_["rewrite_context"] == "local" ? "LOCAL" : "REMOTE");
-      if (auto s = command(b); !s) return s;
+      std::string line = "XFORWARD";
+      auto add = [&](std::string_view key, std::string value) {
+        if (xforward_.count(std::string(key))) line += fmt::format(" {}={}", key, value);
+      };
+      add("NAME", v("log_client_name"));
+      add("ADDR", v("log_client_address"));
+      add("PORT", v("log_client_port"));
+      add("HELO", v("log_helo_name"));
+      add("IDENT", v("log_ident"));
+      add("PROTO", v("log_protocol_name"));
+      add("SOURCE", client_is_local(cfg_, attrs_["client_address"]) ? "LOCAL" : "REMOTE");
+      if (auto s = command(line); !s) return s;
       if (last_[0] != '2') return broken(fmt::format("proxy filter {}: XFORWARD: {}", spec_, last_));
     }
     std::string cmd = "MAIL FROM:<" + sender_ + ">";
@@ -188,7 +258,7 @@ class ProxySink final : public MessageSink {
     if (auto s = command(cmd); !s) return s;
     if (last_[0] != '2') {
       mail_rejected_ = last_;
-      return fail(Errc::kPermanent, last_);
+      return rejected(cmd);
     }
     state_ = State::kRcpt;
     return {};
@@ -225,7 +295,7 @@ class ProxySink final : public MessageSink {
         orcpt_.clear();
         notify_.clear();
         if (auto s = command(cmd); !s) return s;
-        if (last_[0] != '2') return fail(Errc::kPermanent, last_);
+        if (last_[0] != '2') return rejected(cmd);
         accepted_++;
         return {};
       }
@@ -235,7 +305,7 @@ class ProxySink final : public MessageSink {
           return fail(Errc::kTemporary, last_);
         }
         if (auto s = command("DATA"); !s) return s;
-        if (last_[0] != '3') return fail(Errc::kPermanent, last_);
+        if (last_[0] != '3') return rejected("DATA");
         state_ = State::kData;
         return {};
       }
@@ -271,12 +341,13 @@ class ProxySink final : public MessageSink {
   ProxyEndpoint ep_;
   std::string spec_, ehlo_;
   std::chrono::seconds timeout_;
+  const Config& cfg_;
   bool speed_adjust_ = false;
   bool replaying_ = false;
   std::vector<std::pair<int, std::string>> buffered_;
   std::unique_ptr<Stream> stream_;
   State state_ = State::kNew;
-  bool xforward_ = false;
+  std::set<std::string> xforward_;  // the attributes it takes
   bool partial_ = false;
   int accepted_ = 0;
   std::map<std::string, std::string> attrs_;

@@ -485,7 +485,7 @@ bool Session::cmd_rcpt(const std::string& args) {
   }
   recipients_.push_back(p->address);
   st_.recipient.clear();
-  reply(proxied && !proxied->empty() ? *proxied : std::string("250 2.1.5 Ok"));
+  reply("250 2.1.5 Ok");
   return true;
 }
 
@@ -531,7 +531,7 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   std::string id = sink_->queue_id();
   if (auto proxied = proxy_reply(sink_.get()); proxied && out) {
     // smtpd_proxy_filter: the filter's verdict is the client's reply.
-    log::info("{}: proxy-{}: END-OF-MESSAGE: {};{}{} proto={}{}", id,
+    log::info("proxy-{}: END-OF-MESSAGE: {};{}{} proto={}{}",
               out->status == 0 ? "accept" : "reject", *proxied,
               st_.sender ? fmt::format(" from=<{}>", *st_.sender) : std::string(),
               recipients_.empty() ? std::string() : fmt::format(" to=<{}>", recipients_.back()),

@@ -72,7 +72,7 @@ class SmtpProxy:
                 word = cmd.split(" ")[0].upper()
                 if not self.downstream:
                     if word == "EHLO":
-                        conn.sendall(b"250-filter.test\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n"
+                        conn.sendall(b"250-filter.test\r\n250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\r\n"
                                      b"250 8BITMIME\r\n")
                     elif word == "RCPT" and self.reject_rcpt:
                         conn.sendall(self.reject_rcpt.encode() + b"\r\n")
@@ -184,12 +184,16 @@ def test_filter_relays_to_after_filter_smtpd(tmp_path, options):
         assert msg.count("Received: from ") >= 2, msg
         seen = proxy.seen
         assert seen[0] == "EHLO demo.localhost"
-        assert any(s.startswith("XFORWARD NAME=") and "ADDR=127.0.0.1" in s and
-                   "HELO=client.test" in s for s in seen), seen
+        # One XFORWARD line with what the filter announced, in Postfix's order.
+        xf = [s for s in seen if s.startswith("XFORWARD")]
+        assert len(xf) == 1 and re.fullmatch(
+            r"XFORWARD NAME=localhost ADDR=127\.0\.0\.1 PORT=\d+ HELO=client\.test "
+            r"IDENT=\[UNAVAILABLE\] PROTO=ESMTP SOURCE=(LOCAL|REMOTE)", xf[0]), seen
         assert "MAIL FROM:<alice@demo.test>" in seen
         assert "RCPT TO:<bob@demo.test>" in seen
-        inst.wait_for_log(r"NOQUEUE: proxy-accept: END-OF-MESSAGE: 250 2\.0\.0 Ok: queued as "
-                          rf"{qid}; from=<alice@demo.test> to=<bob@demo.test> proto=ESMTP")
+        inst.wait_for_log(r"smtpd\[\d+\]: proxy-accept: END-OF-MESSAGE: 250 2\.0\.0 Ok: queued as "
+                          rf"{qid}; from=<alice@demo.test> to=<bob@demo.test> proto=ESMTP "
+                          r"helo=<client\.test>")
     finally:
         proxy.close()
         if inst:
@@ -206,10 +210,12 @@ def test_filter_rejects_recipient_and_content(tmp_path):
         replies = send(inst.port, ["nobody@demo.test"])
         assert replies[2] == "550 5.1.1 <nobody@demo.test>: no such user here"
         assert replies[3] == "554 5.5.1 Error: no valid recipients"
+        inst.wait_for_log(rf'warning: proxy 127\.0\.0\.1:{proxy.port} rejected "RCPT '
+                          r'TO:<nobody@demo\.test>": "550 5\.1\.1 <nobody@demo\.test>: no such user here"')
         proxy.reject_rcpt = None
         proxy.reject_data = "550 5.7.1 Message content rejected"
         replies = send(inst.port, ["bob@demo.test"])
-        assert replies[2] == "250 2.0.0 Ok"  # the filter's own RCPT reply
+        assert replies[2] == "250 2.1.5 Ok"  # smtpd's own, as Postfix's
         assert replies[4] == "550 5.7.1 Message content rejected"
         inst.wait_for_log(r"proxy-reject: END-OF-MESSAGE: 550 5\.7\.1 Message content rejected")
     finally:
@@ -230,3 +236,45 @@ def test_filter_down_gives_451(tmp_path):
         inst.wait_for_log(rf"warning: connect to proxy filter 127\.0\.0\.1:{dead}: ")
     finally:
         inst.stop()
+
+
+def test_dialogue_matches_postfix(tmp_path):
+    """Debian's Postfix and Postern against the same filters: the client's
+    replies and what the filter is sent, command for command."""
+    import postfix_oracle
+    if not postfix_oracle.available():
+        pytest.skip("Debian's Postfix (and root) needed")
+
+    def dialogue(port, proxy):
+        out = []
+        for rej_rcpt, rej_data in ((None, "550 5.7.1 Message content rejected"),
+                                   ("550 5.1.1 <nobody@localhost>: no such user here", None),
+                                   (None, "250 2.0.0 Ok: queued as ABCDEF")):
+            proxy.reject_rcpt, proxy.reject_data = rej_rcpt, rej_data
+            proxy.seen.clear()
+            out.append(send(port, ["root@localhost"]))
+            wait_until(lambda: proxy.seen[-1:] == ["QUIT"], 10, what="filter QUIT")
+            out.append([re.sub(r"^EHLO \S+", "EHLO <name>", re.sub(r"PORT=\d+", "PORT=n", s))
+                        for s in proxy.seen])
+        return out
+
+    p1, p2 = SmtpProxy(), SmtpProxy()
+    try:
+        with postfix_oracle.PostfixInstance(tmp_path, postfix_oracle.free_port()) as pf:
+            pf.set_main(smtpd_proxy_filter=f"127.0.0.1:{p1.port}", mydestination="localhost",
+                        local_recipient_maps="")
+            pf.start()
+            theirs = dialogue(pf.port, p1)
+        inst = make_instance(tmp_path, p2.port, {"mydestination": "localhost",
+                                                 "local_recipient_maps": ""})
+        try:
+            inst.start()
+            wait_port(inst.port)
+            ours = dialogue(inst.port, p2)
+        finally:
+            inst.stop()
+        assert [r[1:] for r in ours[0::2]] == [r[1:] for r in theirs[0::2]]  # EHLO differs
+        assert ours[1::2] == theirs[1::2]
+    finally:
+        p1.close()
+        p2.close()
