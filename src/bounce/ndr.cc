@@ -94,9 +94,11 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
     l.push_back("The returned message is attached below.");
   }
   l.push_back("");
-  l.push_back("For further assistance, please send mail to postmaster, and include");
-  l.push_back("this problem report.");
-  l.push_back("");
+  if (!in.verify) {  // Postfix's verify template has no such paragraph
+    l.push_back("For further assistance, please send mail to postmaster, and include");
+    l.push_back("this problem report.");
+    l.push_back("");
+  }
   l.push_back("                   The mail system");
   for (const auto& r : rcpts) {
     l.push_back("");

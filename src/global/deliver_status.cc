@@ -179,7 +179,10 @@ bool StatusReporter::trace_result(const DeliverRecipient& r, const DsnResult& in
       dsn.action = "undeliverable-but-not-cached";
     }
   } else {
-    ok = append_log("trace", r, dsn);
+    // sendmail -bv: the report says which agent would do it.
+    DsnResult t = dsn;
+    t.reason = "delivery via " + relay_ + ": " + dsn.reason;
+    ok = append_log("trace", r, t);
   }
   if (!ok) {
     reply_.status = 1;

@@ -334,8 +334,16 @@ int main(int argc, char** argv) {
   m.ret_flags = o.ret;
   m.recipients = o.recipients;
   const long long limit = cfg.int_value("message_size_limit").value_or(10240000);
-  // -bv collects no message: the report is about the recipients only.
-  if (o.mode != Mode::kVerify) m.lines = read_message(o, limit);
+  if (o.mode == Mode::kVerify) {
+    // -bv reads no message; like Postfix it queues a dummy one whose
+    // headers the report returns.
+    m.lines = {"From: " + m.sender, "Subject: probe"};
+    for (size_t i = 0; i < m.recipients.size(); ++i)
+      m.lines.push_back((i == 0 ? "To:\t" : "\t") + m.recipients[i] +
+                        (i + 1 < m.recipients.size() ? "," : ""));
+  } else {
+    m.lines = read_message(o, limit);
+  }
   if (o.extract) {
     m.extracted = submit::extract_recipients(m.lines);
     if (m.extracted.empty() && m.recipients.empty())
@@ -361,7 +369,8 @@ int main(int argc, char** argv) {
                        Record{rec::kAttr, fmt::format("trace_flags={}", kDeliverFlagUserVerify), 0});
         break;
       }
-    std::fprintf(stderr, "Mail Delivery Status Report will be mailed to <%s>.\n", m.sender.c_str());
+    std::printf("Mail Delivery Status Report will be mailed to <%s>.\n", m.sender.c_str());
+    std::fflush(stdout);
   }
   std::string reason;
   int status = 0;
