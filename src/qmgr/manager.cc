@@ -187,7 +187,8 @@ void Manager::load_message(const std::string& id) {
     DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
     resolved[i] = r;
     auto rr = resolver_down ? Result<ResolveReply>(fail(Errc::kTemporary, "resolver down"))
-                            : rewrite_.resolve(qi.sender, q.address);
+                            : rewrite_.resolve(qi.sender, q.address,
+                                               (base.flags & kDeliverFlagVerify) ? "verify" : "resolve");
     if (!rr) resolver_down = true;  // do not wait again for each recipient
     if (!rr || (rr->flags & kResolveFail)) {
       m->self->defer(r, dsn("4.3.0", "address resolver failure"));

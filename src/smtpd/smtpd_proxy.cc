@@ -1,9 +1,6 @@
 #include "smtpd/smtpd_proxy.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <netdb.h>
-#include <netinet/in.h>
 
 #include <charconv>
 #include <map>
@@ -37,27 +34,6 @@ std::string xtext(std::string_view s) {
   return out;
 }
 
-// True when `addr` is one of this host's interface addresses.
-bool is_interface_address(const IpAddress& ip) {
-  struct ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return ip.is_loopback();
-  bool found = false;
-  for (struct ifaddrs* i = list; i && !found; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    char buf[INET6_ADDRSTRLEN] = "";
-    if (i->ifa_addr->sa_family == AF_INET)
-      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
-    else if (i->ifa_addr->sa_family == AF_INET6)
-      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf, sizeof buf);
-    else
-      continue;
-    auto other = IpAddress::parse(buf);
-    found = other && *other == ip;
-  }
-  ::freeifaddrs(list);
-  return found;
-}
-
 // XFORWARD SOURCE=LOCAL as Postfix decides it: the client is one that
 // local_header_rewrite_clients names through permit_inet_interfaces
 // (its default); other forms of that list count as remote here.
@@ -70,7 +46,12 @@ bool client_is_local(const Config& cfg, std::string_view addr) {
   if (!inet) return false;
   for (auto w : split(cfg.get("inet_interfaces"), " \t,")) {
     if (w.empty()) continue;
-    if (iequals(w, "all")) return ip->is_loopback() || is_interface_address(*ip);
+    if (iequals(w, "all")) {
+      if (ip->is_loopback()) return true;
+      for (const auto& a : local_interface_addresses())
+        if (a.address == *ip) return true;
+      return false;
+    }
     if (iequals(w, "loopback-only") || iequals(w, "localhost")) {
       if (ip->is_loopback()) return true;
       continue;

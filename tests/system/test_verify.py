@@ -206,3 +206,22 @@ def test_replies_match_postfix(tmp_path):
             wait_until(done, 60, interval=0.5, what=f"{name}: 550")
             got[name] = (first, last[-1])
         assert got["postern"] == got["postfix"], (got, pf.log()[-2000:])
+
+
+def test_probes_use_the_address_verify_routing(tmp_path):
+    """address_verify_local_transport (like the other address_verify_*
+    routing parameters) applies to probes only: mail still goes local."""
+    with Instance(tmp_path) as i:
+        i.set_main(smtpd_recipient_restrictions="reject_unverified_recipient",
+                   unverified_recipient_reject_code="550", address_verify_poll_count="1",
+                   address_verify_local_transport="error:5.7.1 probes are not welcome here",
+                   local_recipient_maps="", **FAST)
+        i.start()
+        wait_until(lambda: _port_open(i.port), 10, what="smtpd port")
+        assert rcpt(i, "root@localhost").startswith("450 4.1.1")
+        assert wait_for_reply(i, "root@localhost", "550") == (
+            # The DSN is smtpd's 5.1.1 whatever the probe's was, as Postfix's.
+            "550 5.1.1 <root@localhost>: Recipient address rejected: undeliverable address: "
+            "probes are not welcome here")
+        i.wait_for_log(r"error\[\d+\]: \w+: to=<root@localhost>, relay=none, .*dsn=5\.7\.1, "
+                       r"status=undeliverable \(probes are not welcome here\)")
