@@ -57,7 +57,7 @@ std::string qualify_from(const std::string& from, const std::string& origin) {
 // postmaster's copy carries the returned message's headers only.
 bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& info, int fd,
                  const std::vector<bounce::LogRecord>& rcpts, const std::string& kind,
-                 const std::string& to, bool postmaster, std::string* new_id) {
+                 const std::string& to, bool postmaster, std::string* new_id, bool verify = false) {
   bool warn = kind == "warn", trace = kind == "trace";
   auto client = CleanupClient::open_socket(
       cfg.get("queue_directory") + "/public/" + cfg.get("cleanup_service_name"), 0,
@@ -83,23 +83,23 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
   ni.success = trace;
   // The template: bounce_template_file or the built-in one.
   auto templates = bounce::templates_from_config(cfg);
-  const auto& tpl = templates.get(warn    ? bounce::TemplateKind::kDelay
-                                  : trace ? bounce::TemplateKind::kSuccess
-                                          : bounce::TemplateKind::kFailure);
+  const auto kind = verify  ? bounce::TemplateKind::kVerify
+                    : warn  ? bounce::TemplateKind::kDelay
+                    : trace ? bounce::TemplateKind::kSuccess
+                            : bounce::TemplateKind::kFailure;
+  const auto& tpl = templates.get(kind);
   std::vector<std::string> warnings;
   auto text = bounce::expand_text(tpl, cfg, &warnings);
   for (const auto& w : warnings) log::warn("{}", w);
   if (!text) {
     log::warn("{} -- using the built-in template", text.error().text);
-    text = bounce::expand_text(bounce::default_templates().get(warn    ? bounce::TemplateKind::kDelay
-                                                               : trace ? bounce::TemplateKind::kSuccess
-                                                                       : bounce::TemplateKind::kFailure),
-                               cfg, &warnings);
+    text = bounce::expand_text(bounce::default_templates().get(kind), cfg, &warnings);
   }
   if (text) ni.text = *text;
   ni.charset = tpl.charset;
   ni.from = qualify_from(tpl.from, cfg.get("myorigin"));
   ni.subject = postmaster && !tpl.postmaster_subject.empty() ? tpl.postmaster_subject : tpl.subject;
+  ni.verify = verify;
   bool headers_only = warn || trace || postmaster;
   Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
   if (s) s = client->record(rec::kAttr, "rewrite_context=local");
@@ -138,7 +138,9 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
 
 // Returns 0 when done, 1 to make qmgr try again later.
 int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id,
-          const std::string& kind) {
+          const std::string& kind, int flags) {
+  // sendmail -bv: the trace/ log holds what would happen (verify.md).
+  bool verify = kind == "trace" && (flags & kDeliverFlagUserVerify);
   bool warn = kind == "warn", trace = kind == "trace";
   const Config& cfg = ctx.cfg();
   auto queue = MailQueue::from_config(cfg);
@@ -164,7 +166,8 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   }
   // DSN NOTIFY: only recipients that want this kind of notice.
   int notice = warn ? kDsnNotifyDelay : trace ? kDsnNotifySuccess : kDsnNotifyFailure;
-  std::erase_if(rcpts, [notice](const bounce::LogRecord& r) { return !bounce::wants_notice(r, notice); });
+  if (!verify)
+    std::erase_if(rcpts, [notice](const bounce::LogRecord& r) { return !bounce::wants_notice(r, notice); });
   if (rcpts.empty()) {
     if (!warn) (void)::unlink(log_path.c_str());
     return 0;
@@ -177,7 +180,7 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   };
   std::string new_id;
   if (!info->sender.empty()) {
-    if (!send_notice(cfg, id, *info, fd.get(), rcpts, kind, info->sender, false, &new_id))
+    if (!send_notice(cfg, id, *info, fd.get(), rcpts, kind, info->sender, false, &new_id, verify))
       return 1;
     log::info("{}: sender {} notification: {}", id,
               warn ? "delay" : trace ? "delivery status" : "non-delivery", new_id);
@@ -208,7 +211,7 @@ int main(int argc, char** argv) {
     std::string id(req->str("queue_id"));
     if ((what == "flush" || what == "warn" || what == "trace") && !id.empty() && id.find('/') == std::string::npos &&
         queue_name.find('/') == std::string::npos)
-      status = flush(ctx, queue_name, id, what);
+      status = flush(ctx, queue_name, id, what, static_cast<int>(req->number_or("flags", 0)));
     else
       log::warn("bad delivery status request: nrequest={} queue_id={}", what, id);
     attr_write(s, AttrEncoding::kNul, AttrList{{"status", std::to_string(status)}});

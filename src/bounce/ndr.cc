@@ -63,7 +63,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
     l.push_back(in.delay ? "Subject: Postmaster Warning: Delayed Mail"
                          : "Subject: Postmaster Copy: Undelivered Mail");
   else
-    l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
+    l.push_back(in.verify ? "Subject: Mail Delivery Status Report"
+                : in.success ? "Subject: Successful Mail Delivery Report"
                 : in.delay ? "Subject: Delayed Mail (still being retried)"
                            : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + (in.to.empty() ? in.sender : in.to));

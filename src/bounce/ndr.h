@@ -42,6 +42,7 @@ struct NdrInfo {
   std::string from;                   // From: header value
   std::string subject;                // Subject: (Postmaster-Subject: for copies)
   std::vector<std::string> text;      // expanded template text (not in copies)
+  bool verify = false;                // with success: a sendmail -bv report
 };
 
 // The header and text parts of the notification, one line per element

@@ -458,7 +458,15 @@ class LocalDelivery {
     return m;
   }
 
+  // Address probes and sendmail -bv deliver nothing (verify.md).
+  bool trace_only(const DeliverRecipient& r, const std::string& what) {
+    if (!deliver_trace_only(ar_.req.flags)) return false;
+    ar_.status.sent(r, dsn("2.0.0", what));
+    return true;
+  }
+
   void maildir(const DeliverRecipient& r, const Owner& o, const std::string& dir) {
+    if (trace_only(r, "delivers to maildir")) return;
     MailCopy m = copy(r);
     auto res = as_user(o.uid, o.gid, [&] { return deliver_maildir(dir, m); });
     if (!res) {
@@ -470,6 +478,7 @@ class LocalDelivery {
 
   void mbox(const DeliverRecipient& r, const Owner& o, const std::string& path,
             const std::string& ok) {
+    if (ok.starts_with("delivered to ") && trace_only(r, "delivers to " + ok.substr(13))) return;
     MailCopy m = copy(r);
     bool is_mailbox = ok == "delivered to mailbox";  // else a file named by an alias or .forward
     m.size_limit = static_cast<long>(cfg_.get_int("mailbox_size_limit"));
@@ -486,6 +495,7 @@ class LocalDelivery {
 
   void command(const DeliverRecipient& r, const Owner& o, const std::string& cmd,
                const std::string& extension = {}) {
+    if (trace_only(r, "delivers to command: " + cmd)) return;
     auto parts = split_address(r.address);
     CommandSpec spec;
     std::string shell = cfg_.get("local_command_shell");
@@ -516,6 +526,12 @@ class LocalDelivery {
 
   // Sends the message on to `targets` as a new message through cleanup.
   void forward(const DeliverRecipient& r, const std::vector<std::string>& targets) {
+    if (deliver_trace_only(ar_.req.flags)) {
+      std::string list;
+      for (const auto& t : targets) list += (list.empty() ? "" : ", ") + t;
+      ar_.status.sent(r, dsn("2.0.0", "aliased to " + list));
+      return;
+    }
     auto client = CleanupClient::open_socket(cfg_.get("queue_directory") + "/public/" + cfg_.get("cleanup_service_name"), kCleanupFlagMapOk, std::chrono::seconds(60));
     if (!client) {
       ar_.status.defer(r, dsn("4.3.0", "mail forwarding failed: " + client.error().text));

@@ -334,6 +334,12 @@ int main(int argc, char** argv) {
     opt.blank_line = has(pc->flags, 'B');
     opt.dot_stuff = has(pc->flags, '.');
     opt.eol = pc->eol;
+    if (deliver_trace_only(req.flags)) {
+      // Address probes and sendmail -bv deliver nothing (verify.md).
+      for (const auto& r : req.recipients)
+        ar.status.sent(r, dsn("2.0.0", "delivers via " + service + " service"));
+      return;
+    }
     auto res = run_command(spec, [&](int fd) { return copy_message(fd, m, opt, "command pipe"); });
     for (const DeliverRecipient* rp : todo) {
       const auto& r = *rp;

@@ -173,6 +173,8 @@ void Manager::load_message(const std::string& id) {
   base.client_name = qi.attr("client_name").value_or("");
   base.client_addr = qi.attr("client_address").value_or("");
   base.rewrite_context = qi.attr("rewrite_context").value_or("local");
+  // Address probes and sendmail -bv (kDeliverFlagVerify/UserVerify).
+  base.flags = std::atoi(qi.attr("trace_flags").value_or("0").c_str()) & kDeliverTraceFlagsMask;
   m->self = std::make_unique<StatusReporter>(m->base, m->fd.get(), queue_, "none",
                                              cfg_.get_bool("soft_bounce"));
 
@@ -185,7 +187,8 @@ void Manager::load_message(const std::string& id) {
     DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
     resolved[i] = r;
     auto rr = resolver_down ? Result<ResolveReply>(fail(Errc::kTemporary, "resolver down"))
-                            : rewrite_.resolve(qi.sender, q.address);
+                            : rewrite_.resolve(qi.sender, q.address,
+                                               (base.flags & kDeliverFlagVerify) ? "verify" : "resolve");
     if (!rr) resolver_down = true;  // do not wait again for each recipient
     if (!rr || (rr->flags & kResolveFail)) {
       m->self->defer(r, dsn("4.3.0", "address resolver failure"));
@@ -406,7 +409,8 @@ void Manager::remove_logs(const std::string& id) {
   }
 }
 
-bool Manager::status_request(const std::string& id, std::string_view nrequest, std::string* why) {
+bool Manager::status_request(const std::string& id, std::string_view nrequest, std::string* why,
+                             int flags) {
   // Ask the bounce service to return the bounced recipients to the sender.
   std::string socket = queue_.directory() + "/private/" + cfg_.get("bounce_service_name");
   auto fd = connect_unix(socket, Clock::now() + std::chrono::seconds(30));
@@ -422,7 +426,7 @@ bool Manager::status_request(const std::string& id, std::string_view nrequest, s
   }
   s.set_timeout(std::chrono::seconds(300));
   AttrList req{{"nrequest", std::string(nrequest)}};
-  req.add("flags", 0).add("queue_name", "active").add("queue_id", id);
+  req.add("flags", flags).add("queue_name", "active").add("queue_id", id);
   auto reply = attr_request(s, AttrEncoding::kNul, req);
   if (!reply || reply->number_or("status", 1) != 0) {
     *why = fmt::format("{}: bounce service failed{}", id, reply ? std::string() : ": " + reply.error().text);
@@ -449,10 +453,11 @@ void Manager::finish_message(Message& m) {
     return;
   }
   running_++;
-  std::thread([this, id, need_flush, need_warn, need_trace] {
+  int trace_flags = m.base.flags;  // sendmail -bv: a delivery report (verify.md)
+  std::thread([this, id, need_flush, need_warn, need_trace, trace_flags] {
     std::string why;
     bool ok = need_flush ? status_request(id, "flush", &why) : true;
-    if (need_trace && !status_request(id, "trace", &why)) ok = false;
+    if (need_trace && !status_request(id, "trace", &why, trace_flags)) ok = false;
     std::string warn_why;
     bool warned = need_warn && status_request(id, "warn", &warn_why);
     if (why.empty()) why = warn_why;

@@ -107,7 +107,8 @@ class Manager {
   void clear_warning_time(Message& m);
   void expire_message(Message& m);
   // nrequest "flush" or "warn" to the bounce service; blocking: runs in a worker.
-  bool status_request(const std::string& id, std::string_view nrequest, std::string* why);
+  bool status_request(const std::string& id, std::string_view nrequest, std::string* why,
+                      int flags = 0);
   void post(Done done);
   void remove_logs(const std::string& id);
 

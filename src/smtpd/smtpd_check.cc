@@ -7,6 +7,7 @@
 #include "util/inet.h"
 #include "util/log.h"
 #include "util/strings.h"
+#include "smtpd/smtpd_verify.h"
 
 namespace postern::smtpd {
 
@@ -616,14 +617,21 @@ Checker::Outcome Checker::run_one(const std::vector<std::string>& words, size_t&
     if (!state.sender || state.sender->empty()) return {};
     return unlisted_recipient(state, stage, *state.sender, true);
   }
+  if (name == "reject_unverified_recipient" || name == "reject_unverified_sender") {
+    // Address verification (smtpd_verify.h).
+    bool sender = name == "reject_unverified_sender";
+    std::string a = sender ? state.sender.value_or("") : state.recipient;
+    if (a.empty()) return {};
+    if (auto r = check_unverified(*cfg_, sender, a)) return reject(state, stage, r->code, r->dsn, r->text);
+    return {};
+  }
   if (auto c = classes_.find(name); c != classes_.end()) {
     if (depth > kMaxDepth) return reject(state, stage, 451, "4.3.5", "Server configuration error");
     return run_list(name, c->second, stage, state, depth + 1);
   }
   if (name == "permit_tls_clientcerts" || name == "permit_tls_all_clientcerts" ||
       name == "reject_plaintext_session" || name == "reject_authenticated_sender_login_mismatch" ||
-      name == "reject_sender_login_mismatch" || name == "reject_unverified_recipient" ||
-      name == "reject_unverified_sender" || name == "reject_multi_recipient_bounce" ||
+      name == "reject_sender_login_mismatch" || name == "reject_multi_recipient_bounce" ||
       name == "reject_unauth_sender_login_mismatch" || name == "permit_inet_interfaces") {
     return {};
   }

@@ -14,6 +14,7 @@
 #include "global/mail_date.h"
 #include "global/rec_type.h"
 #include "smtpd/smtpd_proto.h"
+#include "smtpd/smtpd_proxy.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -39,6 +40,7 @@ constexpr std::string_view kCommandOrder[] = {"helo", "ehlo", "starttls", "xclie
 }  // namespace
 
 SinkOpener cleanup_opener(const Config& cfg) {
+  if (proxy_enabled(cfg)) return proxy_opener(cfg);  // smtpd_proxy.h
   return [&cfg](int flags) -> Result<std::unique_ptr<MessageSink>> {
     auto c = CleanupClient::open(cfg, flags);
     if (!c) return std::unexpected(c.error());
@@ -467,7 +469,16 @@ bool Session::cmd_rcpt(const std::string& args) {
       queue_failed_ = true;
     }
   }
-  if (queue_failed_ || !sink_ || !send_envelope_recipient(p->address, notify, orcpt)) {
+  Status sent = queue_failed_ || !sink_ ? Status(fail(Errc::kIo, "no queue"))
+                                       : send_envelope_recipient(p->address, notify, orcpt);
+  // smtpd_proxy_filter: the filter's own refusal goes back as it is.
+  auto proxied = proxy_reply(sink_.get());
+  if (!sent && proxied && sent.error().code == Errc::kPermanent && !proxied->empty()) {
+    st_.recipient.clear();
+    reply(*proxied);
+    return false;
+  }
+  if (!sent) {
     queue_failed_ = true;
     st_.recipient.clear();
     reply("451 4.3.0 Error: queue file write error");
@@ -519,6 +530,16 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   }
   auto out = sink_->finish();
   std::string id = sink_->queue_id();
+  if (auto proxied = proxy_reply(sink_.get()); proxied && out) {
+    // smtpd_proxy_filter: the filter's verdict is the client's reply.
+    log::info("proxy-{}: END-OF-MESSAGE: {};{}{} proto={}{}",
+              out->status == 0 ? "accept" : "reject", *proxied,
+              st_.sender ? fmt::format(" from=<{}>", *st_.sender) : std::string(),
+              recipients_.empty() ? std::string() : fmt::format(" to=<{}>", recipients_.back()),
+              st_.protocol, st_.helo.empty() ? std::string() : fmt::format(" helo=<{}>", st_.helo));
+    sink_.reset();
+    return *proxied;
+  }
   if (!out) {
     abort_queue();
     return "451 4.3.0 Error: queue file write error";
@@ -580,7 +601,13 @@ bool Session::cmd_data(const std::string& args) {
     reply(*r);
     return false;
   }
-  bool write_error = !begin_content();
+  Status begun = begin_content();
+  bool write_error = !begun;
+  if (auto proxied = proxy_reply(sink_.get()); proxied && !begun && !proxied->empty()) {
+    reply(*proxied);  // the filter refused DATA
+    reset();
+    return false;
+  }
   reply("354 End data with <CR><LF>.<CR><LF>");
   (void)s_.flush();
   last_command_ = "DATA";

@@ -25,6 +25,7 @@ constexpr std::string_view kProtocol = "trivial_rewrite_protocol";
 struct State {
   RewriteSettings rewrite;
   ResolveSettings resolve;
+  ResolveSettings verify;  // address probes: the address_verify_* routing
 };
 std::unique_ptr<State> state;
 
@@ -40,7 +41,8 @@ AttrList answer(const AttrList& req) {
     return AttrList{{"flags", "0"}, {"address", out}};
   }
   if (request == "resolve" || request == "verify") {
-    ResolveReply r = resolve_address(state->resolve, req.str("sender"), req.str("address"));
+    const ResolveSettings& settings = request == "verify" ? state->verify : state->resolve;
+    ResolveReply r = resolve_address(settings, req.str("sender"), req.str("address"));
     if (r.flags & kResolveFail)
       log::warn("{}: table lookup problem", printable(req.str("address")));
     log::debug("resolve {} -> {} {} {} {}", req.str("address"), r.transport, r.nexthop,
@@ -89,8 +91,12 @@ void load_settings(ServiceContext& ctx) {
   TableLookup lookup = maps::make_table_lookup();
   auto resolve = ResolveSettings::from_config(ctx.cfg(), lookup);
   if (!resolve) log::fatal("{}", resolve.error().text);
-  state = std::make_unique<State>(State{RewriteSettings::from_config(ctx.cfg()), *resolve});
+  ResolveSettings verify = verify_settings(ctx.cfg(), *resolve);
+  state = std::make_unique<State>(
+      State{RewriteSettings::from_config(ctx.cfg()), std::move(*resolve), std::move(verify)});
   if (auto st = maps::preopen_tables(lookup, state->resolve.tables()); !st)
+    log::warn("{}", st.error().text);
+  if (auto st = maps::preopen_tables(lookup, state->verify.tables()); !st)
     log::warn("{}", st.error().text);
 }
 

@@ -76,6 +76,11 @@ void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
   m.sender = ar.req.sender;
   m.recipient = r.address;
   m.orig_recipient = cfg.get_bool("enable_original_recipient") ? r.orig : "";
+  if (deliver_trace_only(ar.req.flags)) {
+    // Address probes and sendmail -bv deliver nothing (verify.md).
+    ar.status.sent(r, dsn("2.0.0", path.back() == '/' ? "delivers to maildir" : "delivers to mailbox"));
+    return;
+  }
   if (path.back() == '/') {
     auto res = as_user(static_cast<uid_t>(uid), static_cast<gid_t>(gid),
                        [&] { return deliver_maildir(path, m); });
