@@ -26,7 +26,7 @@ def log(text):
     with open(logfile, "a") as f:
         f.write(text + "\n")
 
-class TestMilter(Milter.Base):
+class PyMilter(Milter.Base):
     def connect(self, hostname, family, hostaddr):
         log("connect: %s %s daemon_name=%s j=%s" % (hostname, hostaddr[0] if hostaddr else "",
             self.getsymval("{daemon_name}"), self.getsymval("j")))
@@ -115,7 +115,7 @@ class TestMilter(Milter.Base):
     def close(self):
         return Milter.CONTINUE
 
-Milter.factory = TestMilter
+Milter.factory = PyMilter
 Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY | Milter.ADDRCPT |
                  Milter.DELRCPT | Milter.CHGFROM | Milter.QUARANTINE)
 log("ready")
@@ -123,7 +123,7 @@ Milter.runmilter("postern-test", "inet:%s@127.0.0.1" % port, 240)
 '''
 
 
-class TestMilter:
+class PyMilter:
     """A pymilter process on 127.0.0.1:port; stopped by PID on close()."""
 
     def __init__(self, tmp_path, mode, port=None):
@@ -180,11 +180,12 @@ MAIN = dict(
 )
 
 
-def milter_instance(tmp_path, master_extra="", **main):
-    """A started instance with smtpd, cleanup, pickup, rewrite, postlogd."""
+def milter_instance(tmp_path, smtpd_args="", **main):
+    """A started instance with smtpd, cleanup, pickup, rewrite, postlogd;
+    `smtpd_args` follow the smtpd line ("  -o name=value")."""
     inst = Instance(tmp_path)
     inst.write_master_cf(INTAKE_MASTER_CF +
-                         f"127.0.0.1:{inst.port} inet n - n - - smtpd\n" + master_extra)
+                         f"127.0.0.1:{inst.port} inet n - n - - smtpd\n" + smtpd_args)
     inst.set_main(**{**MAIN, **main})
     inst.start()
     wait_until(lambda: _port_open(inst.port), 10, what="smtpd port")
