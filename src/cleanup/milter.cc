@@ -173,7 +173,7 @@ std::string make_header(const std::string& name, const std::string& value) {
   return name + ":" + out;
 }
 
-void apply(Model& m, const milter::Modification& mod, const std::string& id) {
+void apply(Model& m, const milter::Modification& mod) {
   using K = milter::Modification::Kind;
   switch (mod.kind) {
     case K::kAddHeader:
@@ -206,9 +206,9 @@ void apply(Model& m, const milter::Modification& mod, const std::string& id) {
       size_t at = m.envelope.size();
       for (size_t i = 0; i < m.envelope.size(); i++)
         if (rec::is_recipient_type(m.envelope[i].type)) at = i + 1;
+      // As Postfix: the address is also the original recipient.
       m.envelope.insert(m.envelope.begin() + static_cast<long>(at),
-                        Record{rec::kRecipient, addr, 0});
-      log::info("{}: add rcpt <{}>", id, addr);
+                        {Record{rec::kOrigRecipient, addr, 0}, Record{rec::kRecipient, addr, 0}});
       break;
     }
     case K::kDeleteRcpt: {
@@ -220,17 +220,15 @@ void apply(Model& m, const milter::Modification& mod, const std::string& id) {
           bool match = iequals(r.data, addr);
           if (!match && i > 0 && (*seg)[i - 1].type == rec::kOrigRecipient)
             match = iequals((*seg)[i - 1].data, addr);
-          if (match) r.type = rec::kDone;
+          if (match) r.type = rec::kCanceled;
         }
       }
-      log::info("{}: del rcpt <{}>", id, addr);
       break;
     }
     case K::kChangeFrom: {
       std::string addr = strip_brackets(mod.name);
       for (auto& r : m.envelope)
         if (r.type == rec::kSender) r.data = addr;
-      log::info("{}: chg from <{}>", id, addr);
       break;
     }
   }
@@ -318,11 +316,13 @@ MilterVerdict CleanupMilters::run(int fd, QueueFileWriter& writer, const std::st
   std::string origin = client_name.empty() && client_addr.empty()
                            ? "localhost[127.0.0.1]"
                            : fmt::format("{}[{}]", client_name, client_addr);
+  // Postfix names the sender and the last recipient as the client sent them.
+  const std::string orig_sender = m.sender();
+  const std::vector<std::string> orig_rcpts = m.recipients();
   auto log_action = [&](std::string_view action, std::string_view text) {
     std::string line = fmt::format("{}: {}: END-OF-MESSAGE from {}: {}; from=<{}>", id, action,
-                                   origin, text, m.sender());
-    auto rcpts = m.recipients();
-    if (!rcpts.empty()) line += fmt::format(" to=<{}>", rcpts[0]);
+                                   origin, text, orig_sender);
+    if (!orig_rcpts.empty()) line += fmt::format(" to=<{}>", orig_rcpts.back());
     std::string proto = m.attr("log_protocol_name");
     if (!proto.empty()) line += fmt::format(" proto={}", proto);
     std::string helo = m.attr("log_helo_name");
@@ -400,7 +400,7 @@ MilterVerdict CleanupMilters::run(int fd, QueueFileWriter& writer, const std::st
         new_body += mod.value;
         body_replaced = true;
       } else {
-        apply(m, mod, id);
+        apply(m, mod);
       }
       changed = true;
     }

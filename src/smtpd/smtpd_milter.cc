@@ -45,13 +45,12 @@ std::shared_ptr<SmtpdMilter> SmtpdMilter::create(const Config& cfg, const std::s
     return nullptr;
   }
   if (list->empty()) return nullptr;
-  return std::shared_ptr<SmtpdMilter>(
-      new SmtpdMilter(cfg, milter::MilterList::open(*list), local_addr, local_port));
+  return std::shared_ptr<SmtpdMilter>(new SmtpdMilter(cfg, std::move(*list), local_addr, local_port));
 }
 
-SmtpdMilter::SmtpdMilter(const Config& cfg, milter::MilterList list, std::string local_addr,
-                         int local_port)
-    : list_(std::move(list)),
+SmtpdMilter::SmtpdMilter(const Config& cfg, std::vector<milter::Settings> settings,
+                         std::string local_addr, int local_port)
+    : settings_(std::move(settings)),
       myhostname_(cfg.get("myhostname")),
       daemon_name_(cfg.get("milter_macro_daemon_name")),
       macro_v_(cfg.get("milter_macro_v")),
@@ -111,6 +110,7 @@ std::optional<std::string> SmtpdMilter::verdict(CheckState& st, std::string_view
 }
 
 std::optional<std::string> SmtpdMilter::connect(CheckState& st) {
+  list_ = milter::MilterList::open(settings_);
   auto r = list_.connect(st.client_name, st.client_addr, st.client_port, macros(st));
   if (r.kind == milter::Reply::kReject || r.kind == milter::Reply::kTempfail) {
     session_reject_ = r.text;
@@ -120,11 +120,15 @@ std::optional<std::string> SmtpdMilter::connect(CheckState& st) {
   return std::nullopt;
 }
 
-std::optional<std::string> SmtpdMilter::helo(CheckState& st) {
-  if (session_reject_) return std::nullopt;
+std::optional<std::string> SmtpdMilter::helo(CheckState& st, bool ehlo) {
+  // After a rejection at connect time Postfix logs it again and goes on.
+  if (session_reject_) {
+    if (st.log) st.log("milter-reject", ehlo ? "EHLO" : "HELO", *session_reject_);
+    return std::nullopt;
+  }
   auto r = list_.helo(st.helo, macros(st));
   if (r.kind == milter::Reply::kReject || r.kind == milter::Reply::kTempfail) {
-    if (st.log) st.log("milter-reject", "HELO", r.text);
+    if (st.log) st.log("milter-reject", ehlo ? "EHLO" : "HELO", r.text);
     return r.text;
   }
   return std::nullopt;

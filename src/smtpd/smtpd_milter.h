@@ -27,8 +27,8 @@ class MessageSink;
 
 class SmtpdMilter {
  public:
-  // nullptr when smtpd_milters is empty (or malformed: logged). Connects
-  // to every milter; `local_addr`/`local_port` are the server's end.
+  // nullptr when smtpd_milters is empty (or malformed: logged);
+  // `local_addr`/`local_port` are the server's end. connect() connects.
   static std::shared_ptr<SmtpdMilter> create(const Config& cfg, const std::string& local_addr,
                                              int local_port);
   ~SmtpdMilter();
@@ -36,7 +36,7 @@ class SmtpdMilter {
   // Each event: nullopt to go on, or the reply to give the client. A
   // DISCARD sets st.discard.
   std::optional<std::string> connect(CheckState& st);
-  std::optional<std::string> helo(CheckState& st);
+  std::optional<std::string> helo(CheckState& st, bool ehlo);
   std::optional<std::string> mail(CheckState& st, const std::string& args);
   std::optional<std::string> rcpt(CheckState& st, const std::string& args);
   std::optional<std::string> data(CheckState& st, const std::string& queue_id);
@@ -47,12 +47,14 @@ class SmtpdMilter {
   Status hand_over(MessageSink& sink, const CheckState& st);
 
  private:
-  SmtpdMilter(const Config& cfg, milter::MilterList list, std::string local_addr, int local_port);
+  SmtpdMilter(const Config& cfg, std::vector<milter::Settings> settings, std::string local_addr,
+              int local_port);
   std::optional<std::string> verdict(CheckState& st, std::string_view stage,
                                      const milter::Reply& r);
   milter::MacroFn macros(const CheckState& st);
 
-  milter::MilterList list_;
+  std::vector<milter::Settings> settings_;
+  milter::MilterList list_;  // connected by connect()
   std::string myhostname_, daemon_name_, macro_v_;
   std::string local_addr_;
   int local_port_ = 0;

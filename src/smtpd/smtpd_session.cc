@@ -243,13 +243,14 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
   reset();
   st_.helo = args.substr(0, args.find_first_of(" \t"));
   ehlo_ = ehlo;
-  set_protocol();
-  if (auto r = checker_.check(Stage::kHelo, st_)) {
+  if (auto r = ext_.milter ? ext_.milter->helo(st_, ehlo) : std::nullopt) {
     st_.helo.clear();
     reply(*r);
     return false;
   }
-  if (auto r = ext_.milter ? ext_.milter->helo(st_) : std::nullopt) {
+  set_protocol();
+  if (auto r = checker_.check(Stage::kHelo, st_)) {
+    st_.helo.clear();
     reply(*r);
     return false;
   }

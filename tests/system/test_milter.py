@@ -146,7 +146,8 @@ def test_add_and_delete_recipient_and_change_sender(milter_env):
     qf = queued_file(inst)
     assert qf.sender == "changed-sender@oracle.test"
     assert qf.recipients == ["one@oracle.test", "added@oracle.test"]
-    assert qf.of("D") == ["two@oracle.test"]
+    assert qf.of("/") == ["two@oracle.test"]  # canceled_recipient, as Postfix
+    assert "added@oracle.test" in qf.of("O")
     assert qf.header("Subject") == "changed by milter"
     assert qf.header("X-Test-Milter") == "all"
     body = qf.lines[qf.lines.index("") + 1:]
@@ -154,7 +155,6 @@ def test_add_and_delete_recipient_and_change_sender(milter_env):
     text = postcat(inst, qf.path)
     assert "sender: changed-sender@oracle.test" in text
     assert "recipient: added@oracle.test" in text
-    inst.wait_for_log(r"[0-9A-Z]+: add rcpt <added@oracle\.test>")
 
 
 def test_quarantine_puts_the_message_on_hold(milter_env):
@@ -206,6 +206,15 @@ def test_milter_down_applies_default_action(milter_env, action, mail_reply):
     out = send(inst)
     assert out["mail"] == mail_reply
     inst.wait_for_log(r"warning: connect to Milter service inet:127\.0\.0\.1:\d+: ")
+    if action != "accept":
+        # Postfix's lines: the failure counts from CONNECT on.
+        inst.wait_for_log(r"NOQUEUE: milter-reject: CONNECT from localhost\[127\.0\.0\.1\]: "
+                          + re.escape(mail_reply) + r"; proto=SMTP\n")
+        inst.wait_for_log(r"NOQUEUE: milter-reject: EHLO from localhost\[127\.0\.0\.1\]: "
+                          + re.escape(mail_reply) + r"; proto=SMTP helo=<client\.test>\n")
+        inst.wait_for_log(r"NOQUEUE: milter-reject: MAIL from localhost\[127\.0\.0\.1\]: "
+                          + re.escape(mail_reply) + r"; from=<alice@oracle\.test> proto=ESMTP "
+                          r"helo=<client\.test>\n")
     if action == "accept":
         assert out["end"].startswith("250 2.0.0 Ok: queued as ")
         queued_file(inst)
