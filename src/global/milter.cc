@@ -208,7 +208,10 @@ std::unique_ptr<Milter> Milter::open(const Settings& s) {
   std::unique_ptr<Milter> m(new Milter(s));
   auto fd = connect_milter(s.name, s.connect_timeout);
   if (!fd) {
-    log::warn("connect to Milter service {}: {}", s.name, fd.error().text);
+    // Postfix's wording: "connect to Milter service inet:h:p: Connection refused".
+    std::string_view why = fd.error().text;
+    if (auto colon = why.rfind(": "); colon != std::string_view::npos) why.remove_prefix(colon + 2);
+    log::warn("connect to Milter service {}: {}", s.name, why);
     m->state_ = State::kError;
     return m;
   }
