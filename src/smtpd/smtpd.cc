@@ -13,6 +13,7 @@
 #include "global/mail_server.h"
 #include "global/rewrite_client.h"
 #include "maps/table_lookup.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_session.h"
 #include "util/socket.h"
 #include "util/strings.h"
@@ -233,6 +234,11 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
     st.client_name = st.reverse_name = "localhost";
     st.client_addr = "127.0.0.1";
   }
+  std::shared_ptr<SmtpdMilter> milter;
+  if (auto local = local_address(fd.get()); local && local->family != AF_UNIX)
+    milter = SmtpdMilter::create(ctx.cfg(), local->address.to_string(), local->port);
+  else
+    milter = SmtpdMilter::create(ctx.cfg(), "", 0);
   std::unique_ptr<Transport> transport;
   if (ctx.args().stand_alone && !is_socket(fd.get()))
     transport = std::make_unique<PipeTransport>(std::move(fd), UniqueFd(::dup(STDOUT_FILENO)));
@@ -257,6 +263,7 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
       ext.service = ctx.args().service_name;
     }
   }
+  ext.milter = std::move(milter);
   Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st), ext);
   session.run();
 }

@@ -13,6 +13,7 @@
 #include "global/mail_address.h"
 #include "global/mail_date.h"
 #include "global/rec_type.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_proto.h"
 #include "smtpd/smtpd_proxy.h"
 #include "util/log.h"
@@ -28,6 +29,9 @@ class CleanupSink : public MessageSink {
   const std::string& queue_id() const override { return c_.queue_id(); }
   Status record(int type, std::string_view data) override { return c_.record(type, data); }
   Result<CleanupOutcome> finish() override { return c_.finish(); }
+  Status send_milters(const std::vector<int>& fds, const std::vector<AttrList>& l) override {
+    return c_.send_milters(fds, l);
+  }
 
  private:
   CleanupClient c_;
@@ -145,6 +149,7 @@ void Session::reply(std::string_view text) {
 
 void Session::reset() {
   abort_queue();
+  if (ext_.milter) ext_.milter->abort();
   in_mail_ = false;
   st_.sender.reset();
   st_.recipient.clear();
@@ -171,6 +176,7 @@ void Session::abort_queue() { sink_.reset(); }
 Status Session::open_queue() {
   if (sink_) return {};
   int flags = kCleanupFlagsExternal;
+  if (!ext_.milter) flags &= ~kCleanupFlagMilter;
   if (smtputf8_) flags |= kCleanupFlagSmtputf8;
   auto sink = opener_(flags);
   if (!sink) return std::unexpected(sink.error());
@@ -240,6 +246,11 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
   reset();
   st_.helo = args.substr(0, args.find_first_of(" \t"));
   ehlo_ = ehlo;
+  if (auto r = ext_.milter ? ext_.milter->helo(st_, ehlo) : std::nullopt) {
+    st_.helo.clear();
+    reply(*r);
+    return false;
+  }
   set_protocol();
   if (auto r = checker_.check(Stage::kHelo, st_)) {
     st_.helo.clear();
@@ -391,6 +402,11 @@ bool Session::cmd_mail(const std::string& args) {
     reply(*r);
     return false;
   }
+  if (auto r = ext_.milter ? ext_.milter->mail(st_, args) : std::nullopt) {
+    st_.sender.reset();
+    reply(*r);
+    return false;
+  }
   envid_ = envid;
   ret_ = ret;
   body_type_ = body;
@@ -460,6 +476,11 @@ bool Session::cmd_rcpt(const std::string& args) {
   auto r = checker_.check(Stage::kRecipient, st_);
   if (r) {
     reply(*r);
+    st_.recipient.clear();
+    return false;
+  }
+  if (auto m = ext_.milter ? ext_.milter->rcpt(st_, args) : std::nullopt) {
+    reply(*m);
     st_.recipient.clear();
     return false;
   }
@@ -553,6 +574,8 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   // cleanup's reason may carry its own enhanced code ("5.7.1 text").
   const std::string& why = out->reason;
   if (why.empty()) return fmt::format("{} {} Error: {}", d.smtp, d.dsn, d.text);
+  if (why.size() > 4 && isdigit(static_cast<unsigned char>(why[0])) && why[3] == ' ')
+    return why;  // a whole SMTP reply (a milter's)
   bool has_dsn = why.size() > 5 && (why[0] == '4' || why[0] == '5') && why[1] == '.';
   int code = d.smtp;
   if (has_dsn && why[0] != static_cast<char>('0' + code / 100)) code = (why[0] - '0') * 100 + code % 100;
@@ -572,6 +595,7 @@ Status Session::begin_content() {
   const std::string& filter = st_.filter.empty() ? cfg_.content_filter : st_.filter;
   if (st && !filter.empty()) st = sink_->record(rec::kFilter, filter);
   if (st && !st_.redirect.empty()) st = sink_->record(rec::kRedirect, st_.redirect);
+  if (st && ext_.milter) st = ext_.milter->hand_over(*sink_, st_);
   if (st) st = sink_->record(rec::kMessage, "");
   if (st) {
     std::string h = received_header();
@@ -598,6 +622,10 @@ bool Session::cmd_data(const std::string& args) {
     return false;
   }
   if (auto r = checker_.check(Stage::kData, st_)) {
+    reply(*r);
+    return false;
+  }
+  if (auto r = ext_.milter ? ext_.milter->data(st_, sink_ ? sink_->queue_id() : "") : std::nullopt) {
     reply(*r);
     return false;
   }
@@ -1107,6 +1135,7 @@ void Session::run() {
   xforward_ok_ =
       ext_.xforward_authorized && ext_.xforward_authorized(st_.client_name, st_.client_addr);
   std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
+  if (!client_reject && ext_.milter) (void)ext_.milter->connect(st_);
   // A client rejected at connect time (smtpd_delay_reject = no) is greeted
   // with the rejection and refused everything but QUIT, as Postfix does.
   if (client_reject) reply(*client_reject);

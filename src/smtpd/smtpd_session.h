@@ -23,6 +23,8 @@ class Config;
 
 namespace postern::smtpd {
 
+class SmtpdMilter;
+
 // Where an accepted message goes (cleanup in the daemon, a fake in tests).
 class MessageSink {
  public:
@@ -30,6 +32,10 @@ class MessageSink {
   virtual const std::string& queue_id() const = 0;
   virtual Status record(int type, std::string_view data) = 0;
   virtual Result<CleanupOutcome> finish() = 0;
+  // Hands milter connections over (smtpd_milter.h); cleanup only.
+  virtual Status send_milters(const std::vector<int>&, const std::vector<AttrList>&) {
+    return fail(Errc::kInvalid, "milters not supported");
+  }
 };
 using SinkOpener = std::function<Result<std::unique_ptr<MessageSink>>(int flags)>;
 
@@ -81,6 +87,7 @@ struct Extensions {
   std::function<bool(const std::string& name, const std::string& addr)> xclient_authorized;
   std::function<bool(const std::string& name, const std::string& addr)> xforward_authorized;
   std::string service;                 // master.cf service name (anvil key)
+  std::shared_ptr<SmtpdMilter> milter; // null: no smtpd_milters
 };
 
 class Session {
