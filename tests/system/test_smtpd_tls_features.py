@@ -1,0 +1,268 @@
+# ctest-timeout: 300
+"""smtpd TLS features: client certificates (ask/require,
+permit_tls_clientcerts with relay_clientcerts, permit_tls_all_clientcerts,
+check_ccert_access by fingerprint), smtpd_tls_received_header, session
+tickets shared through tlsmgr (resumption across smtpd processes),
+tls_server_sni_maps, smtpd_client_new_tls_session_rate_limit through anvil,
+and a missing certificate at "encrypt"."""
+import re
+import smtplib
+import ssl
+import subprocess
+
+import pytest
+
+from conftest import BIN, SOURCE, run
+from smtpd_helpers import Client, smtpd_instance
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    r = run(["sh", SOURCE / "tests/unit/tls/make_certs.sh", d])
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def fingerprint(pem):
+    out = subprocess.run(["openssl", "x509", "-in", str(pem), "-noout", "-fingerprint", "-sha256"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip().split("=", 1)[1]
+
+
+def tls_main(certs, **extra):
+    return dict(smtpd_tls_security_level="may",
+                smtpd_tls_cert_file=str(certs / "server-rsa.pem"),
+                smtpd_tls_key_file=str(certs / "server-rsa.key"),
+                smtpd_tls_CAfile=str(certs / "ca.pem"),
+                smtpd_tls_fingerprint_digest="sha256", **extra)
+
+
+def context(certs, client=None, session_cache=False):
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.check_hostname = False
+    if client:
+        ctx.load_cert_chain(str(certs / f"{client}.pem"), str(certs / f"{client}.key"))
+    return ctx
+
+
+class TlsClient:
+    """Client that has done EHLO + STARTTLS (+ EHLO again)."""
+
+    def __init__(self, port, ctx, server_hostname="mail.example.com", session=None):
+        self.c = Client(port)
+        self.c.cmd("EHLO client.example")
+        assert self.c.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+        self.s = ctx.wrap_socket(self.c.s, server_hostname=server_hostname, session=session)
+        self.c.s = self.s
+        self.c.send("EHLO client.example")
+        self.ehlo = self.c.reply()
+
+    def cmd(self, line):
+        return self.c.cmd(line)
+
+    def close(self):
+        self.s.close()
+
+
+def stop(i):
+    if i.cleanup:
+        i.cleanup.close()
+    i.stop()
+
+
+def test_client_certificates(tmp_path, certs):
+    fpr = fingerprint(certs / "client.pem")
+    relay = tmp_path / "relay_clientcerts"
+    relay.write_text(f"{fpr} client.example.com\n")
+    i = smtpd_instance(tmp_path / "i", **tls_main(
+        certs, smtpd_tls_ask_ccert="yes", relay_clientcerts=f"texthash:{relay}",
+        smtpd_tls_received_header="yes", smtpd_tls_loglevel="1",
+        smtpd_relay_restrictions="permit_tls_clientcerts, reject_unauth_destination"))
+    try:
+        c = TlsClient(i.port, context(certs, "client"))
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert c.cmd("RCPT TO:<x@elsewhere.example>").startswith("250")
+        c.cmd("DATA")
+        assert c.cmd("Subject: t\r\n\r\nhi\r\n.").startswith("250")
+        c.close()
+        msg = i.cleanup.messages[-1]
+        text = [d.decode() for t, d in msg["records"] if t == "N"]
+        received = text[:text.index(next(l for l in text if l.startswith("\tby ")))]
+        assert received[1].startswith("\t(using TLSv1.3 with cipher "), received
+        assert received[-1] == '\t(Client CN "client.example.com", Issuer "Postern Test CA" (verified OK))', received
+        assert "with ESMTPS id" in " ".join(text)
+        i.wait_for_log(r"Trusted TLS connection established from \S+: TLSv1\.3 with cipher .* "
+                       r"client-signature RSA-PSS \(2048 bits\) client-digest SHA256")
+        # Without a certificate: no relaying.
+        c = TlsClient(i.port, context(certs))
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert "Relay access denied" in c.cmd("RCPT TO:<x@elsewhere.example>")
+        c.close()
+    finally:
+        stop(i)
+
+
+def test_all_clientcerts_and_ccert_access(tmp_path, certs):
+    fpr = fingerprint(certs / "client.pem")
+    access = tmp_path / "ccert_access"
+    access.write_text(f"{fpr} REJECT certificate revoked\n")
+    i = smtpd_instance(tmp_path / "i", **tls_main(
+        certs, smtpd_tls_ask_ccert="yes",
+        smtpd_client_restrictions=f"check_ccert_access texthash:{access}",
+        smtpd_relay_restrictions="permit_tls_all_clientcerts, reject_unauth_destination"))
+    try:
+        c = TlsClient(i.port, context(certs, "client"))
+        c.cmd("MAIL FROM:<s@example.com>")
+        r = c.cmd("RCPT TO:<x@elsewhere.example>")
+        assert re.fullmatch(r"554 5\.7\.1 <\S+\[127\.0\.0\.1\]>: Client host rejected: "
+                            r"certificate revoked", r), r
+        c.close()
+        # A certificate from another CA is not trusted: no relaying, no reject.
+        c = TlsClient(i.port, context(certs, "rogue"))
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert "Relay access denied" in c.cmd("RCPT TO:<x@elsewhere.example>")
+        c.close()
+    finally:
+        stop(i)
+
+
+def test_all_clientcerts_permit(tmp_path, certs):
+    i = smtpd_instance(tmp_path, **tls_main(
+        certs, smtpd_tls_ask_ccert="yes", smtpd_tls_received_header="yes",
+        smtpd_relay_restrictions="permit_tls_all_clientcerts, reject_unauth_destination"))
+    try:
+        c = TlsClient(i.port, context(certs, "client"))
+        c.cmd("MAIL FROM:<s@example.com>")
+        assert c.cmd("RCPT TO:<x@elsewhere.example>").startswith("250")
+        c.close()
+    finally:
+        stop(i)
+
+
+def test_require_ccert(tmp_path, certs):
+    i = smtpd_instance(tmp_path, **tls_main(certs, smtpd_tls_security_level="encrypt",
+                                            smtpd_tls_req_ccert="yes"))
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            c = TlsClient(i.port, context(certs))
+            c.cmd("MAIL FROM:<s@example.com>")
+        c = TlsClient(i.port, context(certs, "client"))
+        assert c.cmd("MAIL FROM:<s@example.com>") == "250 2.1.0 Ok"
+        c.close()
+    finally:
+        stop(i)
+
+
+def test_received_header_without_ccert(tmp_path, certs):
+    i = smtpd_instance(tmp_path, **tls_main(certs, smtpd_tls_received_header="yes"))
+    try:
+        c = TlsClient(i.port, context(certs))
+        c.cmd("MAIL FROM:<s@example.com>")
+        c.cmd("RCPT TO:<u@oracle.test>")
+        c.cmd("DATA")
+        assert c.cmd("Subject: t\r\n\r\nhi\r\n.").startswith("250")
+        c.close()
+        text = [d.decode() for t, d in i.cleanup.messages[-1]["records"] if t == "N"]
+        assert text[0].startswith("Received: from client.example (")
+        assert text[1].startswith("\t(using TLSv1.3 with cipher TLS_")
+        assert text[2].startswith("\t key-exchange ")
+        assert text[3] == "\t(No client certificate requested)"
+        assert text[4].startswith("\tby postfix.oracle.test (Postfix) with ESMTPS id ")
+    finally:
+        stop(i)
+
+
+def resumed(port, certs):
+    """Two connections at once (so two smtpd processes); True when the
+    second resumed the first's session."""
+    ctx = context(certs)
+    first = TlsClient(port, ctx)
+    session = first.s.session
+    second = TlsClient(port, ctx, session=session)
+    reused = second.s.session_reused
+    first.close()
+    second.close()
+    return reused
+
+
+def test_tlsmgr_shares_tickets(tmp_path, certs):
+    i = smtpd_instance(tmp_path, master_extra="tlsmgr unix - - n 1000? 1 tlsmgr\n",
+                       **tls_main(certs))
+    try:
+        assert resumed(i.port, certs)
+    finally:
+        stop(i)
+
+
+def test_without_tlsmgr_no_resumption_across_processes(tmp_path, certs):
+    i = smtpd_instance(tmp_path, **tls_main(certs))
+    try:
+        assert not resumed(i.port, certs)
+    finally:
+        stop(i)
+
+
+def test_sni_maps(tmp_path, certs):
+    sni = tmp_path / "sni"
+    sni.write_text(f"other.example {certs / 'rogue.key'} {certs / 'rogue.pem'}\n"
+                   f".sub.example {certs / 'server-ec.key'} {certs / 'server-ec.pem'}\n")
+    r = run([BIN / "postmap", "-F", f"lmdb:{sni}"])
+    assert r.returncode == 0, r.stderr
+    i = smtpd_instance(tmp_path / "i", **tls_main(certs, tls_server_sni_maps=f"lmdb:{sni}"))
+    try:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        def issuer_and_key(name):
+            c = TlsClient(i.port, ctx, server_hostname=name)
+            der = c.s.getpeercert(binary_form=True)
+            c.close()
+            out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-issuer",
+                                  "-text"], input=der, capture_output=True, check=True).stdout
+            return out.decode()
+
+        assert "Other CA" in issuer_and_key("other.example")
+        assert "Postern Test CA" in issuer_and_key("mail.example.com")
+        assert "id-ecPublicKey" in issuer_and_key("mx.sub.example")
+        assert "rsaEncryption" in issuer_and_key("unknown.example")
+    finally:
+        stop(i)
+
+
+def test_new_tls_session_rate_limit(tmp_path, certs):
+    i = smtpd_instance(tmp_path, master_extra="anvil unix - - n - 1 anvil\n", **tls_main(
+        certs, smtpd_client_new_tls_session_rate_limit="1",
+        smtpd_client_event_limit_exceptions=""))
+    try:
+        c = TlsClient(i.port, context(certs))
+        c.close()
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("STARTTLS") == "454 4.7.0 Error: too many new TLS sessions from 127.0.0.1"
+        assert c.cmd("MAIL FROM:<s@example.com>") == "250 2.1.0 Ok"
+        c.close()
+        i.wait_for_log(r"warning: New TLS session rate limit exceeded: 1 from \S+\[127\.0\.0\.1\] "
+                       r"for service 127\.0\.0\.1:\d+")
+    finally:
+        stop(i)
+
+
+def test_missing_certificate_at_encrypt(tmp_path, certs):
+    i = smtpd_instance(tmp_path, smtpd_tls_security_level="encrypt",
+                       smtpd_tls_cert_file=str(tmp_path / "missing.pem"),
+                       smtpd_tls_key_file=str(tmp_path / "missing.key"))
+    try:
+        for _ in range(2):  # the service stays up: no crash loop
+            c = Client(i.port)
+            assert c.banner[-1].startswith("220 ")
+            c.cmd("EHLO client.example")
+            assert c.cmd("MAIL FROM:<s@example.com>") == \
+                "454 4.7.0 TLS not available due to local problem"
+            assert c.cmd("STARTTLS") == "454 4.7.0 TLS not available due to local problem"
+            c.close()
+        i.wait_for_log(r'warning: cannot get RSA certificate from file "\S+missing\.pem": '
+                       r"disabling TLS support")
+    finally:
+        stop(i)
