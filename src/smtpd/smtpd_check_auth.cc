@@ -34,6 +34,14 @@ Result<std::string> Checker::find_in_maps(std::string_view param,
 // the address, the address without its extension, then @domain.
 Checker::Outcome Checker::login_mismatch(CheckState& state, Stage stage, bool check_auth,
                                          bool allow_unknown, bool check_unauth) {
+  if (!cfg_->get_bool("smtpd_sasl_auth_enable")) {
+    // Postfix's words (one line per half of the check).
+    if (check_auth)
+      log::warn("restriction `reject_authenticated_sender_login_mismatch' ignored: no SASL support");
+    if (check_unauth)
+      log::warn("restriction `reject_unauthenticated_sender_login_mismatch' ignored: no SASL support");
+    return {};
+  }
   if (!state.sender || state.sender->empty()) return {};
   if (list("smtpd_sender_login_maps").empty()) return {};
   const std::string& sender = *state.sender;

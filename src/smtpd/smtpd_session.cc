@@ -82,6 +82,7 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.tls_received_header = cfg.get_bool("smtpd_tls_received_header");
   s.sasl_authenticated_header = cfg.get_bool("smtpd_sasl_authenticated_header");
   s.auth_rate_limit = cfg.get_int("smtpd_client_auth_rate_limit");
+  s.sasl_response_limit = std::max(64LL, cfg.get_int("smtpd_sasl_response_limit"));
   s.newtls_rate_limit = cfg.get_int("smtpd_client_new_tls_session_rate_limit");
   return s;
 }
@@ -325,7 +326,7 @@ bool Session::cmd_mail(const std::string& args) {
     return false;
   }
   std::string envid, ret, body, sasl_sender;
-  bool utf8 = false, auth_param = false;
+  bool utf8 = false;
   for (const auto& param : p->params) {
     auto [name, value] = split_param(param);
     if (name == "SIZE") {
@@ -356,13 +357,14 @@ bool Session::cmd_mail(const std::string& args) {
       envid = *d;
     } else if (name == "SMTPUTF8" && value.empty()) {
       utf8 = true;
-    } else if (name == "AUTH" && cfg_.sasl_enable && ext_.sasl) {
-      // AUTH=<> or AUTH=<who sent it>: kept for the log and cleanup, as Postfix.
-      if (auth_param) {
+    } else if (name == "AUTH") {
+      // AUTH=<> or AUTH=<who sent it>: kept for the log and cleanup, as
+      // Postfix does; ignored without SASL.
+      if (!cfg_.sasl_enable || !ext_.sasl) continue;
+      if (!sasl_sender.empty()) {
         reply("503 5.5.4 Error: multiple AUTH= options");
         return false;
       }
-      auth_param = true;
       if (value != "<>") sasl_sender = printable(value);
     } else {
       reply("555 5.5.4 Unsupported option: " + param);
@@ -923,7 +925,8 @@ bool Session::start_tls() {
   peer.port = st_.client_port;
   auto info = ext_.tls->start(s_, peer, Clock::now() + cfg_.starttls_timeout);
   if (!info) {
-    log::warn("TLS handshake failed with {}: {}", namaddr(), info.error().text);
+    // The TLS library logged "SSL_accept error from ..."; then Postfix's line.
+    log::info("lost connection after {} from {}", last_command_, namaddr());
     quit_ = true;
     return false;
   }
@@ -934,19 +937,28 @@ bool Session::start_tls() {
   st_.ccert_trusted = info->peer_has_cert && info->peer_trusted;
   st_.ccert_fingerprint = info->peer_cert_fingerprint;
   st_.ccert_pkey_fingerprint = info->peer_pkey_fingerprint;
-  // A full handshake counts towards smtpd_client_new_tls_session_rate_limit.
-  if (ext_.anvil && cfg_.newtls_rate_limit > 0 && !info->session_reused)
-    (void)ext_.anvil->newtls(ext_.service, st_.client_addr);
+  // A full handshake counts towards smtpd_client_new_tls_session_rate_limit;
+  // the one over the limit is told so over TLS and dropped, as Postfix does.
+  if (ext_.anvil && cfg_.newtls_rate_limit > 0 && !info->session_reused) {
+    auto rate = ext_.anvil->newtls(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.newtls_rate_limit) {
+      log::warn("New TLS session rate limit exceeded: {} from {} for service {}", *rate,
+                namaddr(), ext_.service);
+      (void)s_.write_flush(fmt::format("421 4.7.0 {} Error: too many new TLS sessions from {}\r\n",
+                                       cfg_.myhostname, namaddr()));
+      quit_ = true;
+      return false;
+    }
+  }
   return true;
 }
 
-// smtpd_client_new_tls_session_rate_limit, checked before a handshake.
+// smtpd_client_new_tls_session_rate_limit, checked before STARTTLS.
 bool Session::newtls_rate_exceeded() {
   if (!ext_.anvil || cfg_.newtls_rate_limit <= 0) return false;
   auto rate = ext_.anvil->newtls_status(ext_.service, st_.client_addr);
-  if (!rate || *rate < cfg_.newtls_rate_limit) return false;
-  log::warn("New TLS session rate limit exceeded: {} from {} for service {}", *rate, namaddr(),
-            ext_.service);
+  if (!rate || *rate <= cfg_.newtls_rate_limit) return false;
+  log::warn("Refusing STARTTLS request from {} for service {}", namaddr(), ext_.service);
   return true;
 }
 
@@ -965,7 +977,7 @@ bool Session::cmd_starttls(const std::string& args) {
     return false;
   }
   if (newtls_rate_exceeded()) {
-    reply(fmt::format("454 4.7.0 Error: too many new TLS sessions from {}", st_.client_addr));
+    reply(fmt::format("454 4.7.0 Error: too many new TLS sessions from {}", namaddr()));
     return false;
   }
   s_.write("220 2.0.0 Ready to start TLS\r\n");
@@ -1023,9 +1035,22 @@ bool Session::cmd_auth(const std::string& args) {
   while (r.kind == sasl::ServerReply::Kind::kContinue) {
     reply("334 " + r.challenge);
     (void)s_.flush();
-    auto line = s_.read_line(12288);
+    bool complete = false;
+    auto line = s_.read_line(static_cast<size_t>(cfg_.sasl_response_limit), &complete);
     if (!line) {
       quit_ = true;
+      return false;
+    }
+    if (!complete) {
+      // Postfix's answer to an over-long response; the rest of the line is skipped.
+      for (;;) {
+        bool c2 = false;
+        auto more = s_.read_line(static_cast<size_t>(cfg_.sasl_response_limit), &c2);
+        if (!more || c2) break;
+      }
+      log::warn("{}: request longer than {}: {}...", namaddr(), cfg_.sasl_response_limit,
+                printable(line->substr(0, 30)));
+      reply("500 5.5.6 SASL response limit exceeded");
       return false;
     }
     std::string l = *line;
@@ -1044,10 +1069,10 @@ bool Session::cmd_auth(const std::string& args) {
     return true;
   }
   // fail2ban reads this line: Postfix adds the user name when it is known.
-  log::warn("{}: SASL {} authentication failed: {}{}", namaddr(), mech, r.reason,
-            r.username.empty() ? "" : ", sasl_username=" + r.username);
-  if (r.malformed) reply("501 5.5.2 Cannot decode response");
-  else if (r.temporary) reply("454 4.7.0 Temporary authentication failure: " + r.reason);
+  log::warn("{}: SASL {} authentication failed: {}, sasl_username={}", namaddr(), mech, r.reason,
+            r.username.empty() ? "(unavailable)" : r.username);
+  // Malformed base64 is a 535 with the back end's reason, as Debian's Postfix answers.
+  if (r.temporary) reply("454 4.7.0 Temporary authentication failure: " + r.reason);
   else reply("535 5.7.8 Error: authentication failed: " + r.reason);
   return false;
 }
@@ -1124,14 +1149,8 @@ void Session::run() {
       return;
     }
   }
-  if (ext_.tls && ext_.tls->wrappermode() && newtls_rate_exceeded()) {
-    (void)s_.write_flush(fmt::format("421 4.7.0 {} Error: too many new TLS sessions from {}\r\n",
-                                     cfg_.myhostname, st_.client_addr));
-    if (ext_.anvil) (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
-    log::info("disconnect from {}{}", namaddr(), disconnect_stats());
-    return;
-  }
   if (ext_.tls && ext_.tls->wrappermode() && !start_tls()) {
+    if (ext_.anvil) (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
     log::info("disconnect from {}{}", namaddr(), disconnect_stats());
     return;
   }

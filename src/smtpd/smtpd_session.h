@@ -69,6 +69,7 @@ struct SessionSettings {
   bool tls_received_header = false;     // smtpd_tls_received_header
   bool sasl_authenticated_header = false;  // smtpd_sasl_authenticated_header
   long long auth_rate_limit = 0;        // smtpd_client_auth_rate_limit
+  long long sasl_response_limit = 12288;  // smtpd_sasl_response_limit
   long long newtls_rate_limit = 0;      // smtpd_client_new_tls_session_rate_limit
   static SessionSettings from_config(const Config& cfg);
 };

@@ -57,9 +57,20 @@ SSL_CTX* ServerContext::sni_context(const std::string& name) {
     Status st = pem ? Status{} : fail(Errc::kInvalid, "malformed BASE64 value");
     SSL_CTX* ctx = nullptr;
     if (st) {
-      auto c = detail::new_context(true, common_);
-      if (c) ctx = *c;
-      else st = std::unexpected(c.error());
+      // CA locations are not read again (smtpd has dropped privileges by
+      // now): the entry's context shares the main context's trust store.
+      CommonSettings settings = common_;
+      settings.cafile.clear();
+      settings.capath.clear();
+      auto c = detail::new_context(true, settings);
+      if (c) {
+        ctx = *c;
+        X509_STORE* store = SSL_CTX_get_cert_store(ctx_);
+        X509_STORE_up_ref(store);
+        SSL_CTX_set_cert_store(ctx, store);
+      } else {
+        st = std::unexpected(c.error());
+      }
     }
     if (st) st = detail::load_pem_text(ctx, *pem, "tls_server_sni_maps entry for " + key, problems);
     if (!st) {

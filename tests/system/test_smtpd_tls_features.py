@@ -5,10 +5,13 @@ check_ccert_access by fingerprint), smtpd_tls_received_header, session
 tickets shared through tlsmgr (resumption across smtpd processes),
 tls_server_sni_maps, smtpd_client_new_tls_session_rate_limit through anvil,
 and a missing certificate at "encrypt"."""
+import pathlib
 import re
+import shutil
 import smtplib
 import ssl
 import subprocess
+import tempfile
 
 import pytest
 
@@ -31,11 +34,11 @@ def fingerprint(pem):
 
 
 def tls_main(certs, **extra):
-    return dict(smtpd_tls_security_level="may",
-                smtpd_tls_cert_file=str(certs / "server-rsa.pem"),
-                smtpd_tls_key_file=str(certs / "server-rsa.key"),
-                smtpd_tls_CAfile=str(certs / "ca.pem"),
-                smtpd_tls_fingerprint_digest="sha256", **extra)
+    return {**dict(smtpd_tls_security_level="may",
+                   smtpd_tls_cert_file=str(certs / "server-rsa.pem"),
+                   smtpd_tls_key_file=str(certs / "server-rsa.key"),
+                   smtpd_tls_CAfile=str(certs / "ca.pem"),
+                   smtpd_tls_fingerprint_digest="sha256"), **extra}
 
 
 def context(certs, client=None, session_cache=False):
@@ -75,7 +78,7 @@ def test_client_certificates(tmp_path, certs):
     fpr = fingerprint(certs / "client.pem")
     relay = tmp_path / "relay_clientcerts"
     relay.write_text(f"{fpr} client.example.com\n")
-    i = smtpd_instance(tmp_path / "i", **tls_main(
+    i = smtpd_instance(tmp_path, **tls_main(
         certs, smtpd_tls_ask_ccert="yes", relay_clientcerts=f"texthash:{relay}",
         smtpd_tls_received_header="yes", smtpd_tls_loglevel="1",
         smtpd_relay_restrictions="permit_tls_clientcerts, reject_unauth_destination"))
@@ -107,7 +110,7 @@ def test_all_clientcerts_and_ccert_access(tmp_path, certs):
     fpr = fingerprint(certs / "client.pem")
     access = tmp_path / "ccert_access"
     access.write_text(f"{fpr} REJECT certificate revoked\n")
-    i = smtpd_instance(tmp_path / "i", **tls_main(
+    i = smtpd_instance(tmp_path, **tls_main(
         certs, smtpd_tls_ask_ccert="yes",
         smtpd_client_restrictions=f"check_ccert_access texthash:{access}",
         smtpd_relay_restrictions="permit_tls_all_clientcerts, reject_unauth_destination"))
@@ -168,7 +171,7 @@ def test_received_header_without_ccert(tmp_path, certs):
         assert text[1].startswith("\t(using TLSv1.3 with cipher TLS_")
         assert text[2].startswith("\t key-exchange ")
         assert text[3] == "\t(No client certificate requested)"
-        assert text[4].startswith("\tby postfix.oracle.test (Postfix) with ESMTPS id ")
+        assert re.match(r"\tby postfix\.oracle\.test \(\w+\) with ESMTPS id ", text[4]), text
     finally:
         stop(i)
 
@@ -204,12 +207,18 @@ def test_without_tlsmgr_no_resumption_across_processes(tmp_path, certs):
 
 
 def test_sni_maps(tmp_path, certs):
-    sni = tmp_path / "sni"
+    # smtpd reads the table as mail_owner: not under pytest's 0700 tree.
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="postern-sni-"))
+    shared.chmod(0o755)
+    sni = shared / "sni"
     sni.write_text(f"other.example {certs / 'rogue.key'} {certs / 'rogue.pem'}\n"
                    f".sub.example {certs / 'server-ec.key'} {certs / 'server-ec.pem'}\n")
-    r = run([BIN / "postmap", "-F", f"lmdb:{sni}"])
+    conf = tmp_path / "postmap-conf"
+    conf.mkdir()
+    (conf / "main.cf").write_text("")
+    r = run([BIN / "postmap", "-c", conf, "-F", f"lmdb:{sni}"])
     assert r.returncode == 0, r.stderr
-    i = smtpd_instance(tmp_path / "i", **tls_main(certs, tls_server_sni_maps=f"lmdb:{sni}"))
+    i = smtpd_instance(tmp_path, **tls_main(certs, tls_server_sni_maps=f"lmdb:{sni}"))
     try:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -223,27 +232,44 @@ def test_sni_maps(tmp_path, certs):
                                   "-text"], input=der, capture_output=True, check=True).stdout
             return out.decode()
 
-        assert "Other CA" in issuer_and_key("other.example")
+        got = issuer_and_key("other.example")
+        assert "Other CA" in got
         assert "Postern Test CA" in issuer_and_key("mail.example.com")
         assert "id-ecPublicKey" in issuer_and_key("mx.sub.example")
         assert "rsaEncryption" in issuer_and_key("unknown.example")
     finally:
         stop(i)
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_new_tls_session_rate_limit(tmp_path, certs):
+    """As Debian's Postfix (checked side by side): the first new session
+    over the limit completes its handshake and is then told 421 over TLS;
+    after that STARTTLS itself is refused."""
     i = smtpd_instance(tmp_path, master_extra="anvil unix - - n - 1 anvil\n", **tls_main(
         certs, smtpd_client_new_tls_session_rate_limit="1",
         smtpd_client_event_limit_exceptions=""))
     try:
         c = TlsClient(i.port, context(certs))
+        assert c.ehlo[0].startswith("250-")
+        c.close()
+        # The second new session: the server speaks first, after the handshake.
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        assert c.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+        c.s = context(certs).wrap_socket(c.s, server_hostname="mail.example.com")
+        assert re.fullmatch(r"421 4\.7\.0 postfix\.oracle\.test Error: too many new TLS sessions "
+                            r"from \S+\[127\.0\.0\.1\]", c.reply()[0])
         c.close()
         c = Client(i.port)
         c.cmd("EHLO client.example")
-        assert c.cmd("STARTTLS") == "454 4.7.0 Error: too many new TLS sessions from 127.0.0.1"
+        assert re.fullmatch(r"454 4\.7\.0 Error: too many new TLS sessions from \S+\[127\.0\.0\.1\]",
+                            c.cmd("STARTTLS"))
         assert c.cmd("MAIL FROM:<s@example.com>") == "250 2.1.0 Ok"
         c.close()
-        i.wait_for_log(r"warning: New TLS session rate limit exceeded: 1 from \S+\[127\.0\.0\.1\] "
+        i.wait_for_log(r"warning: New TLS session rate limit exceeded: 2 from \S+\[127\.0\.0\.1\] "
+                       r"for service 127\.0\.0\.1:\d+")
+        i.wait_for_log(r"warning: Refusing STARTTLS request from \S+\[127\.0\.0\.1\] "
                        r"for service 127\.0\.0\.1:\d+")
     finally:
         stop(i)
@@ -264,5 +290,48 @@ def test_missing_certificate_at_encrypt(tmp_path, certs):
             c.close()
         i.wait_for_log(r'warning: cannot get RSA certificate from file "\S+missing\.pem": '
                        r"disabling TLS support")
+    finally:
+        stop(i)
+
+
+def test_protocols_stall_and_pipelining(tmp_path, certs):
+    i = smtpd_instance(tmp_path, **tls_main(
+        certs, smtpd_tls_protocols="!SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.2",
+        smtpd_starttls_timeout="2s"))
+    try:
+        # TLS 1.0 to 1.2 are refused when the protocol list says so.
+        for low, high in [(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1),
+                          (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)]:
+            ctx = context(certs)
+            ctx.minimum_version, ctx.maximum_version = low, high
+            if low < ssl.TLSVersion.TLSv1_2:
+                ctx.set_ciphers("ALL:@SECLEVEL=0")
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                TlsClient(i.port, ctx)
+        c = TlsClient(i.port, context(certs))
+        assert c.s.version() == "TLSv1.3"
+        c.close()
+        i.wait_for_log(r"SSL_accept error from \S+\[127\.0\.0\.1\]: -1")
+        # A client that stalls in the handshake is dropped after smtpd_starttls_timeout.
+        c = Client(i.port, timeout=60)
+        c.cmd("EHLO client.example")
+        assert c.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+        assert c.s.recv(100) == b""
+        c.close()
+        i.wait_for_log(r"SSL_accept error from \S+\[127\.0\.0\.1\]: Connection timed out")
+        # Commands pipelined after STARTTLS are thrown away, not run after the handshake.
+        c = Client(i.port)
+        c.cmd("EHLO client.example")
+        c.send(b"STARTTLS\r\nMAIL FROM:<injected@example.com>\r\nRCPT TO:<u@oracle.test>\r\n")
+        assert c.reply() == ["220 2.0.0 Ready to start TLS"]
+        s = context(certs).wrap_socket(c.s, server_hostname="mail.example.com")
+        s.sendall(b"EHLO again\r\nRCPT TO:<u@oracle.test>\r\n")
+        data = b""
+        while b"need MAIL" not in data:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert b"503 5.5.1 Error: need MAIL command" in data
+        s.close()
     finally:
         stop(i)

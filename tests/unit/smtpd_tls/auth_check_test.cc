@@ -83,6 +83,7 @@ TEST(SmtpdAuthCheck, CheckCcertAccess) {
 
 TEST(SmtpdAuthCheck, SenderLoginMismatch) {
   Env e;
+  e.cfg.set_override("smtpd_sasl_auth_enable", "yes");
   e.cfg.set_override("smtpd_sender_login_maps", "hash:/logins");
   e.cfg.set_override("smtpd_sender_restrictions", "reject_sender_login_mismatch");
   e.cfg.set_override("smtpd_relay_restrictions", "permit");
@@ -107,6 +108,9 @@ TEST(SmtpdAuthCheck, SenderLoginMismatch) {
   e.cfg.set_override("smtpd_sender_restrictions", "reject_unauthenticated_sender_login_mismatch");
   EXPECT_EQ(e.check(Stage::kRecipient, e.sender("alice@example.com", "bob")), "OK");
   EXPECT_EQ(e.check(Stage::kRecipient, e.sender("alice@example.com")).substr(0, 3), "553");
+  // Without SASL, Postfix ignores these restrictions (with a warning).
+  e.cfg.set_override("smtpd_sasl_auth_enable", "no");
+  EXPECT_EQ(e.check(Stage::kRecipient, e.sender("alice@example.com")), "OK");
 }
 
 TEST(SmtpdAuthCheck, RbReplyMaps) {
