@@ -232,7 +232,8 @@ void init_extensions(const Config& cfg) {
   std::string level = lowercase(cfg.get("smtpd_tls_security_level"));
   if (level.empty())
     level = cfg.get_bool("smtpd_enforce_tls") ? "encrypt" : cfg.get_bool("smtpd_use_tls") ? "may" : "none";
-  if (level == "may" || level == "encrypt") {
+  // Wrapper mode (port 465) is TLS whatever the level says, as in Postfix.
+  if (level == "may" || level == "encrypt" || cfg.get_bool("smtpd_tls_wrappermode")) {
     extensions.tls_required = level == "encrypt";
     std::vector<std::string> problems;
     auto ctx = tls::ServerContext::create(cfg, "smtpd", &problems);
