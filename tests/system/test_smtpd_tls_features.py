@@ -335,3 +335,23 @@ def test_protocols_stall_and_pipelining(tmp_path, certs):
         s.close()
     finally:
         stop(i)
+
+
+def test_chain_files_rsa_and_ecdsa(tmp_path, certs):
+    i = smtpd_instance(tmp_path, smtpd_tls_security_level="may",
+                       smtpd_tls_chain_files=str(certs / "server-chain.pem"))
+    try:
+        for cipher, key in [("ECDHE-ECDSA-AES256-GCM-SHA384", "id-ecPublicKey"),
+                            ("ECDHE-RSA-AES256-GCM-SHA384", "rsaEncryption")]:
+            ctx = context(certs)
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(cipher)
+            c = TlsClient(i.port, ctx)
+            assert c.s.cipher()[0] == cipher
+            der = c.s.getpeercert(binary_form=True)
+            c.close()
+            text = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-text"],
+                                  input=der, capture_output=True, check=True).stdout.decode()
+            assert key in text
+    finally:
+        stop(i)
