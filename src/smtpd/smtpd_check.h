@@ -66,6 +66,7 @@ struct CheckState {
   bool ccert_present = false;   // the client sent a certificate
   bool ccert_trusted = false;   // ... and its chain verified
   std::string ccert_fingerprint, ccert_pkey_fingerprint;  // smtpd_tls_fingerprint_digest
+  std::string ccert_subject;    // the certificate's CommonName
   bool unauth_pipelining = false;   // the client sent ahead without PIPELINING
   std::string etrn_domain;
   int recipient_count = 0;

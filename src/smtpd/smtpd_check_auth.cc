@@ -171,8 +171,8 @@ std::optional<Checker::Outcome> Checker::auth_restriction(std::string_view name,
     for (const auto& [key, partial] : prints()) {
       auto v = lookups_->table(spec, key, partial);
       if (v)
-        return action(*v, spec, stage, state, depth, state.client_name + "[" + state.client_addr + "]",
-                      "Client host");
+        // Postfix names the certificate's CommonName: "<cn>: Client certificate rejected: ...".
+        return action(*v, spec, stage, state, depth, state.ccert_subject, "Client certificate");
       if (v.error().code == Errc::kNotFound) continue;
       log::warn("{}: table lookup problem: {}", spec, v.error().text);
       return reject(state, stage, 451, "4.3.0", "Temporary lookup failure");

@@ -937,6 +937,7 @@ bool Session::start_tls() {
   st_.ccert_trusted = info->peer_has_cert && info->peer_trusted;
   st_.ccert_fingerprint = info->peer_cert_fingerprint;
   st_.ccert_pkey_fingerprint = info->peer_pkey_fingerprint;
+  st_.ccert_subject = info->peer_cn;
   // A full handshake counts towards smtpd_client_new_tls_session_rate_limit;
   // the one over the limit is told so over TLS and dropped, as Postfix does.
   if (ext_.anvil && cfg_.newtls_rate_limit > 0 && !info->session_reused) {

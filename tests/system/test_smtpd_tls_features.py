@@ -118,8 +118,8 @@ def test_all_clientcerts_and_ccert_access(tmp_path, certs):
         c = TlsClient(i.port, context(certs, "client"))
         c.cmd("MAIL FROM:<s@example.com>")
         r = c.cmd("RCPT TO:<x@elsewhere.example>")
-        assert re.fullmatch(r"554 5\.7\.1 <\S+\[127\.0\.0\.1\]>: Client host rejected: "
-                            r"certificate revoked", r), r
+        # As Debian's Postfix words it (checked side by side).
+        assert r == "554 5.7.1 <client.example.com>: Client certificate rejected: certificate revoked"
         c.close()
         # A certificate from another CA is not trusted: no relaying, no reject.
         c = TlsClient(i.port, context(certs, "rogue"))

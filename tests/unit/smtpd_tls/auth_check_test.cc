@@ -46,6 +46,7 @@ CheckState with_cert(bool trusted) {
   s.ccert_trusted = trusted;
   s.ccert_fingerprint = "AA:BB";
   s.ccert_pkey_fingerprint = "CC:DD";
+  s.ccert_subject = "client.example.com";
   return s;
 }
 
@@ -78,7 +79,7 @@ TEST(SmtpdAuthCheck, CheckCcertAccess) {
   EXPECT_EQ(e.check(Stage::kRecipient, with_cert(false)), "OK");
   e.lookups.tables["hash:/acl|AA:BB"] = "REJECT revoked";
   EXPECT_EQ(e.check(Stage::kRecipient, with_cert(true)),
-            "554 5.7.1 <client.example[198.51.100.7]>: Client host rejected: revoked");
+            "554 5.7.1 <client.example.com>: Client certificate rejected: revoked");
 }
 
 TEST(SmtpdAuthCheck, SenderLoginMismatch) {
