@@ -86,6 +86,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "build" / "bin"))
     ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--only", choices=("postern", "postfix"), help="run one side only")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (Postfix's instance needs it)")
@@ -95,6 +96,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-drain-") as tmp:
         tmp = pathlib.Path(tmp)
         os.chmod(tmp, 0o755)
+        ours = theirs = None
         # Postern
         inst = tmp / "postern"
         subprocess.run([str(ROOT / "tools" / "make-instance"), "--dir", str(inst), "--port",
@@ -119,13 +121,16 @@ def main():
                 except OSError:
                     time.sleep(0.1)
         try:
-            ours = drain("postern", etc, inst / "spool",
+            if args.only != "postfix":
+                ours = drain("postern", etc, inst / "spool",
                          lambda: subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "start"],
                                                 check=True, capture_output=True),
                          p_trigger, inst / "spool" / "pid" / "master.pid", args.messages, inject,
                          inst / "log" / "maillog")
         finally:
             subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "stop"], capture_output=True)
+        if args.only == "postern":
+            return
         # Postfix
         pf = PostfixInstance(tmp, free_port())
         mail = tmp / "postfix-mail"
@@ -143,7 +148,8 @@ def main():
                            pf.spool / "pid" / "master.pid", args.messages, inject, pf.maillog)
         finally:
             pf.stop()
-        print(f"ratio postern/postfix drain time: {ours / theirs:.2f}")
+        if ours:
+            print(f"ratio postern/postfix drain time: {ours / theirs:.2f}")
 
 
 if __name__ == "__main__":

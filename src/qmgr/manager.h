@@ -26,7 +26,9 @@
 #include "global/deliver_status.h"
 #include "global/mail_queue.h"
 #include "global/queue_file.h"
+#include "global/match_list.h"
 #include "global/rewrite_client.h"
+#include "qmgr/worker_pool.h"
 #include "util/event_loop.h"
 #include "util/unique_fd.h"
 
@@ -36,6 +38,8 @@ struct Settings {
   long min_backoff = 300, max_backoff = 4000, queue_run_delay = 300;
   long max_lifetime = 5 * 86400, bounce_lifetime = 5 * 86400;
   long active_limit = 20000;
+  long rcpt_limit = 20000;   // qmgr_message_recipient_limit: recipients in memory
+  long rcpt_minimum = 10;    // qmgr_message_recipient_minimum: per message slice
   long initial_concurrency = 5;
   long max_running = 100;  // deliveries at once, all transports (default_process_limit)
   std::vector<std::string> defer_transports;
@@ -51,8 +55,11 @@ class Manager {
 
   // Start-up: moves everything in active/ back to incoming/.
   void recover_active();
-  // One queue scan: incoming/ (and deferred/ when asked), ignoring time
-  // stamps with `all`; ready files move to active/ and their deliveries start.
+  // Starts a queue scan of incoming/ (and deferred/ when asked), ignoring
+  // time stamps with `all`. Ready files move to active/ a few at a time
+  // between deliveries (feed()), within qmgr_message_active_limit and
+  // qmgr_message_recipient_limit; a scan asked for while one runs is
+  // done again when that one ends.
   void run(bool incoming, bool deferred, bool all);
   // Forgets dead destinations (trigger F).
   void forget_dead() { dead_.clear(); }
@@ -60,6 +67,8 @@ class Manager {
   const Settings& settings() const { return s_; }
   // Messages in memory (in active/).
   size_t active_messages() const { return messages_.size(); }
+  // Recipients in memory (in the current slices of active messages).
+  long recipients_in_memory() const { return rcpts_in_memory_; }
 
  private:
   struct Message {
@@ -71,6 +80,8 @@ class Manager {
     UniqueFd fd;
     int pending = 0;                   // requests not yet answered
     bool deferred = false;
+    size_t next_rcpt = 0;              // recipient list position of the next slice
+    bool more = false;                 // recipients beyond this slice remain
   };
   struct Job {
     std::string id;  // message
@@ -92,7 +103,29 @@ class Manager {
     bool warned = false;  // a delay warning went out
   };
 
+  struct Scan {
+    std::string queue;
+    bool check_due = false;  // deferred/: only files whose time has come
+    std::vector<std::string> ids;
+    size_t pos = 0;
+    bool all = false;
+    bool rescan = false, rescan_all = false;
+  };
+  void start_scan(Scan& sc, bool all);
+  // The next file of a scan that is ready, moved to active/; false at the end.
+  bool next_ready(Scan& sc, time_t now, std::string* id);
+  bool room() const;
+  // Loads a few messages, starts deliveries, and comes back later for more.
+  void feed();
+  void schedule_feed();
   void load_message(const std::string& id);
+  // Routes the next slice(s) of recipients of `m` from `qi` (the queue file
+  // open as `fd`); stops at the first slice that queues a delivery.
+  void load_slice(Message& m, const QueueFileInfo& qi, int fd);
+  // A delivery request of `m` is over: the next slice, or the end.
+  void job_done(Message& m, size_t recipients);
+  // Tells the fast flush service about deferred recipients (in a worker).
+  void notify_flush(const std::string& id, const std::vector<DeliverRecipient>& rcpts);
   void dispatch();
   void start_job(const std::string& key, Job job);
   void on_done(Done done);
@@ -125,6 +158,12 @@ class Manager {
   std::vector<Done> done_;
   UniqueFd pipe_read_, pipe_write_;
   int running_ = 0;
+  long rcpts_in_memory_ = 0;
+  Scan incoming_scan_, deferred_scan_;
+  bool feed_scheduled_ = false;
+  std::optional<MatchList> flush_domains_;
+  std::map<std::string, bool> flush_eligible_;
+  WorkerPool pool_;
 };
 
 }  // namespace postern::qmgr
