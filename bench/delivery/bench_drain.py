@@ -20,6 +20,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
+sys.path.insert(0, str(ROOT / "bench"))
+from cpuacct import CpuGroup, proc_cpu_seconds  # noqa: E402
 
 BODY = "Received: from bench\nSubject: bench\n\n" + "x" * 70 + "\n" * 20
 
@@ -61,10 +63,13 @@ def drain(name, etc, spool, start, trigger, master_pid_file, n, inject, log=""):
                         "u%n@demo.test"], input=BODY, text=True, capture_output=True)
     if r.returncode != 0:
         sys.exit(f"{name}: queue-inject: {r.stderr}")
+    group = CpuGroup(name)
     t0 = time.perf_counter()
-    start()
+    with group.entered():
+        start()
     trigger()
     peak = 0
+    q = None
     while not queue_empty(spool):
         try:
             mpid = int(master_pid_file.read_text().strip())
@@ -73,12 +78,17 @@ def drain(name, etc, spool, start, trigger, master_pid_file, n, inject, log=""):
                 peak = max(peak, hwm_kb(q))
         except (OSError, ValueError):
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     elapsed = time.perf_counter() - t0
+    cpu = group.seconds()
+    qcpu = proc_cpu_seconds(q) if q else None
+    group.remove()
     if os.environ.get("BENCH_DEBUG"):
         os.system(f"grep -v 'cannot execute' {log} | grep -v 'smtp\|removed' | head -12")
     print(f"{name:8} {n} messages drained in {elapsed:.1f}s ({n / elapsed:.0f}/s), "
-          f"qmgr VmHWM {peak / 1024:.1f} MiB")
+          f"qmgr VmHWM {peak / 1024:.1f} MiB"
+          + (f", CPU {cpu:.1f}s in all ({cpu / n * 1e3:.2f} ms/message)" if cpu else "")
+          + (f", qmgr CPU {qcpu:.2f}s" if qcpu is not None else ""))
     return elapsed
 
 

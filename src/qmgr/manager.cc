@@ -15,6 +15,7 @@
 #include "flush/flush_client.h"
 #include "global/resolve_reply.h"
 #include "maps/table_lookup.h"
+#include "qmgr/agent_call.h"
 #include "qmgr/schedule.h"
 #include "util/log.h"
 #include "util/socket.h"
@@ -446,10 +447,12 @@ void Manager::start_job(const std::string& key, Job job) {
   std::string socket = queue_.directory() + "/private/" + job.req.transport;
   auto timeout = s_.agent_timeout;
   auto shared = std::make_shared<Job>(std::move(job));
-  pool_.submit([this, key, shared, socket, timeout] {
-    auto reply = deliver_request_send(socket, shared->req, timeout);
-    post(Done{key, std::move(*shared), std::move(reply)});
-  });
+  start_agent_call(loop_, socket, shared->req, timeout,
+                   [this, key, shared](Result<DeliverReply> reply) {
+                     on_done(Done{key, std::move(*shared), std::move(reply)});
+                     dispatch();
+                     schedule_feed();
+                   });
 }
 
 void Manager::post(Done done) {

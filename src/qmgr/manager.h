@@ -2,8 +2,10 @@
 // their recipients to delivery agents grouped by transport and next hop,
 // and then removes each file, defers it with back-off, or returns it.
 //
-// Deliveries run in parallel: each delivery request waits for its agent in
-// a worker thread, and results come back to the event loop through a pipe.
+// Deliveries run in parallel: each delivery request is a conversation with
+// its agent driven by the event loop (agent_call.h); the rarer blocking
+// requests (bounce service, fast flush) run in a worker pool whose results
+// come back to the event loop through a pipe.
 // Each destination (transport:nexthop) has its own queue of requests and a
 // concurrency window that starts at initial_destination_concurrency and
 // grows by one per successful delivery up to
