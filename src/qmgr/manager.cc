@@ -12,9 +12,7 @@
 
 #include "global/rec_type.h"
 #include "global/record.h"
-#include "flush/flush_client.h"
 #include "global/resolve_reply.h"
-#include "maps/table_lookup.h"
 #include "qmgr/agent_call.h"
 #include "qmgr/schedule.h"
 #include "util/log.h"
@@ -49,6 +47,25 @@ std::map<off_t, std::string> defer_reasons(const std::string& path) {
   return out;
 }
 
+// The fast flush service's "add" request (flush/flush_client.h, without
+// linking the table code into qmgr); failures are only logged.
+void flush_add_request(const std::string& socket, const std::string& site, const std::string& id) {
+  auto fd = connect_unix(socket, Clock::now() + std::chrono::seconds(10));
+  if (!fd) {
+    log::warn("connect to public/flush: {}", fd.error().text);
+    return;
+  }
+  Stream s = Stream::from_fd(std::move(*fd));
+  s.set_timeout(std::chrono::seconds(30));
+  if (auto ok = attr_expect_protocol(s, AttrEncoding::kNul, "queue_flush_protocol"); !ok) {
+    log::warn("public/flush: {}", ok.error().text);
+    return;
+  }
+  auto reply = attr_request(s, AttrEncoding::kNul,
+                            AttrList{{"request", "add"}, {"site", site}, {"queue_id", id}});
+  if (!reply) log::warn("public/flush: {}", reply.error().text);
+}
+
 }  // namespace
 
 Settings Settings::from_config(const Config& cfg) {
@@ -80,10 +97,13 @@ Manager::Manager(const Config& cfg, MailQueue queue, EventLoop& loop)
   incoming_scan_.queue = "incoming";
   deferred_scan_.queue = "deferred";
   deferred_scan_.check_due = true;
-  if (auto l = MatchList::from_config(cfg, "fast_flush_domains", maps::make_table_lookup()); l)
+  // Without the table code (qmgr stays small): a table in the list makes
+  // every site a candidate, and the flush service decides.
+  TableLookup undecided = [](std::string_view, std::string_view, bool) -> Result<std::string> {
+    return fail(Errc::kTemporary, "not looked up in qmgr");
+  };
+  if (auto l = MatchList::from_config(cfg, "fast_flush_domains", undecided); l)
     flush_domains_ = std::move(*l);
-  else
-    log::warn("{}", l.error().text);
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) log::fatal("pipe: {}", std::strerror(errno));
   pipe_read_ = UniqueFd(p[0]);
@@ -385,15 +405,15 @@ void Manager::notify_flush(const std::string& id, const std::vector<DeliverRecip
     auto [it, fresh] = flush_eligible_.try_emplace(site, false);
     if (fresh) {
       auto hit = flush_domains_->match_domain(site);
-      it->second = hit && *hit;
+      it->second = !hit || *hit;
     }
     if (it->second && std::find(sites.begin(), sites.end(), site) == sites.end())
       sites.push_back(site);
   }
   if (sites.empty()) return;
-  const Config& cfg = cfg_;
-  pool_.submit([&cfg, id, sites] {
-    for (const auto& site : sites) (void)flush_add(cfg, site, id);
+  std::string socket = queue_.directory() + "/public/flush";
+  pool_.submit([socket, id, sites] {
+    for (const auto& site : sites) flush_add_request(socket, site, id);
   });
 }
 
