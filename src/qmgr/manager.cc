@@ -119,16 +119,41 @@ void Manager::recover_active() {
   for (const auto& id : *ids) {
     if (auto s = queue_.move("active", "incoming", id); !s)
       log::warn("{}: cannot move from active to incoming: {}", id, s.error().text);
+    else
+      recovered_.insert(id);
   }
 }
 
 long Manager::transport_limit(const std::string& transport, std::string_view suffix,
                               std::string_view fallback) const {
   std::string name = transport + std::string(suffix);
+  if (auto it = limits_.find(name); it != limits_.end()) return it->second;
+  long value = static_cast<long>(cfg_.get_int(fallback));
   if (cfg_.raw(name)) {
-    if (auto v = cfg_.int_value(name); v) return static_cast<long>(*v);
+    if (auto v = cfg_.int_value(name); v) value = static_cast<long>(*v);
   }
-  return static_cast<long>(cfg_.get_int(fallback));
+  limits_.emplace(name, value);  // main.cf does not change under a running qmgr
+  return value;
+}
+
+Result<ResolveReply> Manager::resolve(const std::string& sender, const std::string& address) {
+  // A short-lived cache: the same recipients come again and again in a
+  // busy queue, and each answer is a round trip to trivial-rewrite. The
+  // time limit bounds how long a changed table goes unnoticed.
+  constexpr time_t kTtl = 10;
+  constexpr size_t kMax = 2000;
+  time_t now = ::time(nullptr);
+  std::string key = sender + '\0' + address;
+  if (auto it = resolved_.find(key); it != resolved_.end()) {
+    if (now - it->second.first < kTtl && now >= it->second.first) return it->second.second;
+    resolved_.erase(it);
+  }
+  auto rr = rewrite_.resolve(sender, address);
+  if (rr && !(rr->flags & kResolveFail)) {
+    if (resolved_.size() >= kMax) resolved_.clear();
+    resolved_.emplace(std::move(key), std::make_pair(now, *rr));
+  }
+  return rr;
 }
 
 void Manager::run(bool incoming, bool deferred, bool all) {
@@ -201,7 +226,7 @@ void Manager::feed() {
       if (!room()) break;
       std::string id;
       if (next_ready(*sc, now, &id)) {
-        load_message(id);
+        load_message(id, sc->check_due);
         ++loaded;
         more = true;
       }
@@ -219,7 +244,7 @@ void Manager::schedule_feed() {
   loop_.add_timer(std::chrono::milliseconds(0), [this] { feed(); });
 }
 
-void Manager::load_message(const std::string& id) {
+void Manager::load_message(const std::string& id, bool from_deferred) {
   auto m = std::make_unique<Message>();
   m->id = id;
   std::string path = queue_.path("active", id);
@@ -230,7 +255,7 @@ void Manager::load_message(const std::string& id) {
   }
   if (::flock(m->fd.get(), LOCK_EX | LOCK_NB) != 0) {
     log::info("{}: skipped, still being delivered", id);
-    (void)queue_.move("active", "incoming", id);
+    if (queue_.move("active", "incoming", id)) recovered_.insert(id);
     return;
   }
   struct stat st;
@@ -247,7 +272,8 @@ void Manager::load_message(const std::string& id) {
   log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, qi.sender,
             qi.size->content_size, qi.size->rcpt_count);
   // A new attempt starts with a fresh defer log (Postfix resets it too).
-  (void)::unlink(queue_.path("defer", id).c_str());
+  // Only deferred mail, or mail an earlier qmgr had in active/, has one.
+  if (from_deferred || recovered_.erase(id)) (void)::unlink(queue_.path("defer", id).c_str());
   ::flock(m->fd.get(), LOCK_UN);
 
   DeliverRequest& base = m->base;
@@ -296,7 +322,7 @@ void Manager::load_slice(Message& m, const QueueFileInfo& qi, int fd) {
       const auto& q = qi.recipients[i];
       DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
       auto rr = resolver_down ? Result<ResolveReply>(fail(Errc::kTemporary, "resolver down"))
-                              : rewrite_.resolve(qi.sender, q.address);
+                              : resolve(qi.sender, q.address);
       if (!rr) resolver_down = true;  // do not wait again for each recipient
       if (!rr || (rr->flags & kResolveFail)) {
         m.self->defer(r, dsn("4.3.0", "address resolver failure"));
@@ -565,8 +591,9 @@ void Manager::on_done(Done done) {
   job_done(m, req.recipients.size());
 }
 
-void Manager::remove_logs(const std::string& id) {
+void Manager::remove_logs(const std::string& id, bool bounce_trace) {
   for (std::string_view q : {"defer", "bounce", "trace"}) {
+    if (!bounce_trace && q != "defer") continue;
     std::string p = queue_.path(q, id);
     (void)::unlink(p.c_str());
   }
@@ -611,6 +638,7 @@ void Manager::finish_message(Message& m) {
   bool need_warn = m.deferred && m.info.warning_time > 0 && now >= m.info.warning_time &&
                    !m.info.sender.empty();
   if (!need_flush && !need_warn && !need_trace) {
+    m.no_bounce_trace = true;  // no bounce/ or trace/ log to remove
     complete_message(m, true, false);
     return;
   }
@@ -658,7 +686,7 @@ void Manager::complete_message(Message& m, bool bounces_ok, bool warned) {
     if (auto s = queue_.remove("active", id); !s) {
       log::warn("{}: remove: {}", id, s.error().text);
     } else {
-      remove_logs(id);
+      remove_logs(id, !m.no_bounce_trace);
       log::info("{}: removed", id);
     }
   } else {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "global/mail_queue.h"
 #include "global/queue_file.h"
 #include "global/match_list.h"
+#include "global/resolve_reply.h"
 #include "global/rewrite_client.h"
 #include "qmgr/worker_pool.h"
 #include "util/event_loop.h"
@@ -82,6 +84,7 @@ class Manager {
     UniqueFd fd;
     int pending = 0;                   // requests not yet answered
     bool deferred = false;
+    bool no_bounce_trace = false;      // finish_message() saw no bounce/trace log
     size_t next_rcpt = 0;              // recipient list position of the next slice
     bool more = false;                 // recipients beyond this slice remain
   };
@@ -120,7 +123,9 @@ class Manager {
   // Loads a few messages, starts deliveries, and comes back later for more.
   void feed();
   void schedule_feed();
-  void load_message(const std::string& id);
+  void load_message(const std::string& id, bool from_deferred);
+  // trivial-rewrite's resolve, with a short-lived cache.
+  Result<ResolveReply> resolve(const std::string& sender, const std::string& address);
   // Routes the next slice(s) of recipients of `m` from `qi` (the queue file
   // open as `fd`); stops at the first slice that queues a delivery.
   void load_slice(Message& m, const QueueFileInfo& qi, int fd);
@@ -144,7 +149,7 @@ class Manager {
   // nrequest "flush" or "warn" to the bounce service; blocking: runs in a worker.
   bool status_request(const std::string& id, std::string_view nrequest, std::string* why);
   void post(Done done);
-  void remove_logs(const std::string& id);
+  void remove_logs(const std::string& id, bool bounce_trace);
 
   const Config& cfg_;
   MailQueue queue_;
@@ -165,6 +170,9 @@ class Manager {
   bool feed_scheduled_ = false;
   std::optional<MatchList> flush_domains_;
   std::map<std::string, bool> flush_eligible_;
+  std::set<std::string> recovered_;  // moved from active/ at start-up
+  mutable std::map<std::string, long> limits_;  // <transport>_..._limit values
+  std::map<std::string, std::pair<time_t, ResolveReply>> resolved_;
   WorkerPool pool_;
 };
 
