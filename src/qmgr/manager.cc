@@ -267,8 +267,9 @@ void Manager::load_message(const std::string& id, bool from_deferred) {
     (void)queue_.save_corrupt("active", id);
     return;
   }
-  m->info = std::move(*info);
-  const QueueFileInfo& qi = m->info;
+  const QueueFileInfo& qi = *info;
+  m->arrival_sec = qi.arrival_sec;
+  m->warning_time = qi.warning_time;
   log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, qi.sender,
             qi.size->content_size, qi.size->rcpt_count);
   // A new attempt starts with a fresh defer log (Postfix resets it too).
@@ -297,12 +298,9 @@ void Manager::load_message(const std::string& id, bool from_deferred) {
   messages_[id] = std::move(m);
   load_slice(msg, qi, msg.fd.get());
   // Keep no descriptor per message in memory (there may be thousands);
-  // slices, expiry and the warning update open the file again. Neither
-  // the recipient list nor the attributes are needed any more.
+  // slices, expiry and the warning update open the file again.
   msg.self->set_queue_fd(-1);
   msg.fd.reset();
-  msg.info.recipients = {};
-  msg.info.attrs = {};
   if (msg.pending == 0) finish_message(msg);
 }
 
@@ -372,7 +370,7 @@ void Manager::load_slice(Message& m, const QueueFileInfo& qi, int fd) {
         m.deferred = true;
         continue;
       }
-      Job job{id, m.base};
+      Job job{id, {}};
       job.req.nexthop = b.nexthop;
       job.req.transport = b.transport;
       for (size_t i : b.indexes) job.req.recipients.push_back(resolved[i]);
@@ -489,11 +487,16 @@ void Manager::dispatch() {
 void Manager::start_job(const std::string& key, Job job) {
   dests_[key].active++;
   running_++;
-  job.req.handoff_us = now_us();
+  // The request is the message's common part plus this job's own.
+  DeliverRequest req = messages_[job.id]->base;
+  req.handoff_us = now_us();
+  req.transport = job.req.transport;
+  req.nexthop = job.req.nexthop;
+  req.recipients = job.req.recipients;
   std::string socket = queue_.directory() + "/private/" + job.req.transport;
   auto timeout = s_.agent_timeout;
   auto shared = std::make_shared<Job>(std::move(job));
-  start_agent_call(loop_, socket, shared->req, timeout,
+  start_agent_call(loop_, socket, req, timeout,
                    [this, key, shared](Result<DeliverReply> reply) {
                      on_done(Done{key, std::move(*shared), std::move(reply)});
                      dispatch();
@@ -626,17 +629,17 @@ bool Manager::status_request(const std::string& id, std::string_view nrequest, s
 
 void Manager::finish_message(Message& m) {
   std::string id = m.id;
-  long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
+  long age = static_cast<long>(::time(nullptr) - m.arrival_sec);
   bool forced = (m.mode & kQueueModeExpired) != 0;
-  if (m.deferred && message_expired(age, m.info.sender.empty(), s_.max_lifetime,
+  if (m.deferred && message_expired(age, m.base.sender.empty(), s_.max_lifetime,
                                     s_.bounce_lifetime, forced)) {
     expire_message(m);
   }
   time_t now = ::time(nullptr);
   bool need_flush = ::access(queue_.path("bounce", id).c_str(), F_OK) == 0;
   bool need_trace = ::access(queue_.path("trace", id).c_str(), F_OK) == 0;
-  bool need_warn = m.deferred && m.info.warning_time > 0 && now >= m.info.warning_time &&
-                   !m.info.sender.empty();
+  bool need_warn = m.deferred && m.warning_time > 0 && now >= m.warning_time &&
+                   !m.base.sender.empty();
   if (!need_flush && !need_warn && !need_trace) {
     m.no_bounce_trace = true;  // no bounce/ or trace/ log to remove
     complete_message(m, true, false);
@@ -680,7 +683,7 @@ void Manager::clear_warning_time(Message& m) {
 void Manager::complete_message(Message& m, bool bounces_ok, bool warned) {
   std::string id = m.id;
   if (warned) clear_warning_time(m);
-  long age = static_cast<long>(::time(nullptr) - m.info.arrival_sec);
+  long age = static_cast<long>(::time(nullptr) - m.arrival_sec);
   bool deferred = m.deferred || !bounces_ok;
   if (!deferred) {
     if (auto s = queue_.remove("active", id); !s) {
@@ -705,13 +708,18 @@ void Manager::complete_message(Message& m, bool bounces_ok, bool warned) {
 }
 
 void Manager::expire_message(Message& m) {
-  log::info("{}: from=<{}>, status=expired, returned to sender", m.id, m.info.sender);
+  log::info("{}: from=<{}>, status=expired, returned to sender", m.id, m.base.sender);
   auto reasons = defer_reasons(queue_.path("defer", m.id));
   // Re-read: agents marked what they finished.
   UniqueFd fd(::open(queue_.path("active", m.id).c_str(), O_RDWR | O_CLOEXEC));
   auto now_info = fd ? read_queue_file(fd.get(), m.id)
                      : Result<QueueFileInfo>(fail(Errc::kIo, "cannot open queue file"));
-  const QueueFileInfo& cur = now_info ? *now_info : m.info;
+  if (!now_info) {
+    // Nothing is returned blind: the file stays deferred for the next try.
+    log::warn("{}: cannot return expired mail: {}", m.id, now_info.error().text);
+    return;
+  }
+  const QueueFileInfo& cur = *now_info;
   DeliverRequest req = m.base;
   req.active_us = req.handoff_us = now_us();
   StatusReporter self(req, fd.get(), queue_, "none", false);

@@ -77,7 +77,8 @@ class Manager {
  private:
   struct Message {
     std::string id;
-    QueueFileInfo info;
+    long arrival_sec = 0;              // T record
+    long warning_time = 0;             // W record (0: none)
     long mode = 0;
     DeliverRequest base;               // fields every request shares
     std::unique_ptr<StatusReporter> self;  // results qmgr records itself
@@ -88,9 +89,14 @@ class Manager {
     size_t next_rcpt = 0;              // recipient list position of the next slice
     bool more = false;                 // recipients beyond this slice remain
   };
+  // One delivery request's own part (the rest is the message's base).
+  struct JobRequest {
+    std::string transport, nexthop;
+    std::vector<DeliverRecipient> recipients;
+  };
   struct Job {
     std::string id;  // message
-    DeliverRequest req;
+    JobRequest req;
   };
   struct Destination {
     std::deque<Job> waiting;
