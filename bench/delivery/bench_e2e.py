@@ -21,6 +21,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
+sys.path.insert(0, str(ROOT / "bench"))
+from cpuacct import CpuGroup  # noqa: E402
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 BOXES = 100
 
@@ -75,6 +77,7 @@ def main():
     bin_dir = pathlib.Path(args.bin).resolve()
     from postfix_oracle import PostfixInstance, free_port, wait_for_port
     ours = theirs = None
+    group_p, group_f = CpuGroup("postern"), CpuGroup("postfix")
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         tmp = pathlib.Path(tmp)
         os.chmod(tmp, 0o755)
@@ -88,8 +91,9 @@ def main():
             with open(etc / "main.cf", "a") as f:
                 f.write(f"virtual_mailbox_maps = texthash:{etc}/vbench\n")
             try:
-                subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "start"], check=True,
-                               capture_output=True)
+                with group_p.entered():
+                    subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "start"],
+                                   check=True, capture_output=True)
                 wait_for_port(port)
                 ours = run_side("postern", port, inst / "mail", args)
             finally:
@@ -109,11 +113,18 @@ def main():
                         virtual_gid_maps=f"static:{pw.pw_gid}", virtual_minimum_uid="1")
             pf.command("postfix", "check")
             try:
-                pf.start()
+                with group_f.entered():
+                    pf.start()
                 theirs = run_side("postfix", port, mail, args)
             finally:
                 pf.stop()
                 subprocess.run(["rm", "-rf", str(pf.base)])
+        for name, g in (("postern", group_p), ("postfix", group_f)):
+            cpu = g.seconds()
+            if cpu:
+                print(f"{name:8} CPU used by the mail system: {cpu:.1f}s "
+                      f"({cpu / args.messages * 1e3:.2f} ms/message)")
+            g.remove()
         if ours and theirs:
             print(f"ratio postern/postfix messages/s: {theirs / ours:.2f}")
 

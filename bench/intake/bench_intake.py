@@ -27,6 +27,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
+sys.path.insert(0, str(ROOT / "bench"))
+from cpuacct import CpuGroup  # noqa: E402
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 
 
@@ -73,6 +75,7 @@ def main():
     bin_dir = pathlib.Path(args.bin).resolve()
     from postfix_oracle import PostfixInstance, free_port, wait_for_port
     ours = theirs = None
+    group_p, group_f = CpuGroup("postern"), CpuGroup("postfix")
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         tmp = pathlib.Path(tmp)
         os.chmod(tmp, 0o755)
@@ -86,8 +89,9 @@ def main():
             with open(etc / "main.cf", "a") as f:
                 f.write("in_flow_delay = 0s\n")
             try:
-                subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "start"], check=True,
-                               capture_output=True)
+                with group_p.entered():
+                    subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "start"],
+                                   check=True, capture_output=True)
                 wait_for_port(port)
                 ours = send("postern", port, inst / "spool", args)
             finally:
@@ -100,11 +104,18 @@ def main():
             pf.set_main(in_flow_delay="0s")
             pf.command("postfix", "check")
             try:
-                pf.start()
+                with group_f.entered():
+                    pf.start()
                 theirs = send("postfix", port, pf.spool, args)
             finally:
                 pf.stop()
                 subprocess.run(["rm", "-rf", str(pf.base)])
+        for name, g in (("postern", group_p), ("postfix", group_f)):
+            cpu = g.seconds()
+            if cpu:
+                print(f"{name:8} CPU used by the mail system: {cpu:.1f}s "
+                      f"({cpu / args.messages * 1e3:.2f} ms/message)")
+            g.remove()
         if ours and theirs:
             print(f"ratio postern/postfix messages/s: {theirs / ours:.2f}")
 
