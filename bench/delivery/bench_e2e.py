@@ -63,6 +63,25 @@ def run_side(name, port, mail, args):
     return elapsed if got >= args.messages else None
 
 
+def show_children(pid_file):
+    """CPU seconds of the live processes under master, by name (debugging)."""
+    from cpuacct import proc_cpu_seconds
+    master = int(pid_file.read_text().strip())
+    by_name = {}
+    for p in pathlib.Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            comm = (p / "comm").read_text().strip()
+            ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == master:
+            n, t = by_name.get(comm, (0, 0.0))
+            by_name[comm] = (n + 1, t + (proc_cpu_seconds(int(p.name)) or 0))
+    print("live processes: " + ", ".join(f"{k} x{n} {t:.2f}s" for k, (n, t) in sorted(by_name.items())))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "build" / "bin"))
@@ -96,6 +115,8 @@ def main():
                                    check=True, capture_output=True)
                 wait_for_port(port)
                 ours = run_side("postern", port, inst / "mail", args)
+                if os.environ.get("BENCH_DEBUG"):
+                    show_children(inst / "spool" / "pid" / "master.pid")
             finally:
                 subprocess.run([str(bin_dir / "postfix"), "-c", str(etc), "stop"],
                                capture_output=True)

@@ -159,7 +159,8 @@ Result<ResolveReply> Manager::resolve(const std::string& sender, const std::stri
 void Manager::run(bool incoming, bool deferred, bool all) {
   if (incoming) start_scan(incoming_scan_, all);
   if (deferred) start_scan(deferred_scan_, all);
-  feed();
+  // Feeding happens from the loop: a burst of triggers costs one scan.
+  schedule_feed();
 }
 
 void Manager::start_scan(Scan& sc, bool all) {
