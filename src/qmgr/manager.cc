@@ -175,8 +175,9 @@ void Manager::start_scan(Scan& sc, bool all) {
   sc.all = all;
 }
 
-bool Manager::next_ready(Scan& sc, time_t now, std::string* id) {
+bool Manager::next_ready(Scan& sc, time_t now, std::string* id, int* budget) {
   for (;;) {
+    if (*budget <= 0) return false;  // more next turn (schedule_feed)
     if (sc.pos >= sc.ids.size()) {
       if (!sc.rescan) {
         sc.ids.clear();
@@ -190,6 +191,7 @@ bool Manager::next_ready(Scan& sc, time_t now, std::string* id) {
       if (sc.ids.empty()) return false;
     }
     const std::string& cand = sc.ids[sc.pos++];
+    --*budget;
     if (messages_.count(cand)) continue;
     struct stat st;
     std::string path = queue_.path(sc.queue, cand);
@@ -220,13 +222,14 @@ void Manager::feed() {
   feed_scheduled_ = false;
   time_t now = ::time(nullptr);
   int loaded = 0;
+  int budget = 1000;  // files looked at per turn (most of deferred/ is not due)
   bool more = true;
   while (more && loaded < kBatch) {
     more = false;
     for (Scan* sc : {&incoming_scan_, &deferred_scan_}) {
       if (!room()) break;
       std::string id;
-      if (next_ready(*sc, now, &id)) {
+      if (next_ready(*sc, now, &id, &budget)) {
         load_message(id, sc->check_due);
         ++loaded;
         more = true;

@@ -124,7 +124,8 @@ class Manager {
   };
   void start_scan(Scan& sc, bool all);
   // The next file of a scan that is ready, moved to active/; false at the end.
-  bool next_ready(Scan& sc, time_t now, std::string* id);
+  // `budget` counts files looked at; at 0 the rest waits for the next turn.
+  bool next_ready(Scan& sc, time_t now, std::string* id, int* budget);
   bool room() const;
   // Loads a few messages, starts deliveries, and comes back later for more.
   void feed();
