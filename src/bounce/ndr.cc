@@ -67,7 +67,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
                 : in.delay ? "Subject: Delayed Mail (still being retried)"
                            : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + (in.to.empty() ? in.sender : in.to));
-  l.push_back("Auto-Submitted: auto-replied");
+  // Postfix: notices to the sender are replies, postmaster copies are not.
+  l.push_back(in.postmaster_copy ? "Auto-Submitted: auto-generated" : "Auto-Submitted: auto-replied");
   l.push_back("MIME-Version: 1.0");
   l.push_back("Content-Type: multipart/report; report-type=delivery-status;");
   l.push_back("\tboundary=\"" + in.boundary + "\"");
@@ -78,6 +79,7 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("--" + in.boundary);
   l.push_back("Content-Description: Notification");
   l.push_back("Content-Type: text/plain; charset=" + in.charset);
+  if (!in.text.empty() || in.postmaster_copy) l.push_back("Content-Transfer-Encoding: 8bit");
   l.push_back("");
   if (!in.text.empty() || in.postmaster_copy) {
     // The template text; postmaster copies carry only the recipients.
@@ -103,10 +105,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
     l.push_back("");
     l.push_back("                   The mail system");
   }
-  bool first = true;
   for (const auto& r : rcpts) {
-    if (!first || !in.postmaster_copy) l.push_back("");
-    first = false;
+    l.push_back("");
     l.push_back("<" + r.recipient + ">: " + r.reason);
   }
   l.push_back("");
