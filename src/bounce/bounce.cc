@@ -81,6 +81,10 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
   ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
   ni.delay = warn;
   ni.success = trace;
+  if (warn)
+    ni.retry_until = mail_date(info.arrival_sec +
+                               cfg.get_time(info.sender.empty() ? "bounce_queue_lifetime"
+                                                                : "maximal_queue_lifetime"));
   // The template: bounce_template_file or the built-in one.
   auto templates = bounce::templates_from_config(cfg);
   const auto& tpl = templates.get(warn    ? bounce::TemplateKind::kDelay

@@ -39,6 +39,8 @@ std::vector<LogRecord> parse_status_log(std::string_view text) {
     else if (name == "reason") cur.reason = value;
     else if (name == "diag_type") cur.dtype = value;
     else if (name == "diag_text") cur.dtext = value;
+    else if (name == "mta_type") cur.mtype = value;
+    else if (name == "mta_mname") cur.mname = value;
     else if (name == "offset") cur.offset = std::atol(value.c_str());
     else if (name == "notify_flags") cur.notify_flags = std::atoi(value.c_str());
   }
@@ -127,10 +129,12 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
       l.push_back("Original-Recipient: rfc822;" + r.orig);
     l.push_back("Action: " + (r.action.empty() ? std::string(in.success ? "delivered" : in.delay ? "delayed" : "failed") : r.action));
     l.push_back("Status: " + r.status);
+    if (!r.mtype.empty() && !r.mname.empty()) l.push_back("Remote-MTA: " + r.mtype + "; " + r.mname);
     if (!r.dtype.empty())
       l.push_back("Diagnostic-Code: " + r.dtype + "; " + r.dtext);
     else
       l.push_back("Diagnostic-Code: X-Postfix; " + r.reason);
+    if (in.delay && !in.retry_until.empty()) l.push_back("Will-Retry-Until: " + in.retry_until);
   }
   l.push_back("");
   l.push_back("--" + in.boundary);
