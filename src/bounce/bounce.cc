@@ -18,6 +18,7 @@
 #include <string>
 
 #include "bounce/ndr.h"
+#include "bounce/template.h"
 #include "global/attr.h"
 #include "global/cleanup_client.h"
 #include "global/deliver_agent.h"
@@ -33,6 +34,24 @@
 using namespace postern;
 
 namespace {
+
+// "Mail Delivery System <MAILER-DAEMON>" -> "... <MAILER-DAEMON@origin>",
+// as cleanup qualifies a local address.
+std::string qualify_from(const std::string& from, const std::string& origin) {
+  auto lt = from.find('<');
+  auto gt = from.find('>', lt == std::string::npos ? 0 : lt);
+  if (lt != std::string::npos && gt != std::string::npos) {
+    std::string addr = from.substr(lt + 1, gt - lt - 1);
+    if (!addr.empty() && addr.find('@') == std::string::npos)
+      return from.substr(0, gt) + "@" + origin + from.substr(gt);
+    return from;
+  }
+  auto sp = from.find_first_of(" \t(");
+  std::string addr = from.substr(0, sp);
+  if (!addr.empty() && addr.find('@') == std::string::npos)
+    return addr + "@" + origin + (sp == std::string::npos ? "" : from.substr(sp));
+  return from;
+}
 
 // Sends one notification about message `id` to `to` through cleanup; the
 // postmaster's copy carries the returned message's headers only.
@@ -62,6 +81,24 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
   ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
   ni.delay = warn;
   ni.success = trace;
+  // The template: bounce_template_file or the built-in one.
+  auto templates = bounce::templates_from_config(cfg);
+  const auto kind = verify  ? bounce::TemplateKind::kVerify
+                    : warn  ? bounce::TemplateKind::kDelay
+                    : trace ? bounce::TemplateKind::kSuccess
+                            : bounce::TemplateKind::kFailure;
+  const auto& tpl = templates.get(kind);
+  std::vector<std::string> warnings;
+  auto text = bounce::expand_text(tpl, cfg, &warnings);
+  for (const auto& w : warnings) log::warn("{}", w);
+  if (!text) {
+    log::warn("{} -- using the built-in template", text.error().text);
+    text = bounce::expand_text(bounce::default_templates().get(kind), cfg, &warnings);
+  }
+  if (text) ni.text = *text;
+  ni.charset = tpl.charset;
+  ni.from = qualify_from(tpl.from, cfg.get("myorigin"));
+  ni.subject = postmaster && !tpl.postmaster_subject.empty() ? tpl.postmaster_subject : tpl.subject;
   ni.verify = verify;
   bool headers_only = warn || trace || postmaster;
   Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));

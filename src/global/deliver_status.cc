@@ -210,7 +210,7 @@ void StatusReporter::sent(const DeliverRecipient& r, const DsnResult& dsn) {
   if (r.notify_flags & kDsnNotifySuccess) {
     // NOTIFY=SUCCESS: qmgr has bounce send a delivery report from this log.
     DsnResult t = dsn;
-    t.action = "delivered";
+    if (t.action.empty()) t.action = "delivered";
     append_log("trace", r, t);
   }
   if (hold_) {

@@ -64,6 +64,9 @@ class StatusReporter {
   // deliveries was deferred.
   void hold() { hold_ = true; held_.reset(); }
   void release(const DeliverRecipient& r);
+  // A result that another agent logged and recorded (local's
+  // mailbox_transport hand-off): counted for the reply only.
+  void passed(const DeliverRecipient& r, RcptOutcome o) { record(r, o); }
 
   // The reply for qmgr: status 1 when some result could not be recorded.
   const DeliverReply& reply() const { return reply_; }
