@@ -83,17 +83,17 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
   ni.success = trace;
   // The template: bounce_template_file or the built-in one.
   auto templates = bounce::templates_from_config(cfg);
-  const auto kind = verify  ? bounce::TemplateKind::kVerify
+  const auto tkind = verify  ? bounce::TemplateKind::kVerify
                     : warn  ? bounce::TemplateKind::kDelay
                     : trace ? bounce::TemplateKind::kSuccess
                             : bounce::TemplateKind::kFailure;
-  const auto& tpl = templates.get(kind);
+  const auto& tpl = templates.get(tkind);
   std::vector<std::string> warnings;
   auto text = bounce::expand_text(tpl, cfg, &warnings);
   for (const auto& w : warnings) log::warn("{}", w);
   if (!text) {
     log::warn("{} -- using the built-in template", text.error().text);
-    text = bounce::expand_text(bounce::default_templates().get(kind), cfg, &warnings);
+    text = bounce::expand_text(bounce::default_templates().get(tkind), cfg, &warnings);
   }
   if (text) ni.text = *text;
   ni.charset = tpl.charset;

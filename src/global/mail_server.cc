@@ -326,9 +326,17 @@ int trigger_server_main(int argc, char** argv, std::string_view program, Trigger
         if (n <= 0) return;
         data.assign(buf, n);
       } else {
-        UniqueFd client = take_client(fd, ctx);
-        if (!client) return;
-        data = read_trigger(std::move(client), trigger_timeout);
+        // Every client that is waiting, not one per turn of the loop: a
+        // busy service must not leave its triggers' senders queued up.
+        for (int i = 0; i < 1000; ++i) {
+          UniqueFd client = take_client(fd, ctx);
+          if (!client) break;
+          std::string more = read_trigger(std::move(client), trigger_timeout);
+          core.begin_work();
+          handler(more, ctx);
+          core.end_work();
+        }
+        return;
       }
       core.begin_work();
       handler(data, ctx);

@@ -2,6 +2,7 @@
 // back-off, expiry, and splitting recipients into delivery requests.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -19,6 +20,30 @@ long backoff_delay(long age, long min_backoff, long max_backoff);
 // A lifetime of 0 means one delivery attempt only.
 bool message_expired(long age, bool null_sender, long max_lifetime, long bounce_lifetime,
                      bool forced);
+
+// qmgr_message_recipient_limit: the recipients of a message are read in
+// slices. A slice holds up to `budget` (at least `minimum`, at least 1)
+// recipients that are not done, starting at list position `start`.
+struct Slice {
+  std::vector<size_t> indexes;  // positions in the recipient list
+  size_t next = 0;              // where the next slice starts
+  bool more = false;            // recipients not done remain from `next` on
+};
+template <class DoneFn>
+Slice next_slice(size_t count, size_t start, long budget, long minimum, DoneFn done) {
+  Slice s;
+  long want = std::max<long>({budget, minimum, 1});
+  size_t i = start;
+  for (; i < count && static_cast<long>(s.indexes.size()) < want; ++i)
+    if (!done(i)) s.indexes.push_back(i);
+  s.next = i;
+  for (; i < count; ++i)
+    if (!done(i)) {
+      s.more = true;
+      break;
+    }
+  return s;
+}
 
 // One recipient with its resolved destination.
 struct Routed {

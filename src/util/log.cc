@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 namespace postern::log {
 namespace {
@@ -64,18 +66,47 @@ int facility_code(std::string_view name) {
   return LOG_MAIL;
 }
 
-// Sends one line to postlogd; false when nobody listens there.
+// Sends one line to postlogd; false when nobody listens there. The socket
+// stays connected between lines (a socket per line cost more than the
+// line); it is checked by inode before each use, so a descriptor that was
+// closed and reused for something else is never written to.
 bool send_to_postlog(const std::string& socket_path, const std::string& line) {
   if (socket_path.empty() || socket_path.size() >= sizeof(sockaddr_un::sun_path)) return false;
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-  ssize_t n = ::sendto(fd, line.data(), line.size(), MSG_DONTWAIT,
-                       reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  ::close(fd);
-  return n == static_cast<ssize_t>(line.size());
+  static std::mutex mutex;
+  static int fd = -1;
+  static dev_t dev = 0;
+  static ino_t ino = 0;
+  static std::string path;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    struct stat st {};
+    bool ours = fd >= 0 && path == socket_path && ::fstat(fd, &st) == 0 && st.st_dev == dev &&
+                st.st_ino == ino && S_ISSOCK(st.st_mode);
+    if (!ours) {
+      if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) ::close(fd);
+      fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return false;
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+          ::fstat(fd, &st) != 0) {
+        ::close(fd);
+        fd = -1;
+        return false;
+      }
+      dev = st.st_dev;
+      ino = st.st_ino;
+      path = socket_path;
+    }
+    ssize_t n = ::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(line.size())) return true;
+    // postlogd restarted (its socket is new): connect again, once.
+    if (n >= 0 || (errno != ECONNREFUSED && errno != ENOTCONN && errno != EPIPE)) return false;
+    ::close(fd);
+    fd = -1;
+  }
+  return false;
 }
 
 void append_to_file(const std::string& path, const std::string& line) {
