@@ -236,3 +236,15 @@ def test_long_response_star_and_bad_base64(tmp_path, dovecot):
                        r"base64 data in initial response, sasl_username=\(unavailable\)")
     finally:
         stop(i)
+
+
+def test_postconf_lists_server_sasl_types(tmp_path):
+    from conftest import BIN, run
+    (tmp_path / "main.cf").write_text("")
+    ours = run([BIN / "postconf", "-c", tmp_path, "-a"])
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.split() == ["cyrus", "dovecot"]
+    import os
+    if os.path.exists("/usr/sbin/postconf"):
+        theirs = run(["/usr/sbin/postconf", "-a"])
+        assert ours.stdout == theirs.stdout
