@@ -263,3 +263,14 @@ def test_non_smtpd_milters_do_not_see_smtp_mail(milter_env):
     qf = queued_file(inst)
     assert qf.header("X-Test-Milter") is None
     assert not any(e.startswith("mail:") for e in m.events())
+
+
+def test_content_timeout_applies_default_action(milter_env):
+    inst, _ = milter_env("hang_eom",
+                         spec="{{ {spec}, content_timeout=2s, default_action=tempfail }}")
+    out = send(inst)
+    assert out["end"] == "451 4.7.1 Service unavailable - try again later"
+    inst.wait_for_log(r"warning: milter inet:127\.0\.0\.1:\d+: read timeout")
+    inst.wait_for_log(r"milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 4\.7\.1 "
+                      r"Service unavailable - try again later; from=<alice@oracle\.test>")
+    assert not queue_files(inst.spool, "incoming")

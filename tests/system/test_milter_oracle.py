@@ -46,8 +46,7 @@ def converse(port):
     s.sendall(b"QUIT\r\n")
     out.append(reply())
     s.close()
-    # Postfix's EHLO lists its own extensions: compare the rest.
-    return [r for r in out if not r.startswith("250-")]
+    return out
 
 
 def milter_lines(log):
@@ -122,7 +121,8 @@ def run_postern(tmp_path, spec):
 
 @pytest.mark.parametrize("mode", ["reject_rcpt", "all", "chgheader", "insheader", "delheader",
                                   "replacebody", "quarantine", "discard", "reject_eom",
-                                  "tempfail_eom", "down"])
+                                  "tempfail_eom", "down", "reject_connect",
+                                  "reject_mail", "tempfail_rcpt", "discard_rcpt"])
 def test_same_as_postfix(tmp_path, mode):
     (tmp_path / "postern").mkdir()
     m = None if mode == "down" else PyMilter(tmp_path, mode)
@@ -136,5 +136,7 @@ def test_same_as_postfix(tmp_path, mode):
     print("POSTFIX", pf)
     print("POSTERN", ours)
     assert ours[0] == pf[0], "SMTP replies differ"
-    assert ours[1] == pf[1], "milter log lines differ"
+    # Two processes' lines interleave differently (the readiness probe
+    # is a connection of its own).
+    assert sorted(ours[1]) == sorted(pf[1]), "milter log lines differ"
     assert ours[2] == pf[2], "queue files differ"
