@@ -334,7 +334,9 @@ Reply Milter::event(char cmd, std::string_view data, bool no_reply, int timeout,
       case 'r': return {Reply::kReject, reject_text()};
       case 't': return {Reply::kTempfail, tempfail_text()};
       case 'd': return {Reply::kDiscard, ""};
-      case 's': return {Reply::kContinue, ""};  // skip the rest of the body
+      case 's':  // skip the rest of the body
+        skip_body_ = true;
+        return {Reply::kContinue, ""};
       case 'y': {
         std::string text = fields().empty() ? "" : fields()[0];
         // "550 5.7.1 text"; multi-line replies arrive with CRLF between lines.
@@ -476,13 +478,14 @@ Reply Milter::eoh(const MacroFn& m) {
 
 Reply Milter::body(std::string_view chunk) {
   if (state_ != State::kReady) return state_ == State::kError ? default_reply() : Reply{};
-  if (pflags_ & kNoBody) return {};
+  if ((pflags_ & kNoBody) || skip_body_) return {};
   return event('B', chunk, pflags_ & kNrBody, s_.content_timeout);
 }
 
 Reply Milter::eom(const MacroFn& m, std::vector<Modification>* mods) {
   if (state_ != State::kReady) return state_ == State::kError ? default_reply() : Reply{};
   if (auto st = send_macros('E', kMacroEom, m); !st) return fail(st.error().text);
+  skip_body_ = false;
   std::vector<Modification> mine;
   Reply r = event('E', "", false, s_.content_timeout, &mine);
   if (state_ == State::kError) return r;
