@@ -58,7 +58,7 @@ def converse(port):
 def milter_lines(log):
     out = []
     for line in log.splitlines():
-        if "milter-" not in line and "Milter service" not in line:
+        if not re.search(r"milter-(reject|discard|hold): |Milter service|warning: milter ", line):
             continue
         text = line.split("]: ", 1)[1]
         text = re.sub(r"^[0-9A-Za-z]{6,}: ", "ID: ", text)
@@ -141,7 +141,8 @@ def run_postern(tmp_path, spec):
 @pytest.mark.parametrize("mode", ["reject_rcpt", "all", "chgheader", "insheader", "delheader",
                                   "replacebody", "quarantine", "discard", "reject_eom",
                                   "tempfail_eom", "down", "reject_connect",
-                                  "reject_mail", "tempfail_rcpt", "discard_rcpt"])
+                                  "reject_mail", "tempfail_rcpt", "discard_rcpt",
+                                  "hang_mail"])
 def test_same_as_postfix(tmp_path, mode):
     (tmp_path / "postern").mkdir()
     m = None if mode == "down" else PyMilter(tmp_path, mode)
