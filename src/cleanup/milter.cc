@@ -23,6 +23,9 @@ struct Model {
   std::vector<Record> envelope;   // records before M, without C
   SizeRecord size;
   std::vector<std::string> headers;  // one entry per header, folded lines joined by "\n"
+  // The Received: header our smtpd/pickup added first is not shown to
+  // milters, as Postfix hides its own (indexes count visible headers).
+  size_t hidden = 0;
   bool blank = false;                // an empty line separates headers and body
   std::vector<std::string> body;
   std::vector<Record> extracted;     // records after X, without E
@@ -113,6 +116,7 @@ Result<Model> read_model(int fd) {
       break;
     }
   }
+  if (!m.headers.empty() && istarts_with(m.headers[0], "Received:")) m.hidden = 1;
   if (i < lines.size() && lines[i].empty()) {
     m.blank = true;
     i++;
@@ -180,14 +184,14 @@ void apply(Model& m, const milter::Modification& mod) {
       m.headers.push_back(make_header(mod.name, mod.value));
       break;
     case K::kInsertHeader: {
-      size_t at = std::min<size_t>(mod.index, m.headers.size());
+      size_t at = mod.index == 0 ? 0 : std::min<size_t>(mod.index + m.hidden, m.headers.size());
       m.headers.insert(m.headers.begin() + static_cast<long>(at), make_header(mod.name, mod.value));
       break;
     }
     case K::kChangeHeader: {
       uint32_t n = 0;
       uint32_t want = mod.index == 0 ? 1 : mod.index;
-      for (size_t i = 0; i < m.headers.size(); i++) {
+      for (size_t i = m.hidden; i < m.headers.size(); i++) {
         if (!iequals(header_name(m.headers[i]), mod.name)) continue;
         if (++n != want) continue;
         if (mod.value.empty()) m.headers.erase(m.headers.begin() + static_cast<long>(i));
@@ -361,12 +365,14 @@ MilterVerdict CleanupMilters::run(int fd, QueueFileWriter& writer, const std::st
     if (own) {
       r = x->connect("localhost", "127.0.0.1", 0, macros);
       if (go(r)) r = x->helo("localhost", macros);
-      if (go(r)) r = x->mail({"<" + m.sender() + ">"}, macros);
+      // Postfix sends local mail's addresses without angle brackets.
+      if (go(r)) r = x->mail({m.sender()}, macros);
       for (const auto& rc : m.recipients())
-        if (go(r)) r = x->rcpt({"<" + rc + ">"}, macros);
+        if (go(r)) r = x->rcpt({rc}, macros);
       if (go(r)) r = x->data(macros);
     }
-    for (const auto& h : m.headers) {
+    for (size_t hi = m.hidden; hi < m.headers.size(); hi++) {
+      const std::string& h = m.headers[hi];
       if (!go(r) || x->skipped()) break;
       auto colon = h.find(':');
       r = x->header(header_name(h), std::string_view(h).substr(colon + 1));

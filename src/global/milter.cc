@@ -119,6 +119,22 @@ Result<UniqueFd> connect_milter(const std::string& spec, int timeout) {
   return postern::fail(Errc::kInvalid, "unsupported milter socket type");
 }
 
+std::string_view command_name(char cmd) {
+  switch (cmd) {
+    case 'O': return "SMFIC_OPTNEG";
+    case 'C': return "SMFIC_CONNECT";
+    case 'H': return "SMFIC_HELO";
+    case 'M': return "SMFIC_MAIL";
+    case 'R': return "SMFIC_RCPT";
+    case 'T': return "SMFIC_DATA";
+    case 'L': return "SMFIC_HEADER";
+    case 'N': return "SMFIC_EOH";
+    case 'B': return "SMFIC_BODY";
+    case 'E': return "SMFIC_BODYEOB";
+    default: return "milter";
+  }
+}
+
 }  // namespace
 
 std::string reject_text() { return "550 5.7.1 Command rejected"; }
@@ -280,7 +296,7 @@ Status Milter::negotiate() {
 
 Reply Milter::default_reply() const {
   if (s_.default_action == "accept") return {Reply::kContinue, ""};
-  if (s_.default_action == "reject") return {Reply::kReject, reject_text()};
+  if (s_.default_action == "reject") return {Reply::kReject, "550 5.5.0 Service unavailable"};
   if (s_.default_action == "quarantine")
     return {Reply::kQuarantine, "milter triggers HOLD action"};
   return {Reply::kTempfail, tempfail_text()};
@@ -289,6 +305,9 @@ Reply Milter::default_reply() const {
 Reply Milter::fail(std::string_view why) {
   log::warn("milter {}: {}", s_.name, why);
   state_ = State::kError;
+  // The connection may be shared (smtpd hands it to cleanup): shut it
+  // down so that the other holder sees the failure too, not stale replies.
+  if (stream_) ::shutdown(stream_->fd(), SHUT_RDWR);
   stream_.reset();
   return default_reply();
 }
@@ -320,9 +339,11 @@ Reply Milter::event(char cmd, std::string_view data, bool no_reply, int timeout,
   for (int guard = 0; guard < 100000; guard++) {
     auto r = receive(timeout);
     if (!r) {
-      if (r.error().code == Errc::kTimeout) return fail("read timeout");
-      if (r.error().code == Errc::kEof) return fail("unexpected EOF");
-      return fail(r.error().text);
+      // Postfix's wording: "can't read SMFIC_MAIL reply packet header: ...".
+      std::string what = fmt::format("can't read {} reply packet header: ", command_name(cmd));
+      if (r.error().code == Errc::kTimeout) return fail(what + "Connection timed out");
+      if (r.error().code == Errc::kEof) return fail(what + "unexpected end of file");
+      return fail(what + r.error().text);
     }
     auto& [c, d] = *r;
     auto fields = [&] { return nul_fields(d); };
@@ -334,7 +355,9 @@ Reply Milter::event(char cmd, std::string_view data, bool no_reply, int timeout,
       case 'r': return {Reply::kReject, reject_text()};
       case 't': return {Reply::kTempfail, tempfail_text()};
       case 'd': return {Reply::kDiscard, ""};
-      case 's': return {Reply::kContinue, ""};  // skip the rest of the body
+      case 's':  // skip the rest of the body
+        skip_body_ = true;
+        return {Reply::kContinue, ""};
       case 'y': {
         std::string text = fields().empty() ? "" : fields()[0];
         // "550 5.7.1 text"; multi-line replies arrive with CRLF between lines.
@@ -476,13 +499,14 @@ Reply Milter::eoh(const MacroFn& m) {
 
 Reply Milter::body(std::string_view chunk) {
   if (state_ != State::kReady) return state_ == State::kError ? default_reply() : Reply{};
-  if (pflags_ & kNoBody) return {};
+  if ((pflags_ & kNoBody) || skip_body_) return {};
   return event('B', chunk, pflags_ & kNrBody, s_.content_timeout);
 }
 
 Reply Milter::eom(const MacroFn& m, std::vector<Modification>* mods) {
   if (state_ != State::kReady) return state_ == State::kError ? default_reply() : Reply{};
   if (auto st = send_macros('E', kMacroEom, m); !st) return fail(st.error().text);
+  skip_body_ = false;
   std::vector<Modification> mine;
   Reply r = event('E', "", false, s_.content_timeout, &mine);
   if (state_ == State::kError) return r;

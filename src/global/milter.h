@@ -153,6 +153,7 @@ class Milter {
   std::unique_ptr<Stream> stream_;
   State state_ = State::kError;
   uint32_t version_ = 6, actions_ = 0, pflags_ = 0;
+  bool skip_body_ = false;  // the milter answered SMFIR_SKIP to a body chunk
   std::array<std::optional<std::string>, kMacroStages> wanted_;  // from negotiation
 };
 

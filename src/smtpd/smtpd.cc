@@ -370,8 +370,9 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
     st.client_name = st.reverse_name = "localhost";
     st.client_addr = "127.0.0.1";
   }
-  std::shared_ptr<SmtpdMilter> milter;
-  if (auto local = local_address(fd.get()); local && local->family != AF_UNIX)
+  std::shared_ptr<SmtpdMilter> milter;  // smtpd_milters; none stand-alone (sendmail -bs)
+  if (ctx.args().stand_alone) milter = nullptr;
+  else if (auto local = local_address(fd.get()); local && local->family != AF_UNIX)
     milter = SmtpdMilter::create(ctx.cfg(), local->address.to_string(), local->port);
   else
     milter = SmtpdMilter::create(ctx.cfg(), "", 0);

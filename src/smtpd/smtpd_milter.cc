@@ -15,8 +15,8 @@ namespace {
 // end-of-header and end-of-message stages).
 constexpr std::string_view kHandedMacros[] = {
     "j", "_", "v", "{daemon_name}", "{daemon_addr}", "{daemon_port}", "{client_addr}",
-    "{client_name}", "{client_port}", "{client_ptr}", "{client_resolve}", "{auth_type}",
-    "{auth_authen}", "{mail_addr}", "{rcpt_addr}", "{if_addr}"};
+    "{client_name}", "{client_port}", "{client_ptr}", "{client_resolve}", "{auth_authen}",
+    "{mail_addr}", "{rcpt_addr}", "{if_addr}"};
 
 // ESMTP parameters after the address in "FROM:<a> SIZE=10".
 std::vector<std::string> esmtp_args(const std::string& args) {
@@ -76,10 +76,8 @@ milter::MacroFn SmtpdMilter::macros(const CheckState& st) {
     if (n == "{client_resolve}")
       return std::string(st.client_name == "unknown" ? "FAIL" : "OK");
     if (n == "i") return queue_id_.empty() ? std::nullopt : std::optional(queue_id_);
-    if (n == "{auth_type}" || n == "{auth_authen}") {
-      if (st.sasl_username.empty()) return std::nullopt;
-      return n == "{auth_authen}" ? st.sasl_username : std::string("LOGIN");
-    }
+    if (n == "{auth_authen}")
+      return st.sasl_username.empty() ? std::nullopt : std::optional(st.sasl_username);
     if (n == "{mail_addr}") return st.sender;
     if (n == "{rcpt_addr}") return rcpt_.empty() ? std::nullopt : std::optional(rcpt_);
     return std::nullopt;
@@ -149,6 +147,7 @@ std::optional<std::string> SmtpdMilter::mail(CheckState& st, const std::string& 
 }
 
 std::optional<std::string> SmtpdMilter::rcpt(CheckState& st, const std::string& args) {
+  if (st.discard) return std::nullopt;  // a discarded message is no milter's business
   std::vector<std::string> argv{"<" + st.recipient + ">"};
   for (auto& a : esmtp_args(args)) argv.push_back(std::move(a));
   rcpt_ = st.recipient;
@@ -157,6 +156,7 @@ std::optional<std::string> SmtpdMilter::rcpt(CheckState& st, const std::string& 
 
 std::optional<std::string> SmtpdMilter::data(CheckState& st, const std::string& queue_id) {
   queue_id_ = queue_id;
+  if (st.discard) return std::nullopt;
   return verdict(st, "DATA", list_.data(macros(st)));
 }
 
@@ -177,7 +177,7 @@ Status SmtpdMilter::hand_over(MessageSink& sink, const CheckState& st) {
     if (auto v = m(name)) macro_values.add(name, *v);
   lists.push_back(std::move(macro_values));
   for (auto& x : list_.milters()) {
-    int fd = x->skipped() ? -1 : x->fd();
+    int fd = x->skipped() || st.discard ? -1 : x->fd();
     if (fd < 0) {
       // Nothing to pass: cleanup learns the state (error or accepted).
       continue;
@@ -190,7 +190,8 @@ Status SmtpdMilter::hand_over(MessageSink& sink, const CheckState& st) {
   in_message_ = false;
   rcpt_.clear();
   list_.next_message();
-  if (fds.empty()) return {};
+  // Even with no milter left, so that cleanup knows these are SMTP
+  // mail's milters (and does not apply non_smtpd_milters).
   return sink.send_milters(fds, lists);
 }
 

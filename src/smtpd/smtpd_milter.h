@@ -40,6 +40,8 @@ class SmtpdMilter {
   std::optional<std::string> mail(CheckState& st, const std::string& args);
   std::optional<std::string> rcpt(CheckState& st, const std::string& args);
   std::optional<std::string> data(CheckState& st, const std::string& queue_id);
+  // True after a permanent rejection at connect time.
+  bool denied() const { return session_reject_ && session_reject_->starts_with("5"); }
   // A transaction ends without a message (RSET, rejected, new HELO).
   void abort();
   // Hands the milters to cleanup for the content; the transaction is then

@@ -273,7 +273,10 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
     return true;
   }
   std::vector<std::string> kw;
+  // A milter's 5xx at connect time leaves only ENHANCEDSTATUSCODES (as Postfix).
+  bool denied = ext_.milter && ext_.milter->denied();
   auto add = [&](std::string_view k, std::string_view text) {
+    if (denied && k != "enhancedstatuscodes") return;
     for (const auto& d : cfg_.discard_ehlo_keywords)
       if (d == lowercase(k)) return;
     kw.emplace_back(text);
@@ -1226,6 +1229,8 @@ void Session::run() {
   // A client rejected at connect time (smtpd_delay_reject = no) is greeted
   // with the rejection and refused everything but QUIT, as Postfix does.
   if (client_reject) reply(*client_reject);
+  else if (ext_.milter && ext_.milter->denied())
+    reply(fmt::format("554 {} ESMTP not accepting connections", cfg_.myhostname));
   else reply("220 " + cfg_.banner);
   (void)s_.flush();
   while (!quit_) {

@@ -272,7 +272,7 @@ TEST(Milter, DownMilterGivesDefaultAction) {
   auto a = Milter::open(settings("unix:" + dir.string(), "accept"));
   EXPECT_EQ(a->mail({"<a@b>"}, {}).kind, Reply::kContinue);
   auto j = Milter::open(settings("unix:" + dir.string(), "reject"));
-  EXPECT_EQ(j->rcpt({"<a@b>"}, {}).text, "550 5.7.1 Command rejected");
+  EXPECT_EQ(j->rcpt({"<a@b>"}, {}).text, "550 5.5.0 Service unavailable");
   auto q = Milter::open(settings("unix:" + dir.string(), "quarantine"));
   EXPECT_EQ(q->rcpt({"<a@b>"}, {}).kind, Reply::kQuarantine);
 }
