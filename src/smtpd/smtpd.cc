@@ -15,6 +15,7 @@
 #include "maps/map.h"
 #include "maps/table_lookup.h"
 #include "smtpd/smtpd_milter.h"
+#include "smtpd/smtpd_rewrite_clients.h"
 #include "smtpd/smtpd_session.h"
 #include "util/socket.h"
 #include "util/strings.h"
@@ -321,6 +322,7 @@ void init_extensions(const Config& cfg) {
 
 std::unique_ptr<AnvilClient> anvil;
 std::optional<MatchList> xclient_hosts, xforward_hosts, sasl_exceptions;
+std::optional<smtpd::LocalRewriteClients> local_rewrite_clients;
 std::optional<MatchList> anvil_exceptions;
 
 std::unique_ptr<DaemonLookups> lookups;
@@ -345,6 +347,7 @@ void init(ServiceContext& ctx) {
   };
   hosts("smtpd_authorized_xclient_hosts", xclient_hosts);
   hosts("smtpd_authorized_xforward_hosts", xforward_hosts);
+  local_rewrite_clients = smtpd::LocalRewriteClients::from_config(ctx.cfg(), maps::make_table_lookup());
   if (!trim(ctx.cfg().get("smtpd_sasl_exceptions_networks")).empty())
     hosts("smtpd_sasl_exceptions_networks", sasl_exceptions);
   // Client limits need anvil, so only under master.
@@ -393,6 +396,9 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   ext.xclient_authorized = matcher(xclient_hosts);
   ext.xforward_authorized = matcher(xforward_hosts);
   ext.sasl_exception = matcher(sasl_exceptions);
+  ext.local_rewrite_client = [](const std::string& addr, bool authenticated) {
+    return local_rewrite_clients && local_rewrite_clients->local(addr, authenticated);
+  };
   if (anvil) {
     auto exempt = anvil_exceptions ? anvil_exceptions->match_client(st.client_name, st.client_addr)
                                    : Result<bool>(true);

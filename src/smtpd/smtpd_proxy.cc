@@ -1,5 +1,7 @@
 #include "smtpd/smtpd_proxy.h"
 
+#include "smtpd/smtpd_rewrite_clients.h"
+
 #include <netdb.h>
 
 #include <charconv>
@@ -34,34 +36,6 @@ std::string xtext(std::string_view s) {
   return out;
 }
 
-// XFORWARD SOURCE=LOCAL as Postfix decides it: the client is one that
-// local_header_rewrite_clients names through permit_inet_interfaces
-// (its default); other forms of that list count as remote here.
-bool client_is_local(const Config& cfg, std::string_view addr) {
-  auto ip = IpAddress::parse(addr);
-  if (!ip) return false;
-  bool inet = false;
-  for (auto w : split(cfg.get("local_header_rewrite_clients"), " \t,"))
-    if (iequals(w, "permit_inet_interfaces")) inet = true;
-  if (!inet) return false;
-  for (auto w : split(cfg.get("inet_interfaces"), " \t,")) {
-    if (w.empty()) continue;
-    if (iequals(w, "all")) {
-      if (ip->is_loopback()) return true;
-      for (const auto& a : local_interface_addresses())
-        if (a.address == *ip) return true;
-      return false;
-    }
-    if (iequals(w, "loopback-only") || iequals(w, "localhost")) {
-      if (ip->is_loopback()) return true;
-      continue;
-    }
-    auto mine = IpAddress::parse(w);
-    if (mine && *mine == *ip) return true;
-  }
-  return false;
-}
-
 class ProxySink final : public MessageSink {
  public:
   ProxySink(const Config& cfg, ProxyEndpoint ep)
@@ -69,7 +43,8 @@ class ProxySink final : public MessageSink {
         spec_(cfg.get("smtpd_proxy_filter")),
         ehlo_(cfg.get("smtpd_proxy_ehlo")),
         timeout_(std::chrono::seconds(std::max(1LL, cfg.get_time("smtpd_proxy_timeout")))),
-        cfg_(cfg) {
+        cfg_(cfg),
+        local_clients_(LocalRewriteClients::from_config(cfg, {})) {
     for (auto w : split(cfg.get("smtpd_proxy_options"), " \t,"))
       if (iequals(w, "speed_adjust")) speed_adjust_ = true;
   }
@@ -227,7 +202,7 @@ class ProxySink final : public MessageSink {
       add("HELO", v("log_helo_name"));
       add("IDENT", v("log_ident"));
       add("PROTO", v("log_protocol_name"));
-      add("SOURCE", client_is_local(cfg_, attrs_["client_address"]) ? "LOCAL" : "REMOTE");
+      add("SOURCE", local_clients_.local(attrs_["client_address"], false) ? "LOCAL" : "REMOTE");
       if (auto s = command(line); !s) return s;
       if (last_[0] != '2') return broken(fmt::format("proxy filter {}: XFORWARD: {}", spec_, last_));
     }
@@ -323,6 +298,7 @@ class ProxySink final : public MessageSink {
   std::string spec_, ehlo_;
   std::chrono::seconds timeout_;
   const Config& cfg_;
+  LocalRewriteClients local_clients_;  // XFORWARD SOURCE=LOCAL or REMOTE
   bool speed_adjust_ = false;
   bool replaying_ = false;
   std::vector<std::pair<int, std::string>> buffered_;

@@ -203,7 +203,9 @@ Status Session::open_queue() {
   auto attr = [&](std::string_view n, std::string_view v) {
     if (st) st = rec(rec::kAttr, fmt::format("{}={}", n, v));
   };
-  attr("rewrite_context", "remote");
+  bool local = ext_.local_rewrite_client &&
+               ext_.local_rewrite_client(st_.client_addr, !st_.sasl_username.empty());
+  attr("rewrite_context", local ? "local" : "remote");
   auto fwd = [&](std::string_view name, std::string value) {
     for (const auto& [k, v] : xforward_)
       if (k == name) return v;

@@ -93,6 +93,9 @@ struct Extensions {
   std::function<bool(const std::string& name, const std::string& addr)> xclient_authorized;
   std::function<bool(const std::string& name, const std::string& addr)> xforward_authorized;
   std::string service;                 // master.cf service name (anvil key)
+  // local_header_rewrite_clients: the client's headers are rewritten in the
+  // local context (null: always remote).
+  std::function<bool(const std::string& addr, bool sasl_authenticated)> local_rewrite_client;
   std::shared_ptr<SmtpdMilter> milter; // null: no smtpd_milters
   // smtpd_sasl_exceptions_networks: clients not offered AUTH in EHLO.
   std::function<bool(const std::string& name, const std::string& addr)> sasl_exception;
