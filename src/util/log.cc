@@ -1,6 +1,7 @@
 #include "util/log.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -100,6 +101,13 @@ bool send_to_postlog(const std::string& socket_path, const std::string& line) {
       path = socket_path;
     }
     ssize_t n = ::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    // A full postlogd queue (net.unix.max_dgram_qlen is small) is a burst,
+    // not an absence: wait for room a little while rather than drop the line.
+    for (int waited_ms = 0; n < 0 && errno == EAGAIN && waited_ms < 2000; waited_ms += 50) {
+      struct pollfd p{fd, POLLOUT, 0};
+      (void)::poll(&p, 1, 50);
+      n = ::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     if (n == static_cast<ssize_t>(line.size())) return true;
     // postlogd restarted (its socket is new): connect again, once.
     if (n >= 0 || (errno != ECONNREFUSED && errno != ENOTCONN && errno != EPIPE)) return false;
