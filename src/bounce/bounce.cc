@@ -18,6 +18,7 @@
 #include <string>
 
 #include "bounce/ndr.h"
+#include "bounce/template.h"
 #include "global/attr.h"
 #include "global/cleanup_client.h"
 #include "global/deliver_agent.h"
@@ -34,11 +35,29 @@ using namespace postern;
 
 namespace {
 
+// "Mail Delivery System <MAILER-DAEMON>" -> "... <MAILER-DAEMON@origin>",
+// as cleanup qualifies a local address.
+std::string qualify_from(const std::string& from, const std::string& origin) {
+  auto lt = from.find('<');
+  auto gt = from.find('>', lt == std::string::npos ? 0 : lt);
+  if (lt != std::string::npos && gt != std::string::npos) {
+    std::string addr = from.substr(lt + 1, gt - lt - 1);
+    if (!addr.empty() && addr.find('@') == std::string::npos)
+      return from.substr(0, gt) + "@" + origin + from.substr(gt);
+    return from;
+  }
+  auto sp = from.find_first_of(" \t(");
+  std::string addr = from.substr(0, sp);
+  if (!addr.empty() && addr.find('@') == std::string::npos)
+    return addr + "@" + origin + (sp == std::string::npos ? "" : from.substr(sp));
+  return from;
+}
+
 // Sends one notification about message `id` to `to` through cleanup; the
 // postmaster's copy carries the returned message's headers only.
 bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& info, int fd,
                  const std::vector<bounce::LogRecord>& rcpts, const std::string& kind,
-                 const std::string& to, bool postmaster, std::string* new_id) {
+                 const std::string& to, bool postmaster, std::string* new_id, bool verify = false) {
   bool warn = kind == "warn", trace = kind == "trace";
   auto client = CleanupClient::open_socket(
       cfg.get("queue_directory") + "/public/" + cfg.get("cleanup_service_name"), 0,
@@ -62,6 +81,25 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
   ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
   ni.delay = warn;
   ni.success = trace;
+  // The template: bounce_template_file or the built-in one.
+  auto templates = bounce::templates_from_config(cfg);
+  const auto tkind = verify  ? bounce::TemplateKind::kVerify
+                    : warn  ? bounce::TemplateKind::kDelay
+                    : trace ? bounce::TemplateKind::kSuccess
+                            : bounce::TemplateKind::kFailure;
+  const auto& tpl = templates.get(tkind);
+  std::vector<std::string> warnings;
+  auto text = bounce::expand_text(tpl, cfg, &warnings);
+  for (const auto& w : warnings) log::warn("{}", w);
+  if (!text) {
+    log::warn("{} -- using the built-in template", text.error().text);
+    text = bounce::expand_text(bounce::default_templates().get(tkind), cfg, &warnings);
+  }
+  if (text) ni.text = *text;
+  ni.charset = tpl.charset;
+  ni.from = qualify_from(tpl.from, cfg.get("myorigin"));
+  ni.subject = postmaster && !tpl.postmaster_subject.empty() ? tpl.postmaster_subject : tpl.subject;
+  ni.verify = verify;
   bool headers_only = warn || trace || postmaster;
   Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
   if (s) s = client->record(rec::kAttr, "rewrite_context=local");
@@ -100,7 +138,9 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
 
 // Returns 0 when done, 1 to make qmgr try again later.
 int flush(ServiceContext& ctx, const std::string& queue_name, const std::string& id,
-          const std::string& kind) {
+          const std::string& kind, int flags) {
+  // sendmail -bv: the trace/ log holds what would happen (verify.md).
+  bool verify = kind == "trace" && (flags & kDeliverFlagUserVerify);
   bool warn = kind == "warn", trace = kind == "trace";
   const Config& cfg = ctx.cfg();
   auto queue = MailQueue::from_config(cfg);
@@ -126,7 +166,8 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   }
   // DSN NOTIFY: only recipients that want this kind of notice.
   int notice = warn ? kDsnNotifyDelay : trace ? kDsnNotifySuccess : kDsnNotifyFailure;
-  std::erase_if(rcpts, [notice](const bounce::LogRecord& r) { return !bounce::wants_notice(r, notice); });
+  if (!verify)
+    std::erase_if(rcpts, [notice](const bounce::LogRecord& r) { return !bounce::wants_notice(r, notice); });
   if (rcpts.empty()) {
     if (!warn) (void)::unlink(log_path.c_str());
     return 0;
@@ -139,7 +180,7 @@ int flush(ServiceContext& ctx, const std::string& queue_name, const std::string&
   };
   std::string new_id;
   if (!info->sender.empty()) {
-    if (!send_notice(cfg, id, *info, fd.get(), rcpts, kind, info->sender, false, &new_id))
+    if (!send_notice(cfg, id, *info, fd.get(), rcpts, kind, info->sender, false, &new_id, verify))
       return 1;
     log::info("{}: sender {} notification: {}", id,
               warn ? "delay" : trace ? "delivery status" : "non-delivery", new_id);
@@ -170,7 +211,7 @@ int main(int argc, char** argv) {
     std::string id(req->str("queue_id"));
     if ((what == "flush" || what == "warn" || what == "trace") && !id.empty() && id.find('/') == std::string::npos &&
         queue_name.find('/') == std::string::npos)
-      status = flush(ctx, queue_name, id, what);
+      status = flush(ctx, queue_name, id, what, static_cast<int>(req->number_or("flags", 0)));
     else
       log::warn("bad delivery status request: nrequest={} queue_id={}", what, id);
     attr_write(s, AttrEncoding::kNul, AttrList{{"status", std::to_string(status)}});

@@ -56,12 +56,15 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("Received: by " + in.myhostname + " (" + in.mail_name + ")");
   l.push_back("\tid " + in.new_id + "; " + in.date);
   l.push_back("Date: " + in.date);
-  l.push_back("From: MAILER-DAEMON@" + in.myhostname + " (Mail Delivery System)");
-  if (in.postmaster_copy)
+  l.push_back("From: " + (in.from.empty() ? "MAILER-DAEMON@" + in.myhostname + " (Mail Delivery System)" : in.from));
+  if (!in.subject.empty())
+    l.push_back("Subject: " + in.subject);
+  else if (in.postmaster_copy)
     l.push_back(in.delay ? "Subject: Postmaster Warning: Delayed Mail"
                          : "Subject: Postmaster Copy: Undelivered Mail");
   else
-    l.push_back(in.success ? "Subject: Successful Mail Delivery Report"
+    l.push_back(in.verify ? "Subject: Mail Delivery Status Report"
+                : in.success ? "Subject: Successful Mail Delivery Report"
                 : in.delay ? "Subject: Delayed Mail (still being retried)"
                            : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + (in.to.empty() ? in.sender : in.to));
@@ -75,28 +78,36 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("");
   l.push_back("--" + in.boundary);
   l.push_back("Content-Description: Notification");
-  l.push_back("Content-Type: text/plain; charset=us-ascii");
+  l.push_back("Content-Type: text/plain; charset=" + in.charset);
   l.push_back("");
-  l.push_back("This is the mail system at host " + in.myhostname + ".");
-  l.push_back("");
-  if (in.success) {
-    l.push_back("Your message was successfully delivered to the destination(s)");
-    l.push_back("listed below. The headers of the message are attached below.");
-  } else if (in.delay) {
-    l.push_back("Your message could not be delivered yet to one or more recipients.");
-    l.push_back("The mail system will keep trying; you need not send it again.");
-    l.push_back("The headers of the message are attached below.");
+  if (!in.text.empty() || in.postmaster_copy) {
+    // The template text; postmaster copies carry only the recipients.
+    if (!in.postmaster_copy)
+      for (const auto& t : in.text) l.push_back(t);
   } else {
-    l.push_back("Your message could not be delivered to one or more recipients.");
-    l.push_back("The returned message is attached below.");
-  }
-  l.push_back("");
-  l.push_back("For further assistance, please send mail to postmaster, and include");
-  l.push_back("this problem report.");
-  l.push_back("");
-  l.push_back("                   The mail system");
-  for (const auto& r : rcpts) {
+    l.push_back("This is the mail system at host " + in.myhostname + ".");
     l.push_back("");
+    if (in.success) {
+      l.push_back("Your message was successfully delivered to the destination(s)");
+      l.push_back("listed below. The headers of the message are attached below.");
+    } else if (in.delay) {
+      l.push_back("Your message could not be delivered yet to one or more recipients.");
+      l.push_back("The mail system will keep trying; you need not send it again.");
+      l.push_back("The headers of the message are attached below.");
+    } else {
+      l.push_back("Your message could not be delivered to one or more recipients.");
+      l.push_back("The returned message is attached below.");
+    }
+    l.push_back("");
+    l.push_back("For further assistance, please send mail to postmaster, and include");
+    l.push_back("this problem report.");
+    l.push_back("");
+    l.push_back("                   The mail system");
+  }
+  bool first = true;
+  for (const auto& r : rcpts) {
+    if (!first || !in.postmaster_copy) l.push_back("");
+    first = false;
     l.push_back("<" + r.recipient + ">: " + r.reason);
   }
   l.push_back("");

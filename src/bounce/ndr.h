@@ -37,6 +37,12 @@ struct NdrInfo {
   std::string boundary;               // "ID.time/myhostname"
   bool delay = false;                 // a delay warning, not a bounce
   bool success = false;               // a delivery report (NOTIFY=SUCCESS)
+  // From the bounce template (empty: the built-in wording).
+  std::string charset = "us-ascii";
+  std::string from;                   // From: header value
+  std::string subject;                // Subject: (Postmaster-Subject: for copies)
+  std::vector<std::string> text;      // expanded template text (not in copies)
+  bool verify = false;                // with success: a sendmail -bv report
 };
 
 // The header and text parts of the notification, one line per element

@@ -15,11 +15,13 @@
 #include <memory>
 
 #include "cleanup/message.h"
+#include "cleanup/milter.h"
 #include "global/attr.h"
 #include "global/cleanup_client.h"
 #include "global/mail_queue.h"
 #include "global/mail_server.h"
 #include "global/queue_file.h"
+#include "global/rec_type.h"
 #include "global/rewrite_client.h"
 #include "global/trigger.h"
 #include "util/stream.h"
@@ -34,6 +36,7 @@ struct State {
   cleanup::Tables tables;
   std::unique_ptr<MailQueue> queue;
   std::unique_ptr<RewriteClient> rewrite;
+  cleanup::CleanupMilters milters;
 };
 std::unique_ptr<State> state;
 
@@ -107,6 +110,7 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   cleanup::Message msg(state->settings, state->tables, rewrite, id, writer, flags,
                        std::time(nullptr));
   msg_ptr = &msg;
+  cleanup::CleanupMilters milters = state->milters.for_message();  // this message's milters
   const size_t limit = std::max<size_t>(state->settings.line_length_limit * 4, 1 << 20);
   while (!msg.finished()) {
     auto r = read_record(s, limit);
@@ -118,18 +122,34 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
         log::warn("{}: unexpected EOF from client", id);
       return cleanup_file();
     }
+    if (r->type == rec::kMilterCount) {  // smtpd hands its milters over
+      if (auto st = milters.receive(s, r->data); !st) {
+        log::warn("{}: receive milters: {}", id, st.error().text);
+        return cleanup_file();
+      }
+      continue;
+    }
     msg.record(r->type, r->data);
   }
   int status = msg.status();
   std::string reason = msg.reason();
+  bool hold = msg.hold(), discard = msg.discard();
+  cleanup::MilterVerdict mv;
+  if (status == 0 && !discard && (flags & kCleanupFlagMilter)) {
+    mv = milters.run(file->fd.get(), writer, id, state->settings.line_length_limit);
+    if (mv.status) status = mv.status, reason = mv.reason;
+    hold = hold || mv.hold;
+    discard = discard || mv.discard;
+  }
+  QueueFileWriter& final_writer = mv.writer ? *mv.writer : writer;
   bool queued = false;
-  if (status == 0 && !msg.discard()) {
+  if (status == 0 && !discard) {
     std::string final_queue = "incoming";
-    if (msg.hold()) {
+    if (hold) {
       if (auto st = state->queue->move("incoming", "hold", id); st) final_queue = "hold";
       else log::warn("{}: move to hold: {}", id, st.error().text);
     }
-    if (auto st = writer.commit(file->fd.get()); !st) {
+    if (auto st = final_writer.commit(file->fd.get()); !st) {
       log::warn("{}: write queue file: {}", id, st.error().text);
       status = kCleanupStatWrite;
       reason = "4.3.0 queue file write error";
@@ -171,7 +191,8 @@ void pre_init(ServiceContext& ctx) {
   state = std::make_unique<State>(State{
       std::move(*settings), std::move(*tables), std::make_unique<MailQueue>(std::move(qs)),
       std::make_unique<RewriteClient>("private/" + ctx.cfg().get("rewrite_service_name"),
-                                      std::chrono::seconds(ctx.ipc_timeout()))});
+                                      std::chrono::seconds(ctx.ipc_timeout())),
+      cleanup::CleanupMilters::from_config(ctx.cfg())});
 }
 
 }  // namespace

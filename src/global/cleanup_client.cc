@@ -93,4 +93,18 @@ Result<CleanupOutcome> CleanupClient::finish() {
   return CleanupOutcome{static_cast<int>(*status), std::string(reply->str("reason"))};
 }
 
+Status CleanupClient::send_milters(const std::vector<int>& fds,
+                                   const std::vector<AttrList>& lists) {
+  if (auto st = record(rec::kMilterCount, std::to_string(fds.size())); !st) return st;
+  if (auto st = flush(); !st) return st;
+  auto ack = attr_read(stream_, AttrEncoding::kNul);
+  if (!ack) return fail(Errc::kTemporary, fmt::format("{}: milter hand-over: {}", path_, ack.error().text));
+  if (ack->number_or("status", -1) != 0)
+    return fail(Errc::kTemporary, fmt::format("{}: milter hand-over refused", path_));
+  for (int fd : fds)
+    if (auto st = send_fd(stream_.fd(), fd); !st) return st;
+  for (const auto& l : lists) attr_write(stream_, AttrEncoding::kNul, l);
+  return stream_.flush();
+}
+
 }  // namespace postern

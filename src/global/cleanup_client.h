@@ -10,6 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "global/attr.h"
 
 #include "util/error.h"
 #include "util/stream.h"
@@ -77,6 +80,11 @@ class CleanupClient {
   // Content lines are split into N records when longer than `limit`.
   Status content_line(std::string_view line, size_t limit = 2048);
   Status flush();
+  // Hands milter connections over (smtpd_milters): an 'm' record with the
+  // count, cleanup's go-ahead, the descriptors, then `lists` (one
+  // attribute list for the macros, then one per milter). Call in the
+  // envelope segment, before the M record.
+  Status send_milters(const std::vector<int>& fds, const std::vector<AttrList>& lists);
   // Sends the E record and reads cleanup's verdict.
   Result<CleanupOutcome> finish();
 

@@ -1,5 +1,9 @@
 #include "global/deliver_command.h"
 
+#include <cstdlib>
+
+#include "util/log.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -37,11 +41,20 @@ Result<CommandResult> run_command(const CommandSpec& spec,
     ::dup2(in_r.get(), 0);
     ::dup2(out.get(), 1);
     ::dup2(out.get(), 2);
+    if (!spec.chroot.empty() && (::chroot(spec.chroot.c_str()) != 0 || ::chdir("/") != 0)) {
+      const char* msg = "cannot change root directory\n";
+      (void)!::write(2, msg, std::strlen(msg));
+      ::_exit(75);
+    }
     if (spec.switch_user && ::geteuid() == 0) {
       ::setgroups(0, nullptr);
       if (::setgid(spec.gid) != 0 || ::setuid(spec.uid) != 0) ::_exit(75);
     }
-    if (!spec.cwd.empty()) (void)!::chdir(spec.cwd.c_str());
+    if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0 && spec.cwd_required) {
+      const char* msg = "cannot change to the command directory\n";
+      (void)!::write(2, msg, std::strlen(msg));
+      ::_exit(75);
+    }
     ::execvpe(argv[0], argv.data(), envp.data());
     const char* msg = "cannot execute command\n";
     (void)!::write(2, msg, std::strlen(msg));
@@ -64,6 +77,7 @@ Result<CommandResult> run_command(const CommandSpec& spec,
     if (w < 0 && errno != EINTR) break;
     if (std::chrono::steady_clock::now() > deadline) {
       r.timed_out = true;
+      log::warn("pipe_command_read: read time limit exceeded");
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
@@ -77,8 +91,8 @@ Result<CommandResult> run_command(const CommandSpec& spec,
   char buf[1024];
   ssize_t n = ::pread(out.get(), buf, sizeof(buf), 0);
   if (n > 0) r.output.assign(buf, static_cast<size_t>(n));
-  while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r'))
-    r.output.pop_back();
+  // As Postfix: tabs and line ends become spaces (a trailing newline too,
+  // so failure texts end in "output )").
   for (auto& c : r.output)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   return r;
@@ -112,12 +126,24 @@ constexpr SysExit kSysExits[] = {
 
 }  // namespace
 
+std::vector<std::string> exported_environment(const std::vector<std::string>& names) {
+  std::vector<std::string> env;
+  for (const auto& n : names) {
+    if (n.find('=') != std::string::npos) {
+      env.push_back(n);
+    } else if (const char* v = std::getenv(n.c_str()); v) {
+      env.push_back(n + "=" + v);
+    }
+  }
+  return env;
+}
+
 DsnResult command_dsn(const CommandResult& r, const std::string& command,
                       const std::string& ok_text) {
   DsnResult d;
   std::string out = r.output.empty() ? "" : ". Command output: " + r.output;
   if (r.timed_out) {
-    d.status = "4.3.0";
+    d.status = "5.3.0";  // Postfix returns mail whose command hangs
     d.reason = "Command time limit exceeded: \"" + command + "\"" + out;
   } else if (r.signal) {
     d.status = "4.3.0";

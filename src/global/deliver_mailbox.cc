@@ -63,21 +63,30 @@ Status write_all_fd(int fd, std::string_view data, const std::string& what) {
 
 Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what) {
   std::string buf;
+  const std::string& eol = opt.eol;
   if (opt.from_line) {
     time_t now = ::time(nullptr);
     char date[64];
     struct tm tm;
     ::localtime_r(&now, &tm);
     std::strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-    buf += "From " + (m.sender.empty() ? std::string("MAILER-DAEMON") : m.sender) + "  " + date + "\n";
+    buf += "From " + (m.sender.empty() ? std::string("MAILER-DAEMON") : m.sender) + "  " + date + eol;
   }
-  buf += delivery_headers(m);
+  std::string headers = delivery_headers(m);
+  if (eol != "\n") {
+    for (char c : headers) {
+      if (c == '\n') buf += eol;
+      else buf += c;
+    }
+  } else {
+    buf += headers;
+  }
   bool line_start = true;
   auto s = for_each_content_line(m.queue_fd, m.data_offset, [&](std::string_view line, bool complete) -> Status {
     if (opt.quote_from && line_start && line.starts_with("From ")) buf += ">";
     if (opt.dot_stuff && line_start && line.starts_with(".")) buf += ".";
     buf.append(line);
-    if (complete) buf += "\n";
+    if (complete) buf += eol;
     line_start = complete;
     if (buf.size() > 65536) {
       if (auto w = write_all_fd(fd, buf, what); !w) return w;
@@ -86,7 +95,7 @@ Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std
     return {};
   });
   if (!s) return s;
-  if (opt.blank_line) buf += "\n";
+  if (opt.blank_line) buf += eol;
   return write_all_fd(fd, buf, what);
 }
 
@@ -116,14 +125,19 @@ Status make_dirs(const std::string& dir, mode_t mode) {
 Result<std::string> deliver_maildir(const std::string& dir_in, const MailCopy& m) {
   std::string dir = dir_in;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  for (const char* sub : {"/tmp", "/new", "/cur"}) {
-    if (auto s = make_dirs(dir + sub, 0700); !s) return std::unexpected(s.error());
-  }
   struct timeval tv;
   ::gettimeofday(&tv, nullptr);
   std::string host = maildir_hostname();
   std::string tmp = dir + "/" + maildir_tmp_name(tv.tv_sec, ::getpid(), host);
+  // As Postfix: try the file first, make the directories only when they
+  // are missing, and report the file (not a directory) on failure.
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd && errno == ENOENT) {
+    for (const char* sub : {"/tmp", "/new", "/cur"}) {
+      if (auto s = make_dirs(dir + sub, 0700); !s) return std::unexpected(s.error());
+    }
+    fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  }
   if (!fd) return sys_fail("create maildir file " + tmp);
   auto cleanup = [&] { (void)::unlink(tmp.c_str()); };
   if (auto s = copy_message(fd.get(), m, CopyOptions{}, "write maildir file " + tmp); !s) {
@@ -144,7 +158,10 @@ Result<std::string> deliver_maildir(const std::string& dir_in, const MailCopy& m
   std::string fresh = dir + "/" +
                       maildir_new_name(tv.tv_sec, static_cast<unsigned long>(st.st_dev),
                                        static_cast<unsigned long>(st.st_ino), tv.tv_usec, host);
-  if (::link(tmp.c_str(), fresh.c_str()) != 0) {
+  int linked = ::link(tmp.c_str(), fresh.c_str());
+  if (linked != 0 && errno == ENOENT && make_dirs(dir + "/new", 0700) && make_dirs(dir + "/cur", 0700))
+    linked = ::link(tmp.c_str(), fresh.c_str());
+  if (linked != 0) {
     auto e = sys_fail("create maildir file " + fresh);
     cleanup();
     return e;
@@ -154,6 +171,7 @@ Result<std::string> deliver_maildir(const std::string& dir_in, const MailCopy& m
 }
 
 Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock) {
+  auto errtext = [](const char* what, int err) { return std::string(what) + ": " + std::strerror(err); };
   std::string lock_path = path + ".lock";
   bool have_dotlock = false;
   if (dotlock) {
@@ -172,31 +190,44 @@ Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock) {
   auto unlock = [&] {
     if (have_dotlock) (void)::unlink(lock_path.c_str());
   };
+  bool existed = ::access(path.c_str(), F_OK) == 0;
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) {
-    auto e = sys_fail("cannot open file " + path);
+    int err = errno;
     unlock();
-    return e;
+    return fail(Errc::kIo, errtext(existed ? "cannot open file" : "cannot create file exclusively", err));
   }
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   if (::fcntl(fd.get(), F_SETLKW, &fl) != 0) {
-    auto e = sys_fail("unable to lock for exclusive access: " + path);
+    int err = errno;
     unlock();
-    return e;
+    return fail(Errc::kTemporary, errtext("unable to lock for exclusive access", err));
   }
   struct stat st;
   off_t start = ::fstat(fd.get(), &st) == 0 ? st.st_size : 0;
-  if (m.size_limit > 0 && start > m.size_limit) {
-    unlock();
-    return fail(Errc::kNoSpace, "cannot update mailbox " + path + " for user: file too large");
-  }
   auto s = copy_message(fd.get(), m, CopyOptions{true, true, true}, "write file " + path);
   if (s && ::fsync(fd.get()) != 0) s = sys_fail("write file " + path);
+  // mailbox_size_limit bounds the size of the file after delivery.
+  if (s && m.size_limit > 0 && ::fstat(fd.get(), &st) == 0 && st.st_size > m.size_limit)
+    s = fail(Errc::kNoSpace, errtext("error writing message", EFBIG));
+  else if (!s) {
+    int err = EIO;
+    for (int e : {ENOSPC, EDQUOT, EFBIG, EACCES})
+      if (s.error().text.find(std::strerror(e)) != std::string::npos) err = e;
+    s = fail(s.error().code, errtext("error writing message", err));
+  }
   if (!s) (void)::ftruncate(fd.get(), start);
   unlock();
   return s;
+}
+
+std::string mailbox_status(const Error& e, const std::string& other) {
+  if (e.code != Errc::kNoSpace) return other;
+  // kNoSpace covers ENOSPC and EDQUOT; only the first is the whole disk.
+  if (e.text.find(std::strerror(ENOSPC)) != std::string::npos) return "4.3.1";
+  return "5.2.2";
 }
 
 }  // namespace postern

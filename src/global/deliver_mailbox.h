@@ -44,6 +44,7 @@ struct CopyOptions {
   bool quote_from = false;
   bool blank_line = false;
   bool dot_stuff = false;  // "." at the start of a line becomes ".."
+  std::string eol = "\n";  // the line end written (pipe's eol=)
 };
 Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std::string& what);
 
@@ -54,8 +55,15 @@ Status copy_message(int fd, const MailCopy& m, const CopyOptions& opt, const std
 Result<std::string> deliver_maildir(const std::string& dir, const MailCopy& m);
 
 // Appends to the mbox file `path` (created 0600), locked with fcntl and
-// with a PATH.lock dotlock when `dotlock` is set.
+// with a PATH.lock dotlock when `dotlock` is set. Errors read as Postfix's
+// ("error writing message: File too large" for m.size_limit, kNoSpace);
+// callers put "cannot update mailbox PATH for user U. " in front.
 Status deliver_mbox(const std::string& path, const MailCopy& m, bool dotlock);
+
+// The status code for a failed mailbox delivery, as Postfix chooses it:
+// a full file system 4.3.1 (try again), a full mailbox (quota, size
+// limit) 5.2.2, anything else `other`.
+std::string mailbox_status(const Error& e, const std::string& other);
 
 // Runs `fn` with effective uid/gid switched to uid/gid when running as
 // root (and they differ from root); restores root afterwards.

@@ -32,8 +32,24 @@ namespace postern {
 
 inline constexpr std::string_view kDeliverProtocol = "delivery_request_protocol";
 
-// Request flags.
+// Request flags (Postfix's DEL_REQ_FLAG_* values, so the numbers in
+// queue files and logs mean the same thing).
 inline constexpr int kDeliverFlagRecordSent = 1;  // unused for now, reserved
+// An address probe from the verify service (address verification): the
+// agent does not deliver; StatusReporter sends each result to the verify
+// service ("status=deliverable" / "undeliverable" in the log) instead of
+// the defer/bounce logs. Carried in the queue file as `A trace_flags=256`.
+inline constexpr int kDeliverFlagVerify = 1 << 8;
+// `sendmail -bv`: the agent does not deliver; StatusReporter records what
+// would happen in the trace/ log, and bounce sends the sender a delivery
+// report from it. `A trace_flags=512`.
+inline constexpr int kDeliverFlagUserVerify = 1 << 9;
+// The flags that travel in the queue file's trace_flags attribute.
+inline constexpr int kDeliverTraceFlagsMask = kDeliverFlagVerify | kDeliverFlagUserVerify;
+// True when the agent must only report what would happen (no delivery).
+inline constexpr bool deliver_trace_only(int flags) {
+  return (flags & (kDeliverFlagVerify | kDeliverFlagUserVerify)) != 0;
+}
 
 struct DeliverRecipient {
   std::string orig;       // original recipient ("" when none)

@@ -7,7 +7,9 @@
 
 #include <cstdio>
 
+#include "global/config.h"
 #include "global/queue_file.h"
+#include "global/verify_client.h"
 #include "util/log.h"
 #include "util/unique_fd.h"
 
@@ -152,12 +154,63 @@ bool StatusReporter::append_log(std::string_view queue, const DeliverRecipient& 
   return true;
 }
 
+bool StatusReporter::trace_result(const DeliverRecipient& r, const DsnResult& in,
+                                  int verify_status) {
+  if (!deliver_trace_only(req_.flags)) return false;
+  DsnResult dsn = in;
+  dsn.action = verify_status == kVerifyOk ? "deliverable" : "undeliverable";
+  bool ok = true;
+  if (req_.flags & kDeliverFlagVerify) {
+    const Config& cfg = config();
+    if (verify_status == kVerifyOk || cfg.get_bool("address_verify_negative_cache")) {
+      std::string name = cfg.get("address_verify_service_name");
+      VerifyClient client(verify_socket_path(queue_.directory(), name));
+      // The probe's recipient is the address asked about; after alias
+      // expansion the original one is, so both are answered.
+      Status s;
+      if (!r.orig.empty()) s = client.update(r.orig, verify_status, dsn.reason);
+      if (s && r.address != r.orig) s = client.update(r.address, verify_status, dsn.reason);
+      if (!s) {
+        log::warn("{}: {} service failure: {}", req_.queue_id,
+                  name.empty() ? "verify" : name, s.error().text);
+        ok = false;
+      }
+    } else {
+      dsn.action = "undeliverable-but-not-cached";
+    }
+  } else {
+    // sendmail -bv: the report says which agent would do it.
+    DsnResult t = dsn;
+    t.reason = "delivery via " + relay_ + ": " + dsn.reason;
+    ok = append_log("trace", r, t);
+  }
+  if (!ok) {
+    reply_.status = 1;
+    record(r, RcptOutcome::kDeferred);
+    return true;
+  }
+  log::info("{}", log_line(r, dsn.action, dsn, now_us()));
+  // Nothing is retried: the answer is in; the recipient is done.
+  if (!hold_ && fd_ >= 0) {
+    if (auto s = mark_recipient(fd_, r.offset); !s) {
+      log::warn("{}: cannot mark recipient {} done: {}", req_.queue_id, r.address, s.error().text);
+      reply_.status = 1;
+    }
+  } else if (!hold_) {
+    record(r, RcptOutcome::kDeferred);
+    return true;
+  }
+  record(r, verify_status == kVerifyOk ? RcptOutcome::kSent : RcptOutcome::kBounced);
+  return true;
+}
+
 void StatusReporter::sent(const DeliverRecipient& r, const DsnResult& dsn) {
+  if (trace_result(r, dsn, kVerifyOk)) return;
   log::info("{}", log_line(r, "sent", dsn, now_us()));
   if (r.notify_flags & kDsnNotifySuccess) {
     // NOTIFY=SUCCESS: qmgr has bounce send a delivery report from this log.
     DsnResult t = dsn;
-    t.action = "delivered";
+    if (t.action.empty()) t.action = "delivered";
     append_log("trace", r, t);
   }
   if (hold_) {
@@ -175,6 +228,7 @@ void StatusReporter::defer(const DeliverRecipient& r, const DsnResult& in) {
   DsnResult dsn = in;
   dsn.action = "delayed";
   if (dsn.status.empty() || dsn.status[0] != '4') dsn.status = "4" + (dsn.status.size() > 1 ? dsn.status.substr(1) : std::string(".0.0"));
+  if (trace_result(r, dsn, kVerifyDefer)) return;
   log::info("{}", log_line(r, "deferred", dsn, now_us()));
   append_log("defer", r, dsn);
   record(r, RcptOutcome::kDeferred);
@@ -187,6 +241,7 @@ void StatusReporter::bounce(const DeliverRecipient& r, const DsnResult& in) {
   }
   DsnResult dsn = in;
   dsn.action = "failed";
+  if (trace_result(r, dsn, kVerifyBounce)) return;
   log::info("{}", log_line(r, "bounced", dsn, now_us()));
   if (append_log("bounce", r, dsn) && !hold_) {
     if (auto s = mark_recipient(fd_, r.offset); !s) {

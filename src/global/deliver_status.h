@@ -3,6 +3,11 @@
 //   deferred -> log "status=deferred", append to the defer/ log
 //   bounced  -> log "status=bounced", append to the bounce/ log, mark done
 // (soft_bounce turns a bounce into a deferral with a 4.x.x status.)
+// Trace-only requests (deliver_trace_only(): address probes with
+// kDeliverFlagVerify, `sendmail -bv` with kDeliverFlagUserVerify) are
+// never delivered: every result is logged as "status=deliverable" or
+// "status=undeliverable", sent to the verify service (probes) or to the
+// trace/ log (-bv), and the recipient is marked done, deferrals included.
 // The log line is Postfix's:
 //   ID: to=<r>, [orig_to=<o>, ]relay=R, delay=D, delays=a/b/c/d, dsn=X.Y.Z,
 //   status=S (text)
@@ -59,6 +64,9 @@ class StatusReporter {
   // deliveries was deferred.
   void hold() { hold_ = true; held_.reset(); }
   void release(const DeliverRecipient& r);
+  // A result that another agent logged and recorded (local's
+  // mailbox_transport hand-off): counted for the reply only.
+  void passed(const DeliverRecipient& r, RcptOutcome o) { record(r, o); }
 
   // The reply for qmgr: status 1 when some result could not be recorded.
   const DeliverReply& reply() const { return reply_; }
@@ -70,6 +78,8 @@ class StatusReporter {
 
  private:
   void record(const DeliverRecipient& r, RcptOutcome o);
+  // Handles a result of a trace-only request; false for normal requests.
+  bool trace_result(const DeliverRecipient& r, const DsnResult& dsn, int verify_status);
   bool append_log(std::string_view queue, const DeliverRecipient& r, const DsnResult& dsn);
 
   const DeliverRequest& req_;

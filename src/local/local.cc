@@ -4,11 +4,15 @@
 // mbox file under the home directory) or mail_spool_directory. Mail to
 // addresses that aliases or .forward files name elsewhere is forwarded as
 // a new message through cleanup ("forwarded as ID").
+// mailbox_transport(_maps) and fallback_transport(_maps) hand a recipient
+// to another delivery agent (private/<transport>) with the same delivery
+// request protocol qmgr uses; that agent logs and records the result.
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <fcntl.h>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "global/cleanup_client.h"
+#include "global/deliver_request.h"
 #include "global/deliver_agent.h"
 #include "global/deliver_command.h"
 #include "global/deliver_mailbox.h"
@@ -127,6 +132,7 @@ class LocalDelivery {
 
   void deliver(const DeliverRecipient& r) {
     visited_.clear();
+    sender_ = ar_.req.sender;
     if (auto loop = loop_check(r.address); loop) {
       ar_.status.bounce(r, dsn("5.4.6", "mail forwarding loop for " + r.address));
       return;
@@ -184,13 +190,42 @@ class LocalDelivery {
       }
       if (v) {
         visited_.insert(local);
+        // An "owner-NAME" alias makes the list owner the sender of what
+        // NAME expands to (expand_owner_alias: its expansion instead);
+        // mail from <> keeps the null sender.
+        std::string saved = sender_;
+        if (!sender_.empty() && !local.starts_with("owner-")) {
+          if (auto owner = aliases_.find("owner-" + local); owner) {
+            auto first = split_targets(*owner);
+            sender_ = cfg_.get_bool("expand_owner_alias") && first.size() == 1 &&
+                              first[0].find_first_of("|/:\\") == std::string::npos
+                          ? first[0]
+                          : "owner-" + local;
+            if (sender_.find('@') == std::string::npos) sender_ += "@" + cfg_.get("myorigin");
+          }
+        }
         expand(r, *v, depth + 1, privs_, "alias", local);
+        sender_ = saved;
         return;
       }
     }
     std::string user = ext.user;
     auto pw = lookup_user(user);
     if (!pw) {
+      // Precedence for names not in passwd: mailbox_transport(_maps),
+      // fallback_transport(_maps), luser_relay.
+      for (auto [maps, param] : {std::pair{"mailbox_transport_maps", "mailbox_transport"},
+                                 std::pair{"fallback_transport_maps", "fallback_transport"}}) {
+        bool failed = false;
+        if (auto t = transport_for(maps, param, user, &failed); t) {
+          pass(r, address, *t);
+          return;
+        }
+        if (failed) {
+          ar_.status.defer(r, dsn("4.3.0", std::string(maps) + " lookup failure"));
+          return;
+        }
+      }
       std::string relay = cfg_.get("luser_relay");
       if (!relay.empty() && top) {
         forward(r, {relay});
@@ -208,7 +243,69 @@ class LocalDelivery {
         return;
       }
     }
-    mailbox(r, owner, ext.extension);
+    mailbox(r, owner, ext.extension, address);
+  }
+
+  // The transport for `user` from `maps_param`, else `param`; nullopt when
+  // neither names one (*failed when the lookup itself failed).
+  std::optional<std::string> transport_for(const char* maps_param, const char* param,
+                                           const std::string& user, bool* failed) {
+    std::string maps_value = cfg_.get(maps_param);
+    if (!maps_value.empty()) {
+      auto m = maps::MapList::open(maps_param, maps_value);
+      if (!m) {
+        log::warn("{}", m.error().text);
+        *failed = true;
+        return std::nullopt;
+      }
+      auto v = m->find(user);
+      if (v) return *v;
+      if (v.error().code != Errc::kNotFound) {
+        *failed = true;
+        return std::nullopt;
+      }
+    }
+    std::string t = cfg_.get(param);
+    if (!t.empty()) return t;
+    return std::nullopt;
+  }
+
+  // Hands `r` to the delivery agent of "transport[:nexthop]" as qmgr
+  // would, for the address being delivered (qualified with $myorigin);
+  // that agent logs and records the result, this one only counts it.
+  void pass(const DeliverRecipient& r, const std::string& address, const std::string& spec) {
+    auto colon = spec.find(':');
+    std::string transport = spec.substr(0, colon);
+    std::string nexthop = colon == std::string::npos || colon + 1 == spec.size()
+                              ? ar_.req.nexthop
+                              : spec.substr(colon + 1);
+    if (transport.empty() || transport.find('/') != std::string::npos) {
+      log::warn("bad transport name in \"{}\"", spec);
+      ar_.status.defer(r, dsn("4.3.5", "mail system configuration error"));
+      return;
+    }
+    DeliverRequest req = ar_.req;
+    req.transport = transport;
+    req.nexthop = nexthop;
+    DeliverRecipient rcpt = r;
+    rcpt.address = address.find('@') == std::string::npos ? address + "@" + cfg_.get("myorigin") : address;
+    req.recipients = {rcpt};
+    req.handoff_us = now_us();
+    log::info("{}: passing <{}> to transport={}", ar_.req.queue_id, rcpt.address, transport);
+    auto timeout = std::chrono::seconds(std::max<long long>(cfg_.get_time("ipc_timeout"), 60));
+    auto rep = deliver_request_send(cfg_.get("queue_directory") + "/private/" + transport, req, timeout);
+    if (!rep) {
+      log::warn("{}: connect to transport private/{}: {}", ar_.req.queue_id, transport, rep.error().text);
+      ar_.status.defer(r, dsn("4.3.0", "mail transport unavailable"));
+      return;
+    }
+    for (const auto& [offset, outcome] : rep->outcomes) {
+      if (offset == r.offset && rep->status == 0) {
+        ar_.status.passed(r, outcome);
+        return;
+      }
+    }
+    ar_.status.defer(r, dsn("4.3.0", rep->reason.empty() ? "mail transport unavailable" : rep->reason));
   }
 
   // The first readable .forward file in forward_path, if any.
@@ -274,7 +371,7 @@ class LocalDelivery {
             ar_.status.bounce(r, dsn("5.1.1", "unknown user: \"" + l + "\""));
             continue;
           }
-          mailbox(r, Owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell}, "");
+          mailbox(r, Owner{pw->uid, pw->gid, pw->home, pw->name, pw->shell}, "", l);
         } else if (!has_domain) {
           deliver_address(r, addr, depth, false);
         } else {
@@ -285,15 +382,37 @@ class LocalDelivery {
     if (!remote.empty()) forward(r, remote);
   }
 
-  void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension) {
+  void mailbox(const DeliverRecipient& r, const Owner& o, const std::string& extension,
+               const std::string& address) {
+    // mailbox_transport_maps, mailbox_transport: another agent delivers.
+    bool failed = false;
+    if (auto t = transport_for("mailbox_transport_maps", "mailbox_transport", o.name, &failed); t) {
+      pass(r, address, *t);
+      return;
+    }
+    if (failed) {
+      ar_.status.defer(r, dsn("4.3.0", "mailbox_transport_maps lookup failure"));
+      return;
+    }
     auto parts = split_address(r.address);
-    std::string cmd = expand_attrs(cfg_.raw("mailbox_command").value_or(""),
+    std::string command_text = cfg_.raw("mailbox_command").value_or("");
+    if (std::string maps_value = cfg_.get("mailbox_command_maps"); !maps_value.empty()) {
+      auto m = maps::MapList::open("mailbox_command_maps", maps_value);
+      auto v = m ? m->find(o.name) : Result<std::string>(fail(Errc::kIo, m.error().text));
+      if (v) {
+        command_text = *v;
+      } else if (v.error().code != Errc::kNotFound) {
+        ar_.status.defer(r, dsn("4.3.0", "mailbox_command_maps lookup failure"));
+        return;
+      }
+    }
+    std::string cmd = expand_attrs(command_text,
                                    {{"home", o.home},
                                     {"user", o.name},
                                     {"shell", o.shell},
                                     {"extension", extension},
                                     {"recipient", r.address},
-                                    {"sender", ar_.req.sender},
+                                    {"sender", sender_},
                                     {"local", parts.local},
                                     {"domain", parts.domain},
                                     {"original_recipient", r.orig}});
@@ -333,18 +452,25 @@ class LocalDelivery {
     MailCopy m;
     m.queue_fd = ar_.queue_fd;
     m.data_offset = ar_.req.data_offset;
-    m.sender = ar_.req.sender;
+    m.sender = sender_;
     m.recipient = r.address;
     m.orig_recipient = cfg_.get_bool("enable_original_recipient") ? r.orig : "";
     return m;
   }
 
+  // Address probes and sendmail -bv deliver nothing (verify.md).
+  bool trace_only(const DeliverRecipient& r, const std::string& what) {
+    if (!deliver_trace_only(ar_.req.flags)) return false;
+    ar_.status.sent(r, dsn("2.0.0", what));
+    return true;
+  }
+
   void maildir(const DeliverRecipient& r, const Owner& o, const std::string& dir) {
+    if (trace_only(r, "delivers to maildir")) return;
     MailCopy m = copy(r);
     auto res = as_user(o.uid, o.gid, [&] { return deliver_maildir(dir, m); });
     if (!res) {
-      bool full = res.error().code == Errc::kNoSpace;
-      ar_.status.fail(r, dsn(full ? "5.2.2" : "4.2.0", "maildir delivery failed: " + res.error().text));
+      ar_.status.fail(r, dsn(mailbox_status(res.error(), "4.2.0"), "maildir delivery failed: " + res.error().text));
       return;
     }
     ar_.status.sent(r, dsn("2.0.0", "delivered to maildir"));
@@ -352,13 +478,16 @@ class LocalDelivery {
 
   void mbox(const DeliverRecipient& r, const Owner& o, const std::string& path,
             const std::string& ok) {
+    if (ok.starts_with("delivered to ") && trace_only(r, "delivers to " + ok.substr(13))) return;
     MailCopy m = copy(r);
+    bool is_mailbox = ok == "delivered to mailbox";  // else a file named by an alias or .forward
     m.size_limit = static_cast<long>(cfg_.get_int("mailbox_size_limit"));
     bool dotlock = cfg_.get("mailbox_delivery_lock").find("dotlock") != std::string::npos;
     auto res = as_user(o.uid, o.gid, [&] { return deliver_mbox(path, m, dotlock); });
     if (!res) {
-      bool full = res.error().code == Errc::kNoSpace;
-      ar_.status.fail(r, dsn(full ? "5.2.2" : "5.2.0", res.error().text));
+      std::string text = is_mailbox ? "cannot update mailbox " + path + " for user " + o.name + ". "
+                                    : "cannot append message to file " + path + ": ";
+      ar_.status.fail(r, dsn(mailbox_status(res.error(), "5.2.0"), text + res.error().text));
       return;
     }
     ar_.status.sent(r, dsn("2.0.0", ok));
@@ -366,6 +495,7 @@ class LocalDelivery {
 
   void command(const DeliverRecipient& r, const Owner& o, const std::string& cmd,
                const std::string& extension = {}) {
+    if (trace_only(r, "delivers to command: " + cmd)) return;
     auto parts = split_address(r.address);
     CommandSpec spec;
     std::string shell = cfg_.get("local_command_shell");
@@ -378,10 +508,11 @@ class LocalDelivery {
     spec.time_limit = static_cast<long>(cfg_.get_time("command_time_limit"));
     spec.env = {"HOME=" + o.home,         "USER=" + o.name,
                 "LOGNAME=" + o.name,      "SHELL=" + (o.shell.empty() ? "/bin/sh" : o.shell),
-                "SENDER=" + ar_.req.sender, "RECIPIENT=" + r.address,
+                "SENDER=" + sender_, "RECIPIENT=" + r.address,
                 "LOCAL=" + parts.local,   "DOMAIN=" + parts.domain,
                 "EXTENSION=" + extension, "ORIGINAL_RECIPIENT=" + r.orig,
                 "PATH=/usr/bin:/bin"};
+    for (auto& e : exported_environment(cfg_.get_list("export_environment"))) spec.env.push_back(std::move(e));
     MailCopy m = copy(r);
     auto res = run_command(spec, [&](int fd) {
       return copy_message(fd, m, CopyOptions{true, false, false}, "command pipe");
@@ -395,6 +526,12 @@ class LocalDelivery {
 
   // Sends the message on to `targets` as a new message through cleanup.
   void forward(const DeliverRecipient& r, const std::vector<std::string>& targets) {
+    if (deliver_trace_only(ar_.req.flags)) {
+      std::string list;
+      for (const auto& t : targets) list += (list.empty() ? "" : ", ") + t;
+      ar_.status.sent(r, dsn("2.0.0", "aliased to " + list));
+      return;
+    }
     auto client = CleanupClient::open_socket(cfg_.get("queue_directory") + "/public/" + cfg_.get("cleanup_service_name"), kCleanupFlagMapOk, std::chrono::seconds(60));
     if (!client) {
       ar_.status.defer(r, dsn("4.3.0", "mail forwarding failed: " + client.error().text));
@@ -404,7 +541,7 @@ class LocalDelivery {
     ::gettimeofday(&tv, nullptr);
     Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
     if (s) s = client->record(rec::kAttr, "rewrite_context=local");
-    if (s) s = client->record(rec::kSender, ar_.req.sender);
+    if (s) s = client->record(rec::kSender, sender_);
     for (const auto& t : targets) {
       if (!s) break;
       s = client->record(rec::kOrigRecipient, r.orig.empty() ? r.address : r.orig);
@@ -435,6 +572,7 @@ class LocalDelivery {
   bool alias_error_ = false;
   Owner privs_;
   std::set<std::string> visited_;
+  std::string sender_;  // the envelope sender for deliveries (owner- aliases change it)
 };
 
 }  // namespace

@@ -56,7 +56,7 @@ static void usage(const char* argv0) {
              "[-F (master.cf fields)] [-h (no names)] [-H (no values)] [-l (lock types)] "
              "[-m (map types)] [-M (master.cf)] [-n (non-default parameters)] "
              "[-o name=value (override parameter value)] [-P (master.cf parameters)] "
-             "[-v (verbose)] [-x (expand parameter values)] [name...]",
+             "[-t (bounce templates)] [-v (verbose)] [-x (expand parameter values)] [name...]",
              argv0);
 }
 
@@ -95,7 +95,9 @@ int main(int argc, char** argv) {
       case 'x': opts.expand = true; break;
       case 'X': opts.remove = true; break;
       case '#': opts.comment_out = true; break;
-      case 'b': case 't': case 'E': case 'T':
+      case 'b': opts.bounce_expanded = true; break;
+      case 't': opts.bounce_templates = true; break;
+      case 'E': case 'T':
         log::fatal("option -{} is not supported", static_cast<char>(c));
       default: usage(argv[0]);
     }
@@ -104,6 +106,19 @@ int main(int argc, char** argv) {
 
   if ((opts.edit ? 1 : 0) + (opts.comment_out ? 1 : 0) + (opts.remove ? 1 : 0) > 1)
     log::fatal("specify one of -e, -#, -X");
+  if (opts.bounce_expanded || opts.bounce_templates) {
+    if (opts.bounce_expanded && opts.bounce_templates) log::fatal("specify one of -b and -t");
+    char o = opts.bounce_expanded ? 'b' : 't';
+    const std::pair<bool, char> others[] = {{opts.defaults, 'd'}, {opts.non_default, 'n'},
+                                            {opts.edit, 'e'},     {opts.comment_out, '#'},
+                                            {opts.remove, 'X'},   {opts.master, 'M'},
+                                            {opts.master_field, 'F'}, {opts.master_param, 'P'},
+                                            {opts.map_types, 'm'}, {opts.lock_types, 'l'},
+                                            {opts.sasl_server, 'a'}, {opts.sasl_client, 'A'}};
+    for (const auto& [set, name] : others)
+      if (set) log::fatal("with option -{}, do not specify -{}", o, name);
+    if (opts.args.size() > 1) log::fatal("options -b and -t require at most one template file");
+  }
   if (opts.lock_types || opts.sasl_server || opts.sasl_client) return run_lists(opts);
 
   if (opts.config_dir.empty()) opts.config_dir = default_config_directory();
@@ -115,6 +130,7 @@ int main(int argc, char** argv) {
   cfg.set_process_name("postconf");
   for (const auto& [n, v] : opts.overrides) cfg.set_override(n, v);
   if (opts.map_types) return run_lists(opts);
+  if (opts.bounce_expanded || opts.bounce_templates) return run_bounce_templates(opts, cfg);
   if (opts.master || opts.master_field || opts.master_param) return run_master_cf(opts, cfg);
   return run_main_cf(opts, cfg);
 }

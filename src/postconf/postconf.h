@@ -28,6 +28,8 @@ struct Options {
   bool lock_types = false;     // -l
   bool sasl_server = false;    // -a
   bool sasl_client = false;    // -A
+  bool bounce_expanded = false;  // -b
+  bool bounce_templates = false; // -t
   std::vector<std::pair<std::string, std::string>> overrides;  // -o
   std::vector<std::string> args;
 };
@@ -36,6 +38,8 @@ struct Options {
 int run_main_cf(const Options& opts, Config& cfg);
 int run_master_cf(const Options& opts, Config& cfg);
 int run_lists(const Options& opts);
+// -b / -t: the bounce templates, expanded or as written (postconf_bounce.cc).
+int run_bounce_templates(const Options& opts, const Config& cfg);
 
 // Warns about main.cf as Postfix does in every mode: duplicate entries,
 // unused and undefined parameter names.

@@ -136,19 +136,21 @@ long Manager::transport_limit(const std::string& transport, std::string_view suf
   return value;
 }
 
-Result<ResolveReply> Manager::resolve(const std::string& sender, const std::string& address) {
+Result<ResolveReply> Manager::resolve(const std::string& sender, const std::string& address,
+                                      bool probe) {
   // A short-lived cache: the same recipients come again and again in a
   // busy queue, and each answer is a round trip to trivial-rewrite. The
   // time limit bounds how long a changed table goes unnoticed.
   constexpr time_t kTtl = 10;
   constexpr size_t kMax = 2000;
   time_t now = ::time(nullptr);
-  std::string key = sender + '\0' + address;
+  std::string key = (probe ? "v" : "r") + sender + '\0' + address;
   if (auto it = resolved_.find(key); it != resolved_.end()) {
     if (now - it->second.first < kTtl && now >= it->second.first) return it->second.second;
     resolved_.erase(it);
   }
-  auto rr = rewrite_.resolve(sender, address);
+  // Address probes resolve through the verify class (address_verify_*).
+  auto rr = rewrite_.resolve(sender, address, probe ? "verify" : "resolve");
   if (rr && !(rr->flags & kResolveFail)) {
     if (resolved_.size() >= kMax) resolved_.clear();
     resolved_.emplace(std::move(key), std::make_pair(now, *rr));
@@ -298,6 +300,8 @@ void Manager::load_message(const std::string& id, bool from_deferred) {
   base.client_name = qi.attr("client_name").value_or("");
   base.client_addr = qi.attr("client_address").value_or("");
   base.rewrite_context = qi.attr("rewrite_context").value_or("local");
+  // Address probes and sendmail -bv (kDeliverFlagVerify/UserVerify).
+  base.flags = std::atoi(qi.attr("trace_flags").value_or("0").c_str()) & kDeliverTraceFlagsMask;
   m->self = std::make_unique<StatusReporter>(m->base, m->fd.get(), queue_, "none",
                                              cfg_.get_bool("soft_bounce"));
   Message& msg = *m;
@@ -326,7 +330,7 @@ void Manager::load_slice(Message& m, const QueueFileInfo& qi, int fd) {
       const auto& q = qi.recipients[i];
       DeliverRecipient r{q.orig, q.address, q.offset, q.dsn_orcpt, q.notify_flags};
       auto rr = resolver_down ? Result<ResolveReply>(fail(Errc::kTemporary, "resolver down"))
-                              : resolve(qi.sender, q.address);
+                              : resolve(qi.sender, q.address, m.base.flags & kDeliverFlagVerify);
       if (!rr) resolver_down = true;  // do not wait again for each recipient
       if (!rr || (rr->flags & kResolveFail)) {
         m.self->defer(r, dsn("4.3.0", "address resolver failure"));
@@ -611,7 +615,8 @@ void Manager::remove_logs(const std::string& id, bool bounce_trace) {
   }
 }
 
-bool Manager::status_request(const std::string& id, std::string_view nrequest, std::string* why) {
+bool Manager::status_request(const std::string& id, std::string_view nrequest, std::string* why,
+                             int flags) {
   // Ask the bounce service to return the bounced recipients to the sender.
   std::string socket = queue_.directory() + "/private/" + cfg_.get("bounce_service_name");
   auto fd = connect_unix(socket, Clock::now() + std::chrono::seconds(30));
@@ -627,7 +632,7 @@ bool Manager::status_request(const std::string& id, std::string_view nrequest, s
   }
   s.set_timeout(std::chrono::seconds(300));
   AttrList req{{"nrequest", std::string(nrequest)}};
-  req.add("flags", 0).add("queue_name", "active").add("queue_id", id);
+  req.add("flags", flags).add("queue_name", "active").add("queue_id", id);
   auto reply = attr_request(s, AttrEncoding::kNul, req);
   if (!reply || reply->number_or("status", 1) != 0) {
     *why = fmt::format("{}: bounce service failed{}", id, reply ? std::string() : ": " + reply.error().text);
@@ -655,10 +660,11 @@ void Manager::finish_message(Message& m) {
     return;
   }
   running_++;
-  pool_.submit([this, id, need_flush, need_warn, need_trace] {
+  int trace_flags = m.base.flags;  // sendmail -bv: a delivery report (verify.md)
+  pool_.submit([this, id, need_flush, need_warn, need_trace, trace_flags] {
     std::string why;
     bool ok = need_flush ? status_request(id, "flush", &why) : true;
-    if (need_trace && !status_request(id, "trace", &why)) ok = false;
+    if (need_trace && !status_request(id, "trace", &why, trace_flags)) ok = false;
     std::string warn_why;
     bool warned = need_warn && status_request(id, "warn", &warn_why);
     if (why.empty()) why = warn_why;

@@ -131,8 +131,9 @@ class Manager {
   void feed();
   void schedule_feed();
   void load_message(const std::string& id, bool from_deferred);
-  // trivial-rewrite's resolve, with a short-lived cache.
-  Result<ResolveReply> resolve(const std::string& sender, const std::string& address);
+  // Resolves through trivial-rewrite with a short-lived cache; probes use
+  // the verify class.
+  Result<ResolveReply> resolve(const std::string& sender, const std::string& address, bool probe);
   // Routes the next slice(s) of recipients of `m` from `qi` (the queue file
   // open as `fd`); stops at the first slice that queues a delivery.
   void load_slice(Message& m, const QueueFileInfo& qi, int fd);
@@ -154,7 +155,8 @@ class Manager {
   void clear_warning_time(Message& m);
   void expire_message(Message& m);
   // nrequest "flush" or "warn" to the bounce service; blocking: runs in a worker.
-  bool status_request(const std::string& id, std::string_view nrequest, std::string* why);
+  bool status_request(const std::string& id, std::string_view nrequest, std::string* why,
+                      int flags = 0);
   void post(Done done);
   void remove_logs(const std::string& id, bool bounce_trace);
 

@@ -30,6 +30,7 @@
 
 #include "global/cleanup_client.h"
 #include "global/config.h"
+#include "global/deliver_request.h"
 #include "global/mail_server.h"
 #include "global/rec_type.h"
 #include "global/rfc822_address.h"
@@ -311,8 +312,7 @@ int main(int argc, char** argv) {
     }
     case Mode::kSmtp: run(cfg.get("daemon_directory"), "smtpd", {"-S"}, o.config_dir);
     case Mode::kDaemon: run(cmd_dir, "postfix", {"-c", o.config_dir, "start"}, o.config_dir);
-    case Mode::kVerify:
-      fatal(EX_UNAVAILABLE, "-bv (address verification reports) is not supported");
+    case Mode::kVerify: break;  // a message flagged for a delivery report (verify.md)
     case Mode::kIgnore: return 0;
     case Mode::kSend: break;
   }
@@ -334,7 +334,16 @@ int main(int argc, char** argv) {
   m.ret_flags = o.ret;
   m.recipients = o.recipients;
   const long long limit = cfg.int_value("message_size_limit").value_or(10240000);
-  m.lines = read_message(o, limit);
+  if (o.mode == Mode::kVerify) {
+    // -bv reads no message; like Postfix it queues a dummy one whose
+    // headers the report returns.
+    m.lines = {"From: " + m.sender, "Subject: probe"};
+    for (size_t i = 0; i < m.recipients.size(); ++i)
+      m.lines.push_back((i == 0 ? "To:\t" : "\t") + m.recipients[i] +
+                        (i + 1 < m.recipients.size() ? "," : ""));
+  } else {
+    m.lines = read_message(o, limit);
+  }
   if (o.extract) {
     m.extracted = submit::extract_recipients(m.lines);
     if (m.extracted.empty() && m.recipients.empty())
@@ -351,6 +360,18 @@ int main(int argc, char** argv) {
       }
   }
 
+  if (o.mode == Mode::kVerify) {
+    // A trace_flags=512 (kDeliverFlagUserVerify) before the sender: the
+    // agents only record what they would do; bounce mails the report.
+    for (size_t i = 0; i < records.size(); ++i)
+      if (records[i].type == rec::kSender) {
+        records.insert(records.begin() + static_cast<long>(i),
+                       Record{rec::kAttr, fmt::format("trace_flags={}", kDeliverFlagUserVerify), 0});
+        break;
+      }
+    std::printf("Mail Delivery Status Report will be mailed to <%s>.\n", m.sender.c_str());
+    std::fflush(stdout);
+  }
   std::string reason;
   int status = 0;
   switch (submit_direct(cfg, records, uid, &reason, &status)) {

@@ -12,7 +12,9 @@
 #include "global/attr.h"
 #include "global/mail_server.h"
 #include "global/rewrite_client.h"
+#include "maps/map.h"
 #include "maps/table_lookup.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_session.h"
 #include "util/socket.h"
 #include "util/strings.h"
@@ -156,7 +158,74 @@ bool is_socket(int fd) {
 }
 
 std::unique_ptr<tls::ServerContext> tls_context;
+
+// Shared session tickets from tlsmgr and per-name certificates (SNI).
+void setup_tls_extras(const Config& cfg, tls::ServerContext& ctx);
+
+// The lookup tables this process uses, opened a second time only to notice
+// when one is replaced: smtpd then exits after the session and master
+// starts a fresh one (Postfix: "table ... has changed -- restarting").
+std::vector<maps::MapPtr> watched_tables;
+
+bool tables_changed() {
+  for (const auto& m : watched_tables)
+    if (m && m->changed()) {
+      log::info("table {}:{} has changed -- restarting", m->type(), m->name());
+      return true;
+    }
+  return false;
+}
+
 std::unique_ptr<sasl::ServerBackend> sasl_backend;
+TableLookup sni_table;
+
+// Asks tlsmgr (private/$tlsmgr_service_name) for the shared session ticket
+// key; without tlsmgr each process keeps its own key (no resumption across
+// processes).
+void fetch_ticket_key(const Config& cfg, tls::ServerContext& ctx) {
+  auto timeout = cfg.time_value("smtpd_tls_session_cache_timeout");
+  if (!timeout || *timeout <= 0) return;
+  std::string path = cfg.get("queue_directory") + "/private/" + cfg.get("tlsmgr_service_name");
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  auto fd = connect_unix(path, deadline);
+  if (!fd) {
+    log::info("cannot reach tlsmgr ({}): TLS session tickets are per process", fd.error().text);
+    return;
+  }
+  Stream s = Stream::from_fd(std::move(*fd));
+  s.set_timeout(std::chrono::seconds(10));
+  attr_write(s, AttrEncoding::kNul, AttrList{{"request", "tktkey"}, {"keyname", ""}});
+  if (!s.flush()) return;
+  auto reply = attr_read(s, AttrEncoding::kNul);
+  if (!reply || reply->str("status") != "0") {
+    log::warn("tlsmgr: no session ticket key");
+    return;
+  }
+  std::string_view hex = reply->str("keybuf");
+  std::string key;
+  auto nibble = [](char c) { return isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    key += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  if (auto st = ctx.set_ticket_key(key); !st) log::warn("tlsmgr: {}", st.error().text);
+}
+
+void setup_tls_extras(const Config& cfg, tls::ServerContext& ctx) {
+  fetch_ticket_key(cfg, ctx);
+  auto specs = cfg.expand("tls_server_sni_maps");
+  if (!specs || trim(*specs).empty()) return;
+  std::vector<std::string> tables;
+  for (auto w : split(*specs, " \t,"))
+    if (!w.empty()) tables.emplace_back(w);
+  sni_table = maps::make_table_lookup();
+  (void)maps::preopen_tables(sni_table, tables);
+  ctx.set_sni_lookup([tables](std::string_view name) -> Result<std::string> {
+    for (const auto& t : tables) {
+      auto v = sni_table(t, name, name.starts_with("."));
+      if (v || v.error().code != Errc::kNotFound) return v;
+    }
+    return fail(Errc::kNotFound, "not found");
+  });
+}
 Extensions extensions;
 
 // TLS and SASL, set up before privileges are dropped (keys are root-only).
@@ -164,14 +233,18 @@ void init_extensions(const Config& cfg) {
   std::string level = lowercase(cfg.get("smtpd_tls_security_level"));
   if (level.empty())
     level = cfg.get_bool("smtpd_enforce_tls") ? "encrypt" : cfg.get_bool("smtpd_use_tls") ? "may" : "none";
-  if (level == "may" || level == "encrypt") {
+  // Wrapper mode (port 465) is TLS whatever the level says, as in Postfix.
+  if (level == "may" || level == "encrypt" || cfg.get_bool("smtpd_tls_wrappermode")) {
     extensions.tls_required = level == "encrypt";
-    auto ctx = tls::ServerContext::create(cfg);
+    std::vector<std::string> problems;
+    auto ctx = tls::ServerContext::create(cfg, "smtpd", &problems);
     if (ctx) {
       tls_context = std::move(*ctx);
       extensions.tls = tls_context.get();
+      setup_tls_extras(cfg, *tls_context);
     } else {
       log::warn("{}: disabling TLS support", ctx.error().text);
+      for (const auto& p : problems) log::warn("TLS library problem: {}", p);
       extensions.tls_unavailable = extensions.tls_required;
     }
   }
@@ -187,7 +260,7 @@ void init_extensions(const Config& cfg) {
 }
 
 std::unique_ptr<AnvilClient> anvil;
-std::optional<MatchList> xclient_hosts, xforward_hosts;
+std::optional<MatchList> xclient_hosts, xforward_hosts, sasl_exceptions;
 std::optional<MatchList> anvil_exceptions;
 
 std::unique_ptr<DaemonLookups> lookups;
@@ -201,6 +274,8 @@ void init(ServiceContext& ctx) {
   checker = std::make_unique<Checker>(std::move(*c));
   // Open the tables now, with full privileges (Postfix does the same).
   if (auto st = lookups->preopen(checker->tables()); !st) log::warn("{}", st.error().text);
+  for (const auto& spec : checker->tables())
+    if (auto m = maps::open_map(spec); m) watched_tables.push_back(std::move(*m));
   settings = std::make_unique<SessionSettings>(SessionSettings::from_config(ctx.cfg()));
   init_extensions(ctx.cfg());
   auto hosts = [&](std::string_view param, std::optional<MatchList>& out) {
@@ -210,6 +285,8 @@ void init(ServiceContext& ctx) {
   };
   hosts("smtpd_authorized_xclient_hosts", xclient_hosts);
   hosts("smtpd_authorized_xforward_hosts", xforward_hosts);
+  if (!trim(ctx.cfg().get("smtpd_sasl_exceptions_networks")).empty())
+    hosts("smtpd_sasl_exceptions_networks", sasl_exceptions);
   // Client limits need anvil, so only under master.
   if (!ctx.args().stand_alone) {
     anvil = std::make_unique<AnvilClient>(AnvilClient::from_config(ctx.cfg()));
@@ -233,6 +310,11 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
     st.client_name = st.reverse_name = "localhost";
     st.client_addr = "127.0.0.1";
   }
+  std::shared_ptr<SmtpdMilter> milter;
+  if (auto local = local_address(fd.get()); local && local->family != AF_UNIX)
+    milter = SmtpdMilter::create(ctx.cfg(), local->address.to_string(), local->port);
+  else
+    milter = SmtpdMilter::create(ctx.cfg(), "", 0);
   std::unique_ptr<Transport> transport;
   if (ctx.args().stand_alone && !is_socket(fd.get()))
     transport = std::make_unique<PipeTransport>(std::move(fd), UniqueFd(::dup(STDOUT_FILENO)));
@@ -249,6 +331,7 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
   };
   ext.xclient_authorized = matcher(xclient_hosts);
   ext.xforward_authorized = matcher(xforward_hosts);
+  ext.sasl_exception = matcher(sasl_exceptions);
   if (anvil) {
     auto exempt = anvil_exceptions ? anvil_exceptions->match_client(st.client_name, st.client_addr)
                                    : Result<bool>(true);
@@ -257,8 +340,10 @@ void serve(UniqueFd fd, ServiceContext& ctx) {
       ext.service = ctx.args().service_name;
     }
   }
+  ext.milter = std::move(milter);
   Session session(stream, *settings, *checker, cleanup_opener(ctx.cfg()), std::move(st), ext);
   session.run();
+  if (tables_changed()) ctx.request_exit();
 }
 
 }  // namespace

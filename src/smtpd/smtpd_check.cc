@@ -7,6 +7,7 @@
 #include "util/inet.h"
 #include "util/log.h"
 #include "util/strings.h"
+#include "smtpd/smtpd_verify.h"
 
 namespace postern::smtpd {
 
@@ -112,7 +113,8 @@ std::vector<std::string> Checker::tables() const {
   for (const auto& [name, words] : lists_) scan(words);
   for (const auto& [name, words] : classes_) scan(words);
   for (auto p : {"local_recipient_maps", "virtual_mailbox_maps", "virtual_alias_maps",
-                 "relay_recipient_maps"})
+                 "relay_recipient_maps", "smtpd_sender_login_maps", "relay_clientcerts",
+                 "rbl_reply_maps"})
     for (const auto& t : list(p))
       if (t.find(':') != std::string::npos) out.push_back(t);
   return out;
@@ -588,10 +590,8 @@ Checker::Outcome Checker::run_one(const std::vector<std::string>& words, size_t&
     if (!hit) return {};
     if (name.starts_with("permit_")) return permit;
     std::string reason;
-    if (auto txt = lookups_->dns_txt(query); txt && !txt->empty()) reason = "; " + txt->front();
-    return reject(state, stage, static_cast<int>(code("maps_rbl_reject_code")), "5.7.1",
-                  fmt::format("Service unavailable; {} [{}] blocked using {}{}", rbl_class,
-                              rbl_what, zone, reason));
+    if (auto txt = lookups_->dns_txt(query); txt && !txt->empty()) reason = txt->front();
+    return rbl_reply(state, stage, *arg, zone, rbl_class, rbl_what, reason);
   }
   if (name == "check_client_access" || name == "check_helo_access" ||
       name == "check_sender_access" || name == "check_recipient_access" ||
@@ -616,14 +616,22 @@ Checker::Outcome Checker::run_one(const std::vector<std::string>& words, size_t&
     if (!state.sender || state.sender->empty()) return {};
     return unlisted_recipient(state, stage, *state.sender, true);
   }
+  if (name == "reject_unverified_recipient" || name == "reject_unverified_sender") {
+    // Address verification (smtpd_verify.h).
+    bool sender = name == "reject_unverified_sender";
+    std::string a = sender ? state.sender.value_or("") : state.recipient;
+    if (a.empty()) return {};
+    if (auto r = check_unverified(*cfg_, sender, a)) return reject(state, stage, r->code, r->dsn, r->text);
+    return {};
+  }
+  if (auto o = auth_restriction(name, words, i, stage, state, depth)) return *o;
   if (auto c = classes_.find(name); c != classes_.end()) {
     if (depth > kMaxDepth) return reject(state, stage, 451, "4.3.5", "Server configuration error");
     return run_list(name, c->second, stage, state, depth + 1);
   }
   if (name == "permit_tls_clientcerts" || name == "permit_tls_all_clientcerts" ||
       name == "reject_plaintext_session" || name == "reject_authenticated_sender_login_mismatch" ||
-      name == "reject_sender_login_mismatch" || name == "reject_unverified_recipient" ||
-      name == "reject_unverified_sender" || name == "reject_multi_recipient_bounce" ||
+      name == "reject_sender_login_mismatch" || name == "reject_multi_recipient_bounce" ||
       name == "reject_unauth_sender_login_mismatch" || name == "permit_inet_interfaces") {
     return {};
   }

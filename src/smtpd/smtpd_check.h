@@ -61,6 +61,12 @@ struct CheckState {
   std::string recipient;         // current RCPT TO (or VRFY) address
   std::string protocol = "SMTP";
   std::string sasl_username;
+  // TLS, once the handshake is done (client certificate restrictions).
+  bool tls_active = false;
+  bool ccert_present = false;   // the client sent a certificate
+  bool ccert_trusted = false;   // ... and its chain verified
+  std::string ccert_fingerprint, ccert_pkey_fingerprint;  // smtpd_tls_fingerprint_digest
+  std::string ccert_subject;    // the certificate's CommonName
   bool unauth_pipelining = false;   // the client sent ahead without PIPELINING
   std::string etrn_domain;
   int recipient_count = 0;
@@ -120,6 +126,20 @@ class Checker {
   Outcome unauth_destination(CheckState& state, Stage stage, bool defer, bool permit_form);
   Outcome unlisted_recipient(CheckState& state, Stage stage, std::string_view address,
                              bool is_sender);
+  // TLS client certificate and SASL login restrictions (smtpd_check_auth.cc):
+  // permit_tls_clientcerts, permit_tls_all_clientcerts, check_ccert_access,
+  // reject_*sender_login_mismatch. nullopt: `name` is none of them.
+  std::optional<Outcome> auth_restriction(std::string_view name, const std::vector<std::string>& words,
+                                          size_t& i, Stage stage, CheckState& state, int depth);
+  // The reply for a DNSBL hit: rbl_reply_maps (keyed by the zone as written
+  // in the restriction, then the bare zone), else default_rbl_reply.
+  Outcome rbl_reply(CheckState& state, Stage stage, const std::string& spec,
+                    const std::string& zone, std::string_view rbl_class,
+                    const std::string& rbl_what, const std::string& reason);
+  Outcome login_mismatch(CheckState& state, Stage stage, bool check_auth, bool allow_unknown,
+                         bool check_unauth);
+  // Looks `keys` up in each table of a maps list parameter; kNotFound when none has it.
+  Result<std::string> find_in_maps(std::string_view param, const std::vector<std::pair<std::string, bool>>& keys);
   std::vector<std::string> list(std::string_view param) const;
   long long code(std::string_view param) const;
 

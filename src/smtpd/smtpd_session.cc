@@ -13,7 +13,9 @@
 #include "global/mail_address.h"
 #include "global/mail_date.h"
 #include "global/rec_type.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_proto.h"
+#include "smtpd/smtpd_proxy.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -27,6 +29,9 @@ class CleanupSink : public MessageSink {
   const std::string& queue_id() const override { return c_.queue_id(); }
   Status record(int type, std::string_view data) override { return c_.record(type, data); }
   Result<CleanupOutcome> finish() override { return c_.finish(); }
+  Status send_milters(const std::vector<int>& fds, const std::vector<AttrList>& l) override {
+    return c_.send_milters(fds, l);
+  }
 
  private:
   CleanupClient c_;
@@ -39,6 +44,7 @@ constexpr std::string_view kCommandOrder[] = {"helo", "ehlo", "starttls", "xclie
 }  // namespace
 
 SinkOpener cleanup_opener(const Config& cfg) {
+  if (proxy_enabled(cfg)) return proxy_opener(cfg);  // smtpd_proxy.h
   return [&cfg](int flags) -> Result<std::unique_ptr<MessageSink>> {
     auto c = CleanupClient::open(cfg, flags);
     if (!c) return std::unexpected(c.error());
@@ -51,6 +57,7 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.myhostname = cfg.get("myhostname");
   s.banner = cfg.get("smtpd_banner");
   s.mail_name = cfg.get("mail_name");
+  s.content_filter = cfg.get("content_filter");
   s.message_size_limit = cfg.get_int("message_size_limit");
   s.recipient_limit = cfg.get_int("smtpd_recipient_limit");
   s.soft_error_limit = cfg.get_int("smtpd_soft_error_limit");
@@ -79,6 +86,11 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.sasl_enable = cfg.get_bool("smtpd_sasl_auth_enable");
   s.broken_sasl_auth_clients = cfg.get_bool("broken_sasl_auth_clients");
   s.starttls_timeout = std::chrono::seconds(cfg.get_time("smtpd_starttls_timeout"));
+  s.tls_received_header = cfg.get_bool("smtpd_tls_received_header");
+  s.sasl_authenticated_header = cfg.get_bool("smtpd_sasl_authenticated_header");
+  s.auth_rate_limit = cfg.get_int("smtpd_client_auth_rate_limit");
+  s.sasl_response_limit = std::max(64LL, cfg.get_int("smtpd_sasl_response_limit"));
+  s.newtls_rate_limit = cfg.get_int("smtpd_client_new_tls_session_rate_limit");
   return s;
 }
 
@@ -142,6 +154,7 @@ void Session::reply(std::string_view text) {
 
 void Session::reset() {
   abort_queue();
+  if (ext_.milter) ext_.milter->abort();
   in_mail_ = false;
   st_.sender.reset();
   st_.recipient.clear();
@@ -155,6 +168,7 @@ void Session::reset() {
   msg_size_ = 0;
   envid_.clear();
   ret_.clear();
+  sasl_sender_.clear();
   smtputf8_ = false;
   body_type_.clear();
   queue_failed_ = false;
@@ -168,15 +182,18 @@ void Session::abort_queue() { sink_.reset(); }
 Status Session::open_queue() {
   if (sink_) return {};
   int flags = kCleanupFlagsExternal;
+  if (!ext_.milter) flags &= ~kCleanupFlagMilter;
   if (smtputf8_) flags |= kCleanupFlagSmtputf8;
   auto sink = opener_(flags);
   if (!sink) return std::unexpected(sink.error());
   sink_ = std::move(*sink);
-  if (st_.sasl_username.empty())
-    log::info("{}: client={}", sink_->queue_id(), namaddr());
-  else
-    log::info("{}: client={}, sasl_method={}, sasl_username={}", sink_->queue_id(), namaddr(),
-              sasl_method_, st_.sasl_username);
+  {
+    std::string line = fmt::format("{}: client={}", sink_->queue_id(), namaddr());
+    if (!st_.sasl_username.empty())
+      line += fmt::format(", sasl_method={}, sasl_username={}", sasl_method_, st_.sasl_username);
+    if (!sasl_sender_.empty()) line += ", sasl_sender=" + sasl_sender_;
+    log::info("{}", line);
+  }
   struct timeval tv;
   gettimeofday(&tv, nullptr);
   auto rec = [this](int t, std::string_view d) { return sink_->record(t, d); };
@@ -208,6 +225,7 @@ Status Session::open_queue() {
     attr("sasl_method", sasl_method_);
     attr("sasl_username", st_.sasl_username);
   }
+  if (!sasl_sender_.empty()) attr("sasl_sender", sasl_sender_);
   if (body_type_ == "8BITMIME") attr("encoding", "8bit");
   else if (body_type_ == "7BIT") attr("encoding", "7bit");
   if (st) st = rec(rec::kSender, st_.sender.value_or(""));
@@ -237,6 +255,11 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
   reset();
   st_.helo = args.substr(0, args.find_first_of(" \t"));
   ehlo_ = ehlo;
+  if (auto r = ext_.milter ? ext_.milter->helo(st_, ehlo) : std::nullopt) {
+    st_.helo.clear();
+    reply(*r);
+    return false;
+  }
   set_protocol();
   if (auto r = checker_.check(Stage::kHelo, st_)) {
     st_.helo.clear();
@@ -259,7 +282,8 @@ bool Session::cmd_helo(const std::string& args, bool ehlo) {
   if (!cfg_.disable_vrfy) add("vrfy", "VRFY");
   add("etrn", "ETRN");
   if (ext_.tls && !tls_active_) add("starttls", "STARTTLS");
-  if (auth_offered()) {
+  if (auth_offered() &&
+      !(ext_.sasl_exception && ext_.sasl_exception(st_.client_name, st_.client_addr))) {
     std::string mechs;
     auto session = ext_.sasl->open(sasl::ConnectionInfo{st_.client_addr, st_.client_port, "", 0,
                                                         tls_active_, false});
@@ -315,7 +339,7 @@ bool Session::cmd_mail(const std::string& args) {
     reply("501 5.1.7 Bad sender address syntax");
     return false;
   }
-  std::string envid, ret, body;
+  std::string envid, ret, body, sasl_sender;
   bool utf8 = false;
   for (const auto& param : p->params) {
     auto [name, value] = split_param(param);
@@ -348,7 +372,14 @@ bool Session::cmd_mail(const std::string& args) {
     } else if (name == "SMTPUTF8" && value.empty()) {
       utf8 = true;
     } else if (name == "AUTH") {
-      // Accepted and ignored without SASL.
+      // AUTH=<> or AUTH=<who sent it>: kept for the log and cleanup, as
+      // Postfix does; ignored without SASL.
+      if (!cfg_.sasl_enable || !ext_.sasl) continue;
+      if (!sasl_sender.empty()) {
+        reply("503 5.5.4 Error: multiple AUTH= options");
+        return false;
+      }
+      if (value != "<>") sasl_sender = printable(value);
     } else {
       reply("555 5.5.4 Unsupported option: " + param);
       return false;
@@ -388,8 +419,14 @@ bool Session::cmd_mail(const std::string& args) {
     reply(*r);
     return false;
   }
+  if (auto r = ext_.milter ? ext_.milter->mail(st_, args) : std::nullopt) {
+    st_.sender.reset();
+    reply(*r);
+    return false;
+  }
   envid_ = envid;
   ret_ = ret;
+  sasl_sender_ = sasl_sender;
   body_type_ = body;
   smtputf8_ = utf8;
   in_mail_ = true;
@@ -460,13 +497,27 @@ bool Session::cmd_rcpt(const std::string& args) {
     st_.recipient.clear();
     return false;
   }
+  if (auto m = ext_.milter ? ext_.milter->rcpt(st_, args) : std::nullopt) {
+    reply(*m);
+    st_.recipient.clear();
+    return false;
+  }
   if (!sink_ && !queue_failed_) {
     if (auto st = open_queue(); !st) {
       log::warn("connect to cleanup service: {}", st.error().text);
       queue_failed_ = true;
     }
   }
-  if (queue_failed_ || !sink_ || !send_envelope_recipient(p->address, notify, orcpt)) {
+  Status sent = queue_failed_ || !sink_ ? Status(fail(Errc::kIo, "no queue"))
+                                       : send_envelope_recipient(p->address, notify, orcpt);
+  // smtpd_proxy_filter: the filter's own refusal goes back as it is.
+  auto proxied = proxy_reply(sink_.get());
+  if (!sent && proxied && sent.error().code == Errc::kPermanent && !proxied->empty()) {
+    st_.recipient.clear();
+    reply(*proxied);
+    return false;
+  }
+  if (!sent) {
     queue_failed_ = true;
     st_.recipient.clear();
     reply("451 4.3.0 Error: queue file write error");
@@ -481,9 +532,15 @@ bool Session::cmd_rcpt(const std::string& args) {
 std::string Session::received_header() {
   std::string id = sink_ ? sink_->queue_id() : "";
   std::string from = st_.helo.empty() ? st_.client_name : st_.helo;
-  std::string h = fmt::format("Received: from {} ({} [{}])\n\tby {} ({}) with {} id {}", from,
-                              st_.client_name, st_.client_addr, cfg_.myhostname, cfg_.mail_name,
-                              st_.protocol, id);
+  std::string h = fmt::format("Received: from {} ({} [{}])", from, st_.client_name, st_.client_addr);
+  // smtpd_tls_received_header / smtpd_sasl_authenticated_header lines come
+  // before "by", as Postfix writes them.
+  if (tls_info_ && cfg_.tls_received_header)
+    for (const auto& l : tls::received_header_lines(*tls_info_, ext_.tls && ext_.tls->ask_ccert()))
+      h += "\n\t" + l;
+  if (!st_.sasl_username.empty() && cfg_.sasl_authenticated_header)
+    h += fmt::format("\n\t(Authenticated sender: {})", st_.sasl_username);
+  h += fmt::format("\n\tby {} ({}) with {} id {}", cfg_.myhostname, cfg_.mail_name, st_.protocol, id);
   std::string date = mail_date(std::time(nullptr));
   if (recipients_.size() == 1)
     h += fmt::format("\n\tfor <{}>; {}", externalize_address(recipients_[0]), date);
@@ -518,6 +575,16 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   }
   auto out = sink_->finish();
   std::string id = sink_->queue_id();
+  if (auto proxied = proxy_reply(sink_.get()); proxied && out) {
+    // smtpd_proxy_filter: the filter's verdict is the client's reply.
+    log::info("proxy-{}: END-OF-MESSAGE: {};{}{} proto={}{}",
+              out->status == 0 ? "accept" : "reject", *proxied,
+              st_.sender ? fmt::format(" from=<{}>", *st_.sender) : std::string(),
+              recipients_.empty() ? std::string() : fmt::format(" to=<{}>", recipients_.back()),
+              st_.protocol, st_.helo.empty() ? std::string() : fmt::format(" helo=<{}>", st_.helo));
+    sink_.reset();
+    return *proxied;
+  }
   if (!out) {
     abort_queue();
     return "451 4.3.0 Error: queue file write error";
@@ -531,6 +598,8 @@ std::string Session::finish_message(bool too_big, bool write_error) {
   // cleanup's reason may carry its own enhanced code ("5.7.1 text").
   const std::string& why = out->reason;
   if (why.empty()) return fmt::format("{} {} Error: {}", d.smtp, d.dsn, d.text);
+  if (why.size() > 4 && isdigit(static_cast<unsigned char>(why[0])) && why[3] == ' ')
+    return why;  // a whole SMTP reply (a milter's)
   bool has_dsn = why.size() > 5 && (why[0] == '4' || why[0] == '5') && why[1] == '.';
   int code = d.smtp;
   if (has_dsn && why[0] != static_cast<char>('0' + code / 100)) code = (why[0] - '0') * 100 + code % 100;
@@ -545,8 +614,12 @@ Status Session::begin_content() {
   Status st;
   int extra = (st_.hold ? kCleanupFlagHold : 0) | (st_.discard ? kCleanupFlagDiscard : 0);
   if (extra) st = sink_->record(rec::kFlags, std::to_string(extra));
-  if (st && !st_.filter.empty()) st = sink_->record(rec::kFilter, st_.filter);
+  // A FILTER action wins over content_filter (which smtpd sends, as
+  // Postfix's does, so "-o content_filter=..." on one service works).
+  const std::string& filter = st_.filter.empty() ? cfg_.content_filter : st_.filter;
+  if (st && !filter.empty()) st = sink_->record(rec::kFilter, filter);
   if (st && !st_.redirect.empty()) st = sink_->record(rec::kRedirect, st_.redirect);
+  if (st && ext_.milter) st = ext_.milter->hand_over(*sink_, st_);
   if (st) st = sink_->record(rec::kMessage, "");
   if (st) {
     std::string h = received_header();
@@ -576,7 +649,17 @@ bool Session::cmd_data(const std::string& args) {
     reply(*r);
     return false;
   }
-  bool write_error = !begin_content();
+  if (auto r = ext_.milter ? ext_.milter->data(st_, sink_ ? sink_->queue_id() : "") : std::nullopt) {
+    reply(*r);
+    return false;
+  }
+  Status begun = begin_content();
+  bool write_error = !begun;
+  if (auto proxied = proxy_reply(sink_.get()); proxied && !begun && !proxied->empty()) {
+    reply(*proxied);  // the filter refused DATA
+    reset();
+    return false;
+  }
   reply("354 End data with <CR><LF>.<CR><LF>");
   (void)s_.flush();
   last_command_ = "DATA";
@@ -901,11 +984,41 @@ bool Session::start_tls() {
   peer.port = st_.client_port;
   auto info = ext_.tls->start(s_, peer, Clock::now() + cfg_.starttls_timeout);
   if (!info) {
-    log::warn("TLS handshake failed with {}: {}", namaddr(), info.error().text);
+    // The TLS library logged "SSL_accept error from ..."; then Postfix's line.
+    log::info("lost connection after {} from {}", last_command_, namaddr());
     quit_ = true;
     return false;
   }
   tls_active_ = true;
+  tls_info_ = *info;
+  st_.tls_active = true;
+  st_.ccert_present = info->peer_has_cert;
+  st_.ccert_trusted = info->peer_has_cert && info->peer_trusted;
+  st_.ccert_fingerprint = info->peer_cert_fingerprint;
+  st_.ccert_pkey_fingerprint = info->peer_pkey_fingerprint;
+  st_.ccert_subject = info->peer_cn;
+  // A full handshake counts towards smtpd_client_new_tls_session_rate_limit;
+  // the one over the limit is told so over TLS and dropped, as Postfix does.
+  if (ext_.anvil && cfg_.newtls_rate_limit > 0 && !info->session_reused) {
+    auto rate = ext_.anvil->newtls(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.newtls_rate_limit) {
+      log::warn("New TLS session rate limit exceeded: {} from {} for service {}", *rate,
+                namaddr(), ext_.service);
+      (void)s_.write_flush(fmt::format("421 4.7.0 {} Error: too many new TLS sessions from {}\r\n",
+                                       cfg_.myhostname, namaddr()));
+      quit_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+// smtpd_client_new_tls_session_rate_limit, checked before STARTTLS.
+bool Session::newtls_rate_exceeded() {
+  if (!ext_.anvil || cfg_.newtls_rate_limit <= 0) return false;
+  auto rate = ext_.anvil->newtls_status(ext_.service, st_.client_addr);
+  if (!rate || *rate <= cfg_.newtls_rate_limit) return false;
+  log::warn("Refusing STARTTLS request from {} for service {}", namaddr(), ext_.service);
   return true;
 }
 
@@ -921,6 +1034,10 @@ bool Session::cmd_starttls(const std::string& args) {
   if (!ext_.tls) {
     if (ext_.tls_unavailable) reply("454 4.7.0 TLS not available due to local problem");
     else reply("502 5.5.1 Error: command not implemented");
+    return false;
+  }
+  if (newtls_rate_exceeded()) {
+    reply(fmt::format("454 4.7.0 Error: too many new TLS sessions from {}", namaddr()));
     return false;
   }
   s_.write("220 2.0.0 Ready to start TLS\r\n");
@@ -956,6 +1073,15 @@ bool Session::cmd_auth(const std::string& args) {
     return false;
   }
   std::string mech = uppercase(words[0]);
+  if (ext_.anvil && cfg_.auth_rate_limit > 0) {
+    auto rate = ext_.anvil->auth(ext_.service, st_.client_addr);
+    if (rate && *rate > cfg_.auth_rate_limit) {
+      log::warn("AUTH command rate limit exceeded: {} from {} for service {}", *rate, namaddr(),
+                ext_.service);
+      reply(fmt::format("450 4.7.1 Error: too many AUTH commands from {}", st_.client_addr));
+      return false;
+    }
+  }
   auto session = ext_.sasl->open(sasl::ConnectionInfo{st_.client_addr, st_.client_port, "", 0,
                                                       tls_active_, false});
   if (!session) {
@@ -969,9 +1095,22 @@ bool Session::cmd_auth(const std::string& args) {
   while (r.kind == sasl::ServerReply::Kind::kContinue) {
     reply("334 " + r.challenge);
     (void)s_.flush();
-    auto line = s_.read_line(12288);
+    bool complete = false;
+    auto line = s_.read_line(static_cast<size_t>(cfg_.sasl_response_limit), &complete);
     if (!line) {
       quit_ = true;
+      return false;
+    }
+    if (!complete) {
+      // Postfix's answer to an over-long response; the rest of the line is skipped.
+      for (;;) {
+        bool c2 = false;
+        auto more = s_.read_line(static_cast<size_t>(cfg_.sasl_response_limit), &c2);
+        if (!more || c2) break;
+      }
+      log::warn("{}: request longer than {}: {}...", namaddr(), cfg_.sasl_response_limit,
+                printable(line->substr(0, 30)));
+      reply("500 5.5.6 SASL response limit exceeded");
       return false;
     }
     std::string l = *line;
@@ -989,9 +1128,11 @@ bool Session::cmd_auth(const std::string& args) {
     reply("235 2.7.0 Authentication successful");
     return true;
   }
-  log::warn("{}: SASL {} authentication failed: {}", namaddr(), mech, r.reason);
-  if (r.malformed) reply("501 5.5.2 Cannot decode response");
-  else if (r.temporary) reply("454 4.7.0 Temporary authentication failure: " + r.reason);
+  // fail2ban reads this line: Postfix adds the user name when it is known.
+  log::warn("{}: SASL {} authentication failed: {}, sasl_username={}", namaddr(), mech, r.reason,
+            r.username.empty() ? "(unavailable)" : r.username);
+  // Malformed base64 is a 535 with the back end's reason, as Debian's Postfix answers.
+  if (r.temporary) reply("454 4.7.0 Temporary authentication failure: " + r.reason);
   else reply("535 5.7.8 Error: authentication failed: " + r.reason);
   return false;
 }
@@ -1069,6 +1210,7 @@ void Session::run() {
     }
   }
   if (ext_.tls && ext_.tls->wrappermode() && !start_tls()) {
+    if (ext_.anvil) (void)ext_.anvil->disconnect(ext_.service, st_.client_addr);
     log::info("disconnect from {}{}", namaddr(), disconnect_stats());
     return;
   }
@@ -1076,6 +1218,7 @@ void Session::run() {
   xforward_ok_ =
       ext_.xforward_authorized && ext_.xforward_authorized(st_.client_name, st_.client_addr);
   std::optional<Reply> client_reject = checker_.check(Stage::kClient, st_);
+  if (!client_reject && ext_.milter) (void)ext_.milter->connect(st_);
   // A client rejected at connect time (smtpd_delay_reject = no) is greeted
   // with the rejection and refused everything but QUIT, as Postfix does.
   if (client_reject) reply(*client_reject);

@@ -23,6 +23,8 @@ class Config;
 
 namespace postern::smtpd {
 
+class SmtpdMilter;
+
 // Where an accepted message goes (cleanup in the daemon, a fake in tests).
 class MessageSink {
  public:
@@ -30,6 +32,10 @@ class MessageSink {
   virtual const std::string& queue_id() const = 0;
   virtual Status record(int type, std::string_view data) = 0;
   virtual Result<CleanupOutcome> finish() = 0;
+  // Hands milter connections over (smtpd_milter.h); cleanup only.
+  virtual Status send_milters(const std::vector<int>&, const std::vector<AttrList>&) {
+    return fail(Errc::kInvalid, "milters not supported");
+  }
 };
 using SinkOpener = std::function<Result<std::unique_ptr<MessageSink>>(int flags)>;
 
@@ -41,6 +47,7 @@ struct SessionSettings {
   std::string myhostname;
   std::string banner;      // expanded smtpd_banner
   std::string mail_name;
+  std::string content_filter;  // this service's content_filter (-o content_filter=...)
   long long message_size_limit = 10240000;
   long long recipient_limit = 1000;
   long long soft_error_limit = 10;
@@ -66,6 +73,11 @@ struct SessionSettings {
   bool sasl_enable = false;
   bool broken_sasl_auth_clients = false;
   std::chrono::seconds starttls_timeout{300};
+  bool tls_received_header = false;     // smtpd_tls_received_header
+  bool sasl_authenticated_header = false;  // smtpd_sasl_authenticated_header
+  long long auth_rate_limit = 0;        // smtpd_client_auth_rate_limit
+  long long sasl_response_limit = 12288;  // smtpd_sasl_response_limit
+  long long newtls_rate_limit = 0;      // smtpd_client_new_tls_session_rate_limit
   static SessionSettings from_config(const Config& cfg);
 };
 
@@ -80,6 +92,9 @@ struct Extensions {
   std::function<bool(const std::string& name, const std::string& addr)> xclient_authorized;
   std::function<bool(const std::string& name, const std::string& addr)> xforward_authorized;
   std::string service;                 // master.cf service name (anvil key)
+  std::shared_ptr<SmtpdMilter> milter; // null: no smtpd_milters
+  // smtpd_sasl_exceptions_networks: clients not offered AUTH in EHLO.
+  std::function<bool(const std::string& name, const std::string& addr)> sasl_exception;
 };
 
 class Session {
@@ -108,6 +123,7 @@ class Session {
   bool cmd_xforward(const std::string& args);
   bool cmd_auth(const std::string& args);
   bool start_tls();
+  bool newtls_rate_exceeded();
   void set_protocol();
   bool auth_offered() const;
   void reset();
@@ -138,6 +154,7 @@ class Session {
   int rcpt_attempts_ = 0;
   long long msg_size_ = 0;    // SIZE= from MAIL FROM
   std::string envid_, ret_;
+  std::string sasl_sender_;  // MAIL FROM ... AUTH=<addr>
   bool smtputf8_ = false;
   std::string body_type_;
   long long data_bytes_ = 0;
@@ -160,6 +177,7 @@ class Session {
   bool xclient_ok_ = false, xforward_ok_ = false;
   std::vector<std::pair<std::string, std::string>> xforward_;  // log_* attributes
   std::string sasl_method_;
+  std::optional<tls::Info> tls_info_;
   std::unique_ptr<sasl::Session> sasl_session_;
 };
 

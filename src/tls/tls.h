@@ -15,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -150,6 +151,14 @@ class ServerContext {
   Status set_ticket_key(std::string_view key);
   const std::string& ticket_key() const { return ticket_key_; }
 
+  // tls_server_sni_maps: `lookup` answers the value for a name (kNotFound
+  // when there is none). A client's SNI name is tried as is, then as
+  // ".parent" domains; the value is what `postmap -F` stores (base64 of
+  // the PEM keys and chains) or PEM text itself. A name without an entry
+  // gets the default certificates; a bad entry is logged and refused.
+  using SniLookup = std::function<Result<std::string>(std::string_view name)>;
+  void set_sni_lookup(SniLookup lookup);
+
   // STARTTLS: discard buffered input, handshake, swap the stream's transport.
   // On failure the stream keeps its plain transport (the connection is
   // unusable and should be closed).
@@ -164,6 +173,10 @@ class ServerContext {
   bool req_ccert_ = false;
   CommonSettings common_;
   std::string ticket_key_;
+  SniLookup sni_lookup_;
+  std::map<std::string, SSL_CTX*> sni_contexts_;  // by the table value's key
+  static int sni_callback(SSL* ssl, int* alert, void* arg);
+  SSL_CTX* sni_context(const std::string& name);
 };
 
 class ClientContext {

@@ -129,13 +129,8 @@ struct PemObject {
 // system's) details in `problems`.
 using Problems = std::vector<std::string>;
 
-Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what,
-                                        Problems& problems) {
-  auto text = read_file(file, 1 << 20);
-  if (!text) {
-    problems.push_back(text.error().text);
-    return fail(Errc::kInvalid, fmt::format("cannot get {} from file \"{}\"", what, file));
-  }
+std::vector<PemObject> parse_pem(const std::string& pem_text) {
+  const std::string* text = &pem_text;
   BIO* bio = BIO_new_mem_buf(text->data(), static_cast<int>(text->size()));
   std::vector<PemObject> out;
   for (;;) {
@@ -163,17 +158,38 @@ Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_vie
   return out;
 }
 
+Result<std::vector<PemObject>> read_pem(const std::string& file, std::string_view what,
+                                        Problems& problems) {
+  auto text = read_file(file, 1 << 20);
+  if (!text) {
+    problems.push_back(text.error().text);
+    return fail(Errc::kInvalid, fmt::format("cannot get {} from file \"{}\"", what, file));
+  }
+  return parse_pem(*text);
+}
+
 // Groups PEM objects: a key followed by its chain, or a chain followed by its key.
+std::vector<KeyChain> group_objects(std::vector<PemObject>& objects, const std::string& file);
+
 Result<std::vector<KeyChain>> group_chain_file(const std::string& file, Problems& problems) {
   auto objects = read_pem(file, "private key and certificate chain", problems);
   if (!objects) return std::unexpected(objects.error());
+  std::vector<KeyChain> groups = group_objects(*objects, file);
+  if (groups.empty())
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get private key and certificate chain from file \"{}\"",
+                            file));
+  return groups;
+}
+
+std::vector<KeyChain> group_objects(std::vector<PemObject>& objects, const std::string& file) {
   std::vector<KeyChain> groups;
   KeyChain cur;
   auto flush = [&] {
     if (cur.key || !cur.certs.empty()) groups.push_back(std::move(cur));
     cur = KeyChain();
   };
-  for (auto& o : *objects) {
+  for (auto& o : objects) {
     if (o.key) {
       if (cur.key) flush();
       cur.key = std::move(o.key);
@@ -185,10 +201,6 @@ Result<std::vector<KeyChain>> group_chain_file(const std::string& file, Problems
     }
   }
   flush();
-  if (groups.empty())
-    return fail(Errc::kInvalid,
-                fmt::format("cannot get private key and certificate chain from file \"{}\"",
-                            file));
   return groups;
 }
 
@@ -390,6 +402,18 @@ Result<SSL_CTX*> new_context(bool server, const CommonSettings& common) {
     }
   }
   return ctx;
+}
+
+Status load_pem_text(SSL_CTX* ctx, const std::string& text, const std::string& label,
+                     std::vector<std::string>& problems) {
+  auto objects = parse_pem(text);
+  auto groups = group_objects(objects, label);
+  if (groups.empty())
+    return fail(Errc::kInvalid,
+                fmt::format("cannot get private key and certificate chain from {}", label));
+  for (auto& kc : groups)
+    if (auto s = install(ctx, kc, "", problems); !s) return s;
+  return {};
 }
 
 Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& prefix,

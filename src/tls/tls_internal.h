@@ -29,6 +29,10 @@ Result<SSL_CTX*> new_context(bool server, const CommonSettings& common);
 // OpenSSL's or the system's details go to `problems`.
 Status load_certificates(SSL_CTX* ctx, const Config& cfg, const std::string& prefix,
                          bool required, std::vector<std::string>& problems);
+// Installs the keys and chains of PEM `text` (a key and its chain per
+// group, as in *_tls_chain_files); `label` names the source in errors.
+Status load_pem_text(SSL_CTX* ctx, const std::string& text, const std::string& label,
+                     std::vector<std::string>& problems);
 // Runs SSL_do_handshake on a non-blocking descriptor until done or the
 // deadline; on a protocol error `problems` receives OpenSSL's error lines.
 Status handshake(SSL* ssl, Deadline deadline, std::vector<std::string>* problems = nullptr);

@@ -72,7 +72,10 @@ std::string where(const Peer& peer) {
 
 }  // namespace
 
-ServerContext::~ServerContext() { SSL_CTX_free(ctx_); }
+ServerContext::~ServerContext() {
+  for (auto& [name, c] : sni_contexts_) SSL_CTX_free(c);
+  SSL_CTX_free(ctx_);
+}
 
 Status ServerContext::set_ticket_key(std::string_view key) {
   if (key.size() != 80)

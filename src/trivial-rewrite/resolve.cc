@@ -175,6 +175,19 @@ Result<ResolveSettings> ResolveSettings::from_config(const Config& cfg, TableLoo
   return s;
 }
 
+ResolveSettings verify_settings(const Config& cfg, ResolveSettings s) {
+  s.local_transport = cfg.get("address_verify_local_transport");
+  s.virtual_transport = cfg.get("address_verify_virtual_transport");
+  s.relay_transport = cfg.get("address_verify_relay_transport");
+  s.default_transport = cfg.get("address_verify_default_transport");
+  s.relayhost = cfg.get("address_verify_relayhost");
+  s.transport_maps = table_list(cfg, "address_verify_transport_maps");
+  s.sender_relayhost_maps = table_list(cfg, "address_verify_sender_dependent_relayhost_maps");
+  s.sender_default_transport_maps =
+      table_list(cfg, "address_verify_sender_dependent_default_transport_maps");
+  return s;
+}
+
 std::vector<std::string> ResolveSettings::tables() const {
   std::vector<std::string> out;
   for (const MatchList* list :

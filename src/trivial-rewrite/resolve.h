@@ -39,6 +39,13 @@ struct ResolveSettings {
   std::vector<std::string> tables() const;
 };
 
+// The settings of the "verify" request (address probes, docs/verify.md):
+// `base` with address_verify_local_transport, _virtual_transport,
+// _relay_transport, _default_transport, _relayhost, _transport_maps and
+// _sender_dependent_{relayhost,default_transport}_maps (by default the
+// same values as for mail).
+ResolveSettings verify_settings(const Config& cfg, ResolveSettings base);
+
 // Resolves `address` (internal form) sent by `sender`.
 ResolveReply resolve_address(const ResolveSettings& s, std::string_view sender,
                              std::string_view address);

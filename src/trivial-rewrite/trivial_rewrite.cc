@@ -7,10 +7,12 @@
 // Tables are opened before privileges are dropped; when one of them changes
 // on disk the process finishes its clients and exits, and master starts a
 // fresh one that reads the new contents.
+#include <ctime>
 #include <memory>
 
 #include "global/attr.h"
 #include "global/mail_server.h"
+#include "maps/map.h"
 #include "maps/table_lookup.h"
 #include "trivial-rewrite/resolve.h"
 #include "util/stream.h"
@@ -25,8 +27,31 @@ constexpr std::string_view kProtocol = "trivial_rewrite_protocol";
 struct State {
   RewriteSettings rewrite;
   ResolveSettings resolve;
+  ResolveSettings verify;  // address probes: the address_verify_* routing
 };
 std::unique_ptr<State> state;
+
+// The tables in use, opened a second time to notice a replaced file.
+std::vector<maps::MapPtr> watched;
+time_t last_check = 0;
+
+// True once a table changed (checked at most once a second): the process
+// then stops taking work and closes its clients after their current
+// requests, so they reconnect to a fresh process (Postfix's trivial-rewrite
+// exits with "table ... has changed -- restarting").
+bool tables_changed(ServiceContext& ctx) {
+  if (ctx.exit_requested()) return true;
+  time_t now = time(nullptr);
+  if (now == last_check) return false;
+  last_check = now;
+  for (const auto& m : watched)
+    if (m->changed()) {
+      log::info("table {}:{} has changed -- restarting", m->type(), m->name());
+      ctx.request_exit();
+      return true;
+    }
+  return false;
+}
 
 AttrList answer(const AttrList& req) {
   std::string_view request = req.str("request");
@@ -40,7 +65,8 @@ AttrList answer(const AttrList& req) {
     return AttrList{{"flags", "0"}, {"address", out}};
   }
   if (request == "resolve" || request == "verify") {
-    ResolveReply r = resolve_address(state->resolve, req.str("sender"), req.str("address"));
+    const ResolveSettings& settings = request == "verify" ? state->verify : state->resolve;
+    ResolveReply r = resolve_address(settings, req.str("sender"), req.str("address"));
     if (r.flags & kResolveFail)
       log::warn("{}: table lookup problem", printable(req.str("address")));
     log::debug("resolve {} -> {} {} {} {}", req.str("address"), r.transport, r.nexthop,
@@ -78,7 +104,7 @@ void serve(UniqueFd fd, ServiceContext& ctx, std::function<void()> done) {
       }
       attr_write(*stream, AttrEncoding::kNul, answer(*req));
     } while (stream->has_buffered_input());
-    if (!stream->flush()) {
+    if (!stream->flush() || tables_changed(ctx)) {
       ctx.loop().unwatch(raw);
       done();
     }
@@ -89,9 +115,17 @@ void load_settings(ServiceContext& ctx) {
   TableLookup lookup = maps::make_table_lookup();
   auto resolve = ResolveSettings::from_config(ctx.cfg(), lookup);
   if (!resolve) log::fatal("{}", resolve.error().text);
-  state = std::make_unique<State>(State{RewriteSettings::from_config(ctx.cfg()), *resolve});
+  ResolveSettings verify = verify_settings(ctx.cfg(), *resolve);
+  state = std::make_unique<State>(
+      State{RewriteSettings::from_config(ctx.cfg()), std::move(*resolve), std::move(verify)});
   if (auto st = maps::preopen_tables(lookup, state->resolve.tables()); !st)
     log::warn("{}", st.error().text);
+  if (auto st = maps::preopen_tables(lookup, state->verify.tables()); !st)
+    log::warn("{}", st.error().text);
+  for (const auto& spec : state->resolve.tables())
+    if (auto m = maps::open_map(spec); m) watched.push_back(std::move(*m));
+  for (const auto& spec : state->verify.tables())
+    if (auto m = maps::open_map(spec); m) watched.push_back(std::move(*m));
 }
 
 }  // namespace

@@ -76,12 +76,16 @@ void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
   m.sender = ar.req.sender;
   m.recipient = r.address;
   m.orig_recipient = cfg.get_bool("enable_original_recipient") ? r.orig : "";
+  if (deliver_trace_only(ar.req.flags)) {
+    // Address probes and sendmail -bv deliver nothing (verify.md).
+    ar.status.sent(r, dsn("2.0.0", path.back() == '/' ? "delivers to maildir" : "delivers to mailbox"));
+    return;
+  }
   if (path.back() == '/') {
     auto res = as_user(static_cast<uid_t>(uid), static_cast<gid_t>(gid),
                        [&] { return deliver_maildir(path, m); });
     if (!res) {
-      bool full = res.error().code == Errc::kNoSpace;
-      ar.status.fail(r, dsn(full ? "5.2.2" : "4.2.0",
+      ar.status.fail(r, dsn(mailbox_status(res.error(), "4.2.0"),
                             "maildir delivery failed: " + res.error().text));
       return;
     }
@@ -93,8 +97,8 @@ void deliver_one(AgentRequest& ar, Tables& t, const DeliverRecipient& r) {
     auto res = as_user(static_cast<uid_t>(uid), static_cast<gid_t>(gid),
                        [&] { return deliver_mbox(path, m, dotlock); });
     if (!res) {
-      bool full = res.error().code == Errc::kNoSpace;
-      ar.status.fail(r, dsn(full ? "5.2.2" : "4.2.0", res.error().text));
+      ar.status.fail(r, dsn(mailbox_status(res.error(), "4.2.0"),
+                            "delivery failed to mailbox " + path + ": " + res.error().text));
       return;
     }
     ar.status.sent(r, dsn("2.0.0", "delivered to mailbox"));

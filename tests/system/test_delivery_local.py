@@ -75,7 +75,7 @@ def test_command_exit_status_and_unknown_user(inst):
     inst.wait_for_log(rf"{qid}: to=<tempfail@localhost>, .*dsn=4\.3\.0, status=deferred "
                       r"\(temporary failure\)", timeout=20)
     inst.wait_for_log(rf"{qid}: to=<hardfail@localhost>, .*dsn=5\.3\.0, status=bounced "
-                      r"\(Command died with status 1: .*Command output: no such thing\)", timeout=20)
+                      r"\(Command died with status 1: .*Command output: no such thing \)", timeout=20)
     inst.wait_for_log(rf"{qid}: to=<nosuchuser@localhost>, .*dsn=5\.1\.1, status=bounced "
                       r"\(unknown user: \"nosuchuser\"\)", timeout=20)
     # The deferred recipient is in the defer log; the bounced ones in the

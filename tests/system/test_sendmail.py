@@ -121,7 +121,6 @@ def test_dsn_options_are_recorded(inst):
     (["-t"], "Subject: none\n\nb\n", 75, "No recipient addresses found in message header"),
     (["-Q"], "", 75, "sendmail: fatal: usage: sendmail [options]"),
     (["-N", "sometimes", "x@example.com"], "", 64, "bad -N option value"),
-    (["-bv", "x@example.com"], "", 69, "not supported"),
 ])
 def test_usage_errors(inst, args, stdin, code, text):
     r = sendmail(inst, args, stdin)
