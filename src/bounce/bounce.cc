@@ -81,6 +81,10 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
   ni.boundary = id + "." + std::to_string(tv.tv_sec) + "/" + ni.myhostname;
   ni.delay = warn;
   ni.success = trace;
+  if (warn)
+    ni.retry_until = mail_date(info.arrival_sec +
+                               cfg.get_time(info.sender.empty() ? "bounce_queue_lifetime"
+                                                                : "maximal_queue_lifetime"));
   // The template: bounce_template_file or the built-in one.
   auto templates = bounce::templates_from_config(cfg);
   const auto tkind = verify  ? bounce::TemplateKind::kVerify
@@ -96,14 +100,21 @@ bool send_notice(const Config& cfg, const std::string& id, const QueueFileInfo& 
     text = bounce::expand_text(bounce::default_templates().get(tkind), cfg, &warnings);
   }
   if (text) ni.text = *text;
+  // Postfix sends an ASCII template as utf-8 when SMTPUTF8 is on.
   ni.charset = tpl.charset;
+  if ((ni.charset == "us-ascii" || ni.charset == "US-ASCII") && cfg.get_bool("smtputf8_enable"))
+    ni.charset = "utf-8";
   ni.from = qualify_from(tpl.from, cfg.get("myorigin"));
   ni.subject = postmaster && !tpl.postmaster_subject.empty() ? tpl.postmaster_subject : tpl.subject;
   ni.verify = verify;
   bool headers_only = warn || trace || postmaster;
   Status s = client->record(rec::kTime, std::to_string(tv.tv_sec) + " " + std::to_string(tv.tv_usec));
   if (s) s = client->record(rec::kAttr, "rewrite_context=local");
-  if (s) s = client->record(rec::kSender, "");
+  // Postmaster copies come from double_bounce_sender, as Postfix's do, so
+  // that their own failures are dropped instead of bouncing again.
+  std::string from = postmaster ? cfg.get("double_bounce_sender") : "";
+  if (!from.empty() && from.find('@') == std::string::npos) from += "@" + cfg.get("myorigin");
+  if (s) s = client->record(rec::kSender, from);
   if (s) s = client->record(rec::kRecipient, to);
   if (s) s = client->record(rec::kMessage, "");
   for (const auto& line : bounce::ndr_head(ni, rcpts)) {

@@ -39,6 +39,8 @@ std::vector<LogRecord> parse_status_log(std::string_view text) {
     else if (name == "reason") cur.reason = value;
     else if (name == "diag_type") cur.dtype = value;
     else if (name == "diag_text") cur.dtext = value;
+    else if (name == "mta_type") cur.mtype = value;
+    else if (name == "mta_mname") cur.mname = value;
     else if (name == "offset") cur.offset = std::atol(value.c_str());
     else if (name == "notify_flags") cur.notify_flags = std::atoi(value.c_str());
   }
@@ -68,7 +70,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
                 : in.delay ? "Subject: Delayed Mail (still being retried)"
                            : "Subject: Undelivered Mail Returned to Sender");
   l.push_back("To: " + (in.to.empty() ? in.sender : in.to));
-  l.push_back("Auto-Submitted: auto-replied");
+  // Postfix: notices to the sender are replies, postmaster copies are not.
+  l.push_back(in.postmaster_copy ? "Auto-Submitted: auto-generated" : "Auto-Submitted: auto-replied");
   l.push_back("MIME-Version: 1.0");
   l.push_back("Content-Type: multipart/report; report-type=delivery-status;");
   l.push_back("\tboundary=\"" + in.boundary + "\"");
@@ -79,6 +82,7 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
   l.push_back("--" + in.boundary);
   l.push_back("Content-Description: Notification");
   l.push_back("Content-Type: text/plain; charset=" + in.charset);
+  if (!in.text.empty() || in.postmaster_copy) l.push_back("Content-Transfer-Encoding: 8bit");
   l.push_back("");
   if (!in.text.empty() || in.postmaster_copy) {
     // The template text; postmaster copies carry only the recipients.
@@ -104,10 +108,8 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
     l.push_back("");
     l.push_back("                   The mail system");
   }
-  bool first = true;
   for (const auto& r : rcpts) {
-    if (!first || !in.postmaster_copy) l.push_back("");
-    first = false;
+    l.push_back("");
     l.push_back("<" + r.recipient + ">: " + r.reason);
   }
   l.push_back("");
@@ -128,10 +130,12 @@ std::vector<std::string> ndr_head(const NdrInfo& in, const std::vector<LogRecord
       l.push_back("Original-Recipient: rfc822;" + r.orig);
     l.push_back("Action: " + (r.action.empty() ? std::string(in.success ? "delivered" : in.delay ? "delayed" : "failed") : r.action));
     l.push_back("Status: " + r.status);
+    if (!r.mtype.empty() && !r.mname.empty()) l.push_back("Remote-MTA: " + r.mtype + "; " + r.mname);
     if (!r.dtype.empty())
       l.push_back("Diagnostic-Code: " + r.dtype + "; " + r.dtext);
     else
       l.push_back("Diagnostic-Code: X-Postfix; " + r.reason);
+    if (in.delay && !in.retry_until.empty()) l.push_back("Will-Retry-Until: " + in.retry_until);
   }
   l.push_back("");
   l.push_back("--" + in.boundary);

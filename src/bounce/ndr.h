@@ -10,7 +10,7 @@ namespace postern::bounce {
 
 // One recipient record of a bounce/ or defer/ log.
 struct LogRecord {
-  std::string recipient, orig, dsn_orcpt, status, action, reason, dtype, dtext;
+  std::string recipient, orig, dsn_orcpt, status, action, reason, dtype, dtext, mtype, mname;
   long offset = 0;
   int notify_flags = 0;  // DSN NOTIFY bits; 0 = not specified
 };
@@ -37,6 +37,7 @@ struct NdrInfo {
   std::string boundary;               // "ID.time/myhostname"
   bool delay = false;                 // a delay warning, not a bounce
   bool success = false;               // a delivery report (NOTIFY=SUCCESS)
+  std::string retry_until;            // delay warnings: Will-Retry-Until: date
   // From the bounce template (empty: the built-in wording).
   std::string charset = "us-ascii";
   std::string from;                   // From: header value

@@ -1,6 +1,7 @@
 #include "global/rewrite_client.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 
 #include "global/config.h"
 #include "util/socket.h"
@@ -18,6 +19,19 @@ RewriteClient RewriteClient::from_config(const Config& cfg) {
   return RewriteClient(
       cfg.get("queue_directory") + "/private/" + cfg.get("rewrite_service_name"),
       std::chrono::seconds(cfg.get_time("ipc_timeout")));
+}
+
+void RewriteClient::drop_cache_if_server_left() {
+  // An idle connection with something to read means the server closed it
+  // (trivial-rewrite exits when one of its tables changed): its successor
+  // may answer differently, so the remembered answers go too.
+  if (stream_) {
+    struct pollfd p{stream_->fd(), POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) return;
+    stream_.reset();
+  }
+  last_rewrite_.reset();
+  last_resolve_.reset();
 }
 
 Result<AttrList> RewriteClient::round_trip(const AttrList& request) {
@@ -46,6 +60,7 @@ Result<AttrList> RewriteClient::round_trip(const AttrList& request) {
 
 Result<std::string> RewriteClient::rewrite(std::string_view rule, std::string_view address) {
   std::string key = fmt::format("{}\n{}", rule, address);
+  drop_cache_if_server_left();
   if (last_rewrite_ && last_rewrite_->key == key) return last_rewrite_->rewritten;
   auto reply = round_trip(AttrList{{"request", "rewrite"},
                                    {"rule", std::string(rule)},
@@ -60,6 +75,7 @@ Result<std::string> RewriteClient::rewrite(std::string_view rule, std::string_vi
 Result<ResolveReply> RewriteClient::resolve(std::string_view sender, std::string_view address,
                                             std::string_view request) {
   std::string key = fmt::format("{}\n{}\n{}", request, sender, address);
+  drop_cache_if_server_left();
   if (last_resolve_ && last_resolve_->key == key) return last_resolve_->resolved;
   auto reply = round_trip(AttrList{{"request", std::string(request)},
                                    {"sender", std::string(sender)},

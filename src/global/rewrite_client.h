@@ -31,6 +31,9 @@ class RewriteClient {
                                std::string_view request = "resolve");
 
  private:
+  // Forgets the remembered answers unless the connection they came over is
+  // still open (the last answer is reused, as in Postfix's clients).
+  void drop_cache_if_server_left();
   // Sends one request, reconnecting once if the kept connection broke.
   Result<AttrList> round_trip(const AttrList& request);
 

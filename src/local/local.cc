@@ -504,7 +504,20 @@ class LocalDelivery {
     spec.uid = o.uid;
     spec.gid = o.gid;
     spec.switch_user = true;
-    spec.cwd = o.home;
+    // command_execution_directory (local's $home, $user, ... expanded);
+    // when it cannot be entered the delivery is deferred.
+    std::string exec_dir = cfg_.raw("command_execution_directory").value_or("");
+    if (!exec_dir.empty()) {
+      spec.cwd = expand_attrs(exec_dir, {{"home", o.home},
+                                         {"user", o.name},
+                                         {"shell", o.shell},
+                                         {"extension", extension},
+                                         {"recipient", r.address},
+                                         {"domain", parts.domain}});
+      spec.cwd_required = true;
+    } else {
+      spec.cwd = o.home;
+    }
     spec.time_limit = static_cast<long>(cfg_.get_time("command_time_limit"));
     spec.env = {"HOME=" + o.home,         "USER=" + o.name,
                 "LOGNAME=" + o.name,      "SHELL=" + (o.shell.empty() ? "/bin/sh" : o.shell),

@@ -492,11 +492,9 @@ Delivery::Outcome Delivery::attempt(const Server& srv, bool allow_tls, bool last
     }
     cmds.push_back({Cmd::kRcpt, c, i});
   }
-  // Address probes (verify service, sendmail -bv: Postfix's
-  // DEL_REQ_FLAG_MTA_VRFY and DEL_REQ_FLAG_USR_VRFY) stop after RCPT TO
-  // and report its reply.
-  constexpr int kProbeFlags = (1 << 8) | (1 << 9);
-  bool probe = (req.flags & kProbeFlags) != 0;
+  // Address probes (verify service, sendmail -bv) stop after RCPT TO and
+  // report its reply; StatusReporter records "deliverable"/"undeliverable".
+  bool probe = deliver_trace_only(req.flags);
   if (!probe) cmds.push_back({Cmd::kData, "DATA", 0});
   size_t batch = features.pipelining ? 100 : 1;
   bool mail_ok = false;

@@ -179,6 +179,69 @@ bool tables_changed() {
 std::unique_ptr<sasl::ServerBackend> sasl_backend;
 TableLookup sni_table;
 
+std::string hex_encode(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::string hex_decode(std::string_view hex) {
+  auto nibble = [](char c) {
+    return isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10;
+  };
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  return out;
+}
+
+// One connection to tlsmgr, opened before privileges are dropped and kept;
+// a request that fails closes it for good (the cache is an optimisation).
+std::unique_ptr<Stream> tlsmgr_stream;
+
+Result<AttrList> tlsmgr_request(const AttrList& req) {
+  if (!tlsmgr_stream) return fail(Errc::kTemporary, "no tlsmgr connection");
+  attr_write(*tlsmgr_stream, AttrEncoding::kNul, req);
+  Result<AttrList> reply = fail(Errc::kIo, "tlsmgr write");
+  if (tlsmgr_stream->flush()) reply = attr_read(*tlsmgr_stream, AttrEncoding::kNul);
+  if (!reply) {
+    log::warn("tlsmgr: {}: TLS session cache disabled", reply.error().text);
+    tlsmgr_stream.reset();
+  }
+  return reply;
+}
+
+// smtpd_tls_session_cache_database: sessions resumed by ID in any smtpd,
+// through tlsmgr (which keeps them in memory; the database file named by
+// the parameter is not written).
+void setup_session_cache(const Config& cfg, tls::ServerContext& ctx) {
+  if (trim(cfg.get("smtpd_tls_session_cache_database")).empty()) return;
+  auto timeout = cfg.time_value("smtpd_tls_session_cache_timeout");
+  if (!timeout || *timeout <= 0) return;
+  std::string path = cfg.get("queue_directory") + "/private/" + cfg.get("tlsmgr_service_name");
+  auto fd = connect_unix(path, Clock::now() + std::chrono::seconds(10));
+  if (!fd) return;  // fetch_ticket_key already said that tlsmgr is missing
+  tlsmgr_stream = std::make_unique<Stream>(Stream::from_fd(std::move(*fd)));
+  tlsmgr_stream->set_timeout(std::chrono::seconds(10));
+  tls::ServerContext::SessionStore store;
+  store.store = [](std::string_view id, std::string_view der) {
+    (void)tlsmgr_request(AttrList{{"request", "update"}, {"cache_type", "smtpd"},
+                                  {"cache_id", hex_encode(id)}, {"session", hex_encode(der)}});
+  };
+  store.fetch = [](std::string_view id) -> Result<std::string> {
+    auto r = tlsmgr_request(
+        AttrList{{"request", "lookup"}, {"cache_type", "smtpd"}, {"cache_id", hex_encode(id)}});
+    if (!r) return std::unexpected(r.error());
+    if (r->str("status") != "0") return fail(Errc::kNotFound, "not cached");
+    return hex_decode(r->str("session"));
+  };
+  ctx.set_session_store(std::move(store));
+}
+
 // Asks tlsmgr (private/$tlsmgr_service_name) for the shared session ticket
 // key; without tlsmgr each process keeps its own key (no resumption across
 // processes).
@@ -201,16 +264,13 @@ void fetch_ticket_key(const Config& cfg, tls::ServerContext& ctx) {
     log::warn("tlsmgr: no session ticket key");
     return;
   }
-  std::string_view hex = reply->str("keybuf");
-  std::string key;
-  auto nibble = [](char c) { return isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10; };
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    key += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  std::string key = hex_decode(reply->str("keybuf"));
   if (auto st = ctx.set_ticket_key(key); !st) log::warn("tlsmgr: {}", st.error().text);
 }
 
 void setup_tls_extras(const Config& cfg, tls::ServerContext& ctx) {
   fetch_ticket_key(cfg, ctx);
+  setup_session_cache(cfg, ctx);
   auto specs = cfg.expand("tls_server_sni_maps");
   if (!specs || trim(*specs).empty()) return;
   std::vector<std::string> tables;

@@ -58,6 +58,8 @@ SessionSettings SessionSettings::from_config(const Config& cfg) {
   s.banner = cfg.get("smtpd_banner");
   s.mail_name = cfg.get("mail_name");
   s.content_filter = cfg.get("content_filter");
+  s.no_content_filter =
+      s.content_filter.empty() && !cfg.main_cf_value("content_filter").value_or("").empty();
   s.message_size_limit = cfg.get_int("message_size_limit");
   s.recipient_limit = cfg.get_int("smtpd_recipient_limit");
   s.soft_error_limit = cfg.get_int("smtpd_soft_error_limit");
@@ -617,7 +619,9 @@ Status Session::begin_content() {
   // A FILTER action wins over content_filter (which smtpd sends, as
   // Postfix's does, so "-o content_filter=..." on one service works).
   const std::string& filter = st_.filter.empty() ? cfg_.content_filter : st_.filter;
-  if (st && !filter.empty()) st = sink_->record(rec::kFilter, filter);
+  // An empty record tells cleanup not to apply main.cf's content_filter
+  // (the re-injection service of an after-queue filter).
+  if (st && (!filter.empty() || cfg_.no_content_filter)) st = sink_->record(rec::kFilter, filter);
   if (st && !st_.redirect.empty()) st = sink_->record(rec::kRedirect, st_.redirect);
   if (st && ext_.milter) st = ext_.milter->hand_over(*sink_, st_);
   if (st) st = sink_->record(rec::kMessage, "");

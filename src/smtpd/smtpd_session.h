@@ -48,6 +48,7 @@ struct SessionSettings {
   std::string banner;      // expanded smtpd_banner
   std::string mail_name;
   std::string content_filter;  // this service's content_filter (-o content_filter=...)
+  bool no_content_filter = false;  // "-o content_filter=" overrides main.cf's
   long long message_size_limit = 10240000;
   long long recipient_limit = 1000;
   long long soft_error_limit = 10;

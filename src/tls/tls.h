@@ -151,6 +151,16 @@ class ServerContext {
   Status set_ticket_key(std::string_view key);
   const std::string& ticket_key() const { return ticket_key_; }
 
+  // A session cache outside the process (smtpd_tls_session_cache_database
+  // through tlsmgr), for clients that resume by session ID rather than by
+  // ticket: `store(id, der)` after a full handshake, `fetch(id)` (kNotFound
+  // when unknown) when a client offers an ID this process does not hold.
+  struct SessionStore {
+    std::function<void(std::string_view id, std::string_view der)> store;
+    std::function<Result<std::string>(std::string_view id)> fetch;
+  };
+  void set_session_store(SessionStore store);
+
   // tls_server_sni_maps: `lookup` answers the value for a name (kNotFound
   // when there is none). A client's SNI name is tried as is, then as
   // ".parent" domains; the value is what `postmap -F` stores (base64 of
@@ -174,6 +184,9 @@ class ServerContext {
   CommonSettings common_;
   std::string ticket_key_;
   SniLookup sni_lookup_;
+  SessionStore session_store_;
+  static int new_session_cb(SSL* ssl, SSL_SESSION* session);
+  static SSL_SESSION* get_session_cb(SSL* ssl, const unsigned char* id, int len, int* copy);
   std::map<std::string, SSL_CTX*> sni_contexts_;  // by the table value's key
   static int sni_callback(SSL* ssl, int* alert, void* arg);
   SSL_CTX* sni_context(const std::string& name);

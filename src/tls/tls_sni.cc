@@ -81,6 +81,9 @@ SSL_CTX* ServerContext::sni_context(const std::string& name) {
     }
     static const unsigned char kSidContext[] = "postern-smtpd";
     SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);
+    // Ticket keys and the session store are found through the context's
+    // app data, also after the switch.
+    SSL_CTX_set_app_data(ctx, this);
     sni_contexts_[key] = ctx;
     return ctx;
   }

@@ -5,13 +5,21 @@
 // tlsmgr does the same with its "tktkey" request). Protocol (attribute
 // lists, NUL encoding, as the other internal services):
 //   request=tktkey keyname=      -> status=0 keybuf=<160 hex digits>
+//   request=update cache_type=smtpd cache_id=<hex> session=<hex>  -> status=0
+//   request=lookup cache_type=smtpd cache_id=<hex>  -> status=0 session=<hex> | status=-1
+//   request=delete cache_type=smtpd cache_id=<hex>  -> status=0 | status=-1
 //   anything else                -> status=-1
+// The session cache (smtpd_tls_session_cache_database) is kept in memory
+// for smtpd_tls_session_cache_timeout: sessions offered by ID (TLS 1.2
+// clients without tickets) resume in any smtpd process.
 // The key is made from OpenSSL's random generator when tlsmgr starts and
 // replaced after smtpd_tls_session_cache_timeout (tickets under the old
 // key then get a full handshake). It is never written to disk.
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <ctime>
+#include <map>
 #include <memory>
 
 #include "global/attr.h"
@@ -52,14 +60,54 @@ const std::string& ticket_key() {
   return current_key;
 }
 
+// smtpd_tls_session_cache_database: server sessions by session ID (hex),
+// in memory, for smtpd_tls_session_cache_timeout, at most kMaxSessions.
+struct Cached {
+  std::string session;  // hex DER
+  time_t expires;
+};
+std::map<std::string, Cached> sessions;
+constexpr size_t kMaxSessions = 20000;
+
+void expire_sessions(time_t now) {
+  for (auto it = sessions.begin(); it != sessions.end();)
+    it = it->second.expires <= now ? sessions.erase(it) : std::next(it);
+}
+
 AttrList answer(const AttrList& req) {
-  if (req.str("request") == "tktkey") {
+  std::string_view request = req.str("request");
+  if (request == "update" || request == "lookup" || request == "delete") {
+    std::string id(req.str("cache_type"));
+    id += ":";
+    id += req.str("cache_id");
+    time_t now = time(nullptr);
+    if (request == "update") {
+      if (sessions.size() >= kMaxSessions) expire_sessions(now);
+      if (sessions.size() >= kMaxSessions) sessions.erase(sessions.begin());
+      sessions[id] = Cached{std::string(req.str("session")), now + std::max(key_lifetime, 1L)};
+      return AttrList{{"status", "0"}};
+    }
+    auto it = sessions.find(id);
+    if (it == sessions.end() || it->second.expires <= now) {
+      if (it != sessions.end()) sessions.erase(it);
+      return AttrList{{"status", "-1"}};
+    }
+    if (request == "delete") {
+      sessions.erase(it);
+      return AttrList{{"status", "0"}};
+    }
+    AttrList out;
+    out.add("status", 0);
+    out.add("session", it->second.session);
+    return out;
+  }
+  if (request == "tktkey") {
     AttrList out;
     out.add("status", 0);
     out.add("keybuf", hex(ticket_key()));
     return out;
   }
-  log::warn("unknown request: \"{}\"", printable(req.str("request")));
+  log::warn("unknown request: \"{}\"", printable(request));
   return AttrList{{"status", "-1"}};
 }
 

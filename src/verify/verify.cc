@@ -49,6 +49,10 @@ class MemoryStore final : public CacheStore {
     entries_.erase(key);
     return {};
   }
+  Status each(const std::function<void(const std::string&, const std::string&)>& visit) override {
+    for (const auto& [k, v] : entries_) visit(k, v);
+    return {};
+  }
 
  private:
   std::map<std::string, std::string> entries_;
@@ -79,6 +83,14 @@ class MapStore final : public CacheStore {
     (void)(*m)->remove(key);
     return (*m)->commit();
   }
+  Status each(const std::function<void(const std::string&, const std::string&)>& visit) override {
+    auto m = maps::open_map(spec_, maps::kTryNull | maps::kTryNoNull);
+    if (!m) return m.error().code == Errc::kNotFound ? Status() : Status(std::unexpected(m.error()));
+    return (*m)->sequence([&](std::string_view k, std::string_view v) {
+      visit(std::string(k), std::string(v));
+      return true;
+    });
+  }
 
  private:
   Result<maps::MapPtr> writer() {
@@ -90,11 +102,28 @@ class MapStore final : public CacheStore {
 struct State {
   std::unique_ptr<CacheStore> store;
   std::unique_ptr<Cache> cache;
+  std::string spec;      // what the cleanup log line calls the cache
+  long sweep_every = 0;  // address_verify_cache_cleanup_interval (0: never)
+  long next_sweep = 0;
 };
 
 State& state() {
   static State s;
   return s;
+}
+
+// The cleanup sweep, run between requests once its interval has passed.
+void maybe_sweep(long now) {
+  State& st = state();
+  if (st.sweep_every <= 0 || now < st.next_sweep) return;
+  st.next_sweep = now + st.sweep_every;
+  auto n = st.cache->sweep(now);
+  if (!n) {
+    log::warn("cache {}: cleanup failed: {}", st.spec, n.error().text);
+    return;
+  }
+  log::info("cache {} full cleanup: retained={} dropped={} entries", st.spec, n->retained,
+            n->dropped);
 }
 
 CacheSettings settings_from(const Config& cfg) {
@@ -201,6 +230,9 @@ int main(int argc, char** argv) {
     else
       state().store = std::make_unique<MapStore>(spec);
     state().cache = std::make_unique<Cache>(*state().store, settings_from(cfg));
+    state().spec = spec.empty() ? "internal:verify" : spec;
+    state().sweep_every = cfg.get_time("address_verify_cache_cleanup_interval");
+    state().next_sweep = static_cast<long>(::time(nullptr)) + state().sweep_every;
   };
   // A cache in memory must outlive max_use and max_idle; one on disk
   // loses nothing either way, so the service simply stays (reload and
@@ -216,6 +248,7 @@ int main(int argc, char** argv) {
       if (!req) return;
       attr_write(s, AttrEncoding::kNul, serve(ctx.cfg(), *req));
       if (!s.flush()) return;
+      maybe_sweep(static_cast<long>(::time(nullptr)));
     }
   }, hooks);
 }

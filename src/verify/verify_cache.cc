@@ -1,6 +1,7 @@
 #include "verify/verify_cache.h"
 
 #include <charconv>
+#include <vector>
 
 #include "global/verify_client.h"
 
@@ -69,6 +70,26 @@ Cache::Answer Cache::query(std::string_view address, long now,
     }
   }
   return answer;
+}
+
+Result<Cache::SweepCount> Cache::sweep(long now) {
+  SweepCount count;
+  std::vector<std::string> drop;
+  auto st = store_.each([&](const std::string& key, const std::string& raw) {
+    auto e = CacheEntry::parse(raw);
+    bool expired = e && (e->status == kVerifyOk ? e->updated + s_.positive_expire < now
+                                                : e->updated + s_.negative_expire < now);
+    if (!e || (now - e->probed >= kProbeTtl && expired))
+      drop.push_back(key);
+    else
+      ++count.retained;
+  });
+  if (!st) return std::unexpected(st.error());
+  for (const auto& key : drop) {
+    if (auto d = store_.del(key); !d) return std::unexpected(d.error());
+    ++count.dropped;
+  }
+  return count;
 }
 
 Status Cache::update(std::string_view address, int status, std::string_view text, long now) {

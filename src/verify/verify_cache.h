@@ -13,6 +13,8 @@
 //           caching is off.
 //   update: stores the answer, except that a failure never replaces a
 //           positive entry (that address is re-probed on the next query).
+//   sweep:  drops expired entries (no probe in the last 1000 seconds)
+//           and malformed ones.
 #pragma once
 
 #include <functional>
@@ -53,6 +55,8 @@ class CacheStore {
   virtual Result<std::string> get(const std::string& key) = 0;
   virtual Status put(const std::string& key, const std::string& value) = 0;
   virtual Status del(const std::string& key) = 0;
+  // Every entry (for the cleanup sweep).
+  virtual Status each(const std::function<void(const std::string&, const std::string&)>& visit) = 0;
 };
 
 // The key of an address (Postfix turns ':' into '_').
@@ -72,6 +76,13 @@ class Cache {
                const std::function<bool(std::string_view)>& probe);
   // Stores a probe's result at time `now`.
   Status update(std::string_view address, int status, std::string_view text, long now);
+
+  struct SweepCount {
+    long retained = 0, dropped = 0;
+  };
+  // Deletes the entries that are malformed, or expired with no probe in
+  // flight (address_verify_cache_cleanup_interval).
+  Result<SweepCount> sweep(long now);
 
  private:
   CacheStore& store_;

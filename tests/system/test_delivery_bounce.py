@@ -116,6 +116,10 @@ def test_delay_warning_sent_once(inst):
         assert "Final-Recipient: rfc822; slowpoke@demo.test" in body
         assert "Content-Type: text/rfc822-headers" in body
         assert "Subject: delivery test" in body and "Hello Bob." not in body
+        # As Debian's Postfix: when the mail system gives up (arrival +
+        # maximal_queue_lifetime, 5d by default).
+        assert re.search(r"\nDiagnostic-Code: X-Postfix; .*\nWill-Retry-Until: \w{3}, [ \d]?\d \w{3} "
+                         r"\d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)\n", body), body
     finally:
         fake.close()
 

@@ -157,3 +157,37 @@ def test_smtp_in_mbox_out_and_unknown_user_returned(tmp_path):
         assert "Subject: Undelivered Mail Returned to Sender\n" in ndr
         assert "<nosuchuser@localhost>: unknown user: \"nosuchuser\"" in ndr
         assert "Subject: to mbox\n" in ndr  # the returned message
+
+
+# An after-queue filter that hands the message back over SMTP, as amavis
+# does: it adds a header and submits to the re-injection port.
+REINJECT = """#!/usr/bin/python3
+import smtplib, sys
+sender, rcpts = sys.argv[1], sys.argv[2:]
+msg = b"X-Scanned: yes\\r\\n" + sys.stdin.buffer.read().replace(b"\\r\\n", b"\\n").replace(b"\\n", b"\\r\\n")
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.sendmail(sender, rcpts, msg)
+"""
+
+
+def test_after_queue_filter_with_reinjection_service(tmp_path):
+    # The seeds' amavis recipe: content_filter in main.cf, and a second
+    # smtpd with "-o content_filter=" that takes the filtered mail back
+    # without sending it to the filter again.
+    from instance import free_port
+    with Instance(tmp_path) as inst:
+        back = free_port()
+        scan = script(inst, "scan.py", REINJECT.format(port=back))
+        with open(inst.etc / "master.cf", "a") as f:
+            f.write(f"scan unix - n n - - pipe\n  user={RUNAS} argv={scan} ${{sender}} ${{recipient}}\n"
+                    f"127.0.0.1:{back} inet n - n - - smtpd\n  -o content_filter=\n"
+                    f"  -o local_recipient_maps=\n")
+        inst.set_main(content_filter="scan:dummy", **FAST)
+        inst.start()
+        qid = smtp_send(inst, "bob@demo.test", "after queue")
+        inst.wait_for_log(rf"{qid}: to=<bob@demo.test>, relay=scan, .*status=sent", timeout=30)
+        [msg] = maildir_messages(inst, "bob", timeout=30)
+        assert msg.split("\n").count("X-Scanned: yes") == 1
+        assert "Subject: after queue\n" in msg
+        wait_until(lambda: queue_files(inst) == [], 20, what="empty queue")
+        assert inst.log_text().count("relay=scan") == 1

@@ -120,7 +120,8 @@ def test_bounce_uses_the_template_file(tmp_path):
         (inst.etc / "bounce.cf").write_text(CUSTOM)
         (inst.etc / "transport").write_text("fail.test error:5.1.1 mailbox gone\n")
         inst.set_main(transport_maps=f"texthash:{inst.etc}/transport",
-                      bounce_template_file=f"{inst.etc}/bounce.cf", **FAST)
+                      bounce_template_file=f"{inst.etc}/bounce.cf", notify_classes="bounce",
+                      bounce_notice_recipient="dave@demo.test", **FAST)
         inst.start()
         qid = inject(inst, ["x@fail.test"], sender="carol@demo.test")
         inst.wait_for_log(rf"{qid}: sender non-delivery notification: ", timeout=30)
@@ -131,5 +132,20 @@ def test_bounce_uses_the_template_file(tmp_path):
         host = inst.postconf("-xh", "myhostname").stdout.strip()
         assert f"Hello from {host}, costs $5.\n" in body
         assert "<x@fail.test>: mailbox gone" in body
-        assert "Content-Type: text/plain; charset=us-ascii" in body
+        # An ASCII template goes out as utf-8 when SMTPUTF8 is on, as Postfix's.
+        utf8 = inst.postconf("-xh", "smtputf8_enable").stdout.strip() == "yes"
+        charset = "utf-8" if utf8 else "us-ascii"
+        assert f"Content-Type: text/plain; charset={charset}\n" in body
         assert "Final-Recipient: rfc822; x@fail.test" in body
+        assert "Auto-Submitted: auto-replied\n" in head + "\n"
+        # The postmaster's copy: Postmaster-Subject:, from double-bounce,
+        # no template text, the headers only (as Debian's Postfix sends it).
+        [copy] = maildir_messages(inst, "dave", timeout=30)
+        chead, _, cbody = copy.partition("\n\n")
+        assert "\nSubject: Bounce copy\n" in chead + "\n"
+        assert re.match(r"Return-Path: <double-bounce@", copy), copy
+        assert "\nAuto-Submitted: auto-generated\n" in chead + "\n"
+        assert "Hello from" not in cbody
+        assert f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: 8bit\n\n\n" \
+               "<x@fail.test>: mailbox gone\n" in cbody
+        assert "Content-Type: text/rfc822-headers" in cbody

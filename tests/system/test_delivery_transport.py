@@ -1,7 +1,8 @@
 # ctest-timeout: 150
 """local hands recipients to other transports: mailbox_transport,
 mailbox_transport_maps, fallback_transport, fallback_transport_maps (the
-precedence of local(8)), and mailbox_command_maps; owner- aliases."""
+precedence of local(8)), and mailbox_command_maps; owner- aliases;
+command_execution_directory."""
 import os
 import pwd
 import re
@@ -204,3 +205,22 @@ def test_mailbox_transport_to_dovecot_lmtp(inst):
         import shutil
         if not os.environ.get("POSTERN_KEEP_TMP"):
             shutil.rmtree(top, ignore_errors=True)
+
+
+def test_command_execution_directory(inst):
+    out = inst.dir / "out"
+    inst.set_main(mailbox_command=f"pwd > {out}/pwd.txt", command_execution_directory=f"{out}/u.$user")
+    inst.postfix("reload")
+    user = inst.mail_user
+    (out / f"u.{user}").mkdir()
+    os.chmod(out / f"u.{user}", 0o777)
+    qid = inject(inst, [f"{user}@localhost"])
+    inst.wait_for_log(rf"{qid}: removed", timeout=20)
+    assert (out / "pwd.txt").read_text().strip() == f"{out}/u.{user}"
+    # A directory that cannot be entered defers the delivery.
+    inst.set_main(command_execution_directory=f"{out}/missing")
+    inst.postfix("reload")
+    qid = inject(inst, [f"{user}@localhost"])
+    inst.wait_for_log(rf"{qid}: to=<{user}@localhost>, relay=local, .*dsn=4\.3\.0, status=deferred "
+                      r"\(temporary failure. Command output: cannot change to the command directory \)",
+                      timeout=20)

@@ -799,3 +799,44 @@ def test_fingerprint_level(inst, fake, certs, tmp_path):
     assert not other.messages
     (_, _, _, dsn, _, text) = status_lines(inst, q2)[0]
     assert (dsn, text) == ("4.7.5", "Server certificate not verified")
+
+
+def test_address_probe_stops_after_rcpt(inst, sinks):
+    """reject_unverified_recipient sends a probe through the smtp client:
+    it asks RCPT TO and reports the reply (deliverable/undeliverable)
+    without sending DATA."""
+    from smtpd_helpers import Client
+    ok_port, bad_port = free_port(), free_port()
+    ok_sink = sinks(f"127.0.0.1:{ok_port}")
+    sinks(f"127.0.0.1:{bad_port}", "-f", "RCPT")
+    inst.set_main(transport_maps=f"inline:{{ok.example=smtp:[127.0.0.1]:{ok_port}, "
+                                 f"bad.example=smtp:[127.0.0.1]:{bad_port}}}",
+                  relay_domains="ok.example bad.example",
+                  smtpd_recipient_restrictions="reject_unverified_recipient",
+                  unverified_recipient_reject_code="550", address_verify_poll_count="1")
+    inst.start()
+
+    def ask(address):
+        c = Client(inst.port)
+        try:
+            c.cmd("EHLO client.test")
+            c.cmd("MAIL FROM:<alice@demo.test>")
+            return c.cmd(f"RCPT TO:<{address}>")
+        finally:
+            c.close()
+
+    def settled(address, prefix):
+        return lambda: ask(address).startswith(prefix)
+    wait_until(settled("x@ok.example", "250"), 40, interval=0.5, what="probe answer for ok")
+    try:
+        wait_until(settled("y@bad.example", "550"), 40, interval=0.5, what="probe answer for bad")
+    except TimeoutError:
+        raise AssertionError(ask("y@bad.example") + "\n" + "\n".join(
+            l for l in inst.log_text().splitlines() if "smtpd" not in l and "cleanup" not in l))
+    log = inst.log_text()
+    assert re.search(rf"to=<x@ok\.example>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:{ok_port}, .*"
+                     r"status=deliverable \(250 ", log), log
+    assert re.search(r"to=<y@bad\.example>, relay=.*status=undeliverable \(host 127\.0\.0\.1"
+                     r"\[127\.0\.0\.1\] said: 500 5\.3\.0 .*\(in reply to RCPT TO command\)\)", log)
+    time.sleep(1)
+    assert not list(ok_sink.dump.iterdir())  # no DATA for a probe

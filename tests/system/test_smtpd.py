@@ -534,6 +534,8 @@ def test_anvil_client_limits(tmp_path):
                        smtpd_client_recipient_rate_limit="2",
                        smtpd_client_connection_count_limit="1")
     try:
+        # smtpd_instance's port probe counts until smtpd has said goodbye.
+        i.wait_for_log(r"smtpd\[\d+\]: disconnect from localhost")
         c = Client(i.port)
         c.cmd("EHLO client.example")
         assert c.cmd("MAIL FROM:<s@example.com>") == "250 2.1.0 Ok"

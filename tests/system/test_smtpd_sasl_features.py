@@ -6,6 +6,7 @@ warning line with sasl_username=, repeated failures, a Dovecot socket that
 is down, and smtpd_client_auth_rate_limit through anvil. Against a real
 Dovecot authentication service."""
 import base64
+import pathlib
 
 import pytest
 
@@ -236,3 +237,67 @@ def test_long_response_star_and_bad_base64(tmp_path, dovecot):
                        r"base64 data in initial response, sasl_username=\(unavailable\)")
     finally:
         stop(i)
+
+
+def test_postconf_lists_server_sasl_types(tmp_path):
+    from conftest import BIN, run
+    (tmp_path / "main.cf").write_text("")
+    ours = run([BIN / "postconf", "-c", tmp_path, "-a"])
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.split() == ["cyrus", "dovecot"]
+    import os
+    if os.path.exists("/usr/sbin/postconf"):
+        theirs = run(["/usr/sbin/postconf", "-a"])
+        assert ours.stdout == theirs.stdout
+
+
+SASL_SCRIPT = [
+    "EHLO client.example",
+    "MAIL FROM:<bob@example.com>", "RCPT TO:<u@oracle.test>", "RSET",
+    f"AUTH PLAIN {ALICE_BAD}",
+    "AUTH PLAIN !!bad",
+    "AUTH LOGIN", "*",
+    f"AUTH PLAIN {ALICE}",
+    f"AUTH PLAIN {ALICE}",
+    "MAIL FROM:<bob@example.com> AUTH=<>", "RCPT TO:<u@oracle.test>", "RSET",
+    "MAIL FROM:<alice@example.com> AUTH=<> AUTH=x", "RCPT TO:<u@oracle.test>", "RSET",
+    "MAIL FROM:<alice@example.com> AUTH=x AUTH=y",
+    "MAIL FROM:<nobody@else.example>", "RCPT TO:<u@oracle.test>",
+    "QUIT",
+]
+
+
+def test_replies_match_postfix(tmp_path, dovecot):
+    """The same AUTH and login-mismatch script against Debian's Postfix and
+    against ours, with the same Dovecot: the replies are equal."""
+    import shutil
+    import tempfile
+    import postfix_oracle
+    from smtpd_helpers import COMPARE_MAIN, run_script
+    if not postfix_oracle.available():
+        pytest.skip("Debian's Postfix (and root) needed")
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="postern-logins-"))
+    shared.chmod(0o755)
+    logins = shared / "logins"
+    logins.write_text("alice@example.com alice\nbob@example.com bob\n")
+    logins.chmod(0o644)
+    main = dict(smtpd_sender_login_maps=f"texthash:{logins}",
+                smtpd_sender_restrictions="reject_sender_login_mismatch",
+                smtpd_relay_restrictions="permit_sasl_authenticated, reject_unauth_destination",
+                **sasl_main(dovecot))
+    try:
+        with postfix_oracle.PostfixInstance(tmp_path, postfix_oracle.free_port()) as pf:
+            settings = {k: v for k, v in COMPARE_MAIN.items()
+                        if k not in ("virtual_mailbox_domains", "virtual_mailbox_maps")}
+            pf.set_main(default_transport="discard", **{**settings, **main})
+            pf.start()
+            theirs = run_script(pf.port, SASL_SCRIPT)
+        (tmp_path / "ours").mkdir()
+        i = smtpd_instance(tmp_path / "ours", **main)
+        try:
+            ours = run_script(i.port, SASL_SCRIPT)
+        finally:
+            stop(i)
+        assert ours == theirs
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

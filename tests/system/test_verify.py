@@ -161,8 +161,10 @@ def test_sendmail_bv_mails_a_delivery_report(inst):
     assert len(msgs) == 1
     report = msgs[0]
     assert "Subject: Mail Delivery Status Report\n" in report
-    assert ("\n\nEnclosed is the mail delivery report that you requested.\n\n"
+    # The verify_template text (bounce_template_file), then the signature.
+    assert ("\n\nHere is the mail delivery status report that you asked for.\n\n"
             "                   The mail system\n\n") in report
+    assert "For further assistance" not in report
     assert "<bob@demo.test>: delivery via virtual: delivers to maildir" in report
     assert '<nosuch@localhost>: delivery via local: unknown user: "nosuch"' in report
     assert 'Diagnostic-Code: X-Postfix; delivery via local: unknown user: "nosuch"' in report
@@ -225,3 +227,20 @@ def test_probes_use_the_address_verify_routing(tmp_path):
             "probes are not welcome here")
         i.wait_for_log(r"error\[\d+\]: \w+: to=<root@localhost>, relay=none, .*dsn=5\.7\.1, "
                        r"status=undeliverable \(probes are not welcome here\)")
+
+
+def test_cache_cleanup_drops_expired_entries(tmp_path):
+    with Instance(tmp_path) as i:
+        i.set_main(smtpd_recipient_restrictions="reject_unverified_recipient",
+                   unverified_recipient_reject_code="550", address_verify_poll_count="1",
+                   address_verify_negative_expire_time="3s",
+                   address_verify_cache_cleanup_interval="1s",
+                   local_recipient_maps="", **FAST)
+        i.start()
+        wait_until(lambda: _port_open(i.port), 10, what="smtpd port")
+        rcpt(i, "nosuch@localhost")
+        wait_for_reply(i, "nosuch@localhost", "550")
+        time.sleep(4)
+        rcpt(i, "bob@demo.test")  # the sweep runs after this request
+        i.wait_for_log(rf"verify\[\d+\]: cache btree:{re.escape(str(i.dir))}/data/verify_cache "
+                       r"full cleanup: retained=1 dropped=1 entries")

@@ -27,6 +27,10 @@ class FakeStore : public CacheStore {
     m.erase(key);
     return {};
   }
+  Status each(const std::function<void(const std::string&, const std::string&)>& visit) override {
+    for (const auto& [k, v] : m) visit(k, v);
+    return {};
+  }
   std::map<std::string, std::string> m;
 };
 
@@ -157,4 +161,21 @@ TEST(VerifyCache, MalformedStoredEntryReadsAsInProgress) {
   f.store.m["u@x"] = "garbage";
   EXPECT_EQ(f.ask("u@x", kNow).status, kVerifyTodo);
   EXPECT_EQ(f.probes.size(), 1u);
+}
+
+TEST(VerifyCache, SweepDropsExpiredAndMalformedEntries) {
+  Fixture f;
+  ASSERT_TRUE(f.cache.update("fresh@x", kVerifyOk, "ok", kNow));
+  ASSERT_TRUE(f.cache.update("old@x", kVerifyOk, "ok", kNow - f.s.positive_expire - 10));
+  ASSERT_TRUE(f.cache.update("oldneg@x", kVerifyBounce, "no", kNow - f.s.negative_expire - 10));
+  f.store.m["junk@x"] = "junk";
+  // Expired, but a probe is in flight: kept until it answers or is lost.
+  f.store.m["probing@x"] = CacheEntry{kVerifyBounce, kNow - 5, 1, "no"}.format();
+  auto n = f.cache.sweep(kNow);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->retained, 2);
+  EXPECT_EQ(n->dropped, 3);
+  EXPECT_TRUE(f.store.m.count("fresh@x"));
+  EXPECT_TRUE(f.store.m.count("probing@x"));
+  EXPECT_FALSE(f.store.m.count("old@x"));
 }
