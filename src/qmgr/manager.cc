@@ -219,8 +219,10 @@ bool Manager::room() const {
 void Manager::feed() {
   // A few messages per turn of the event loop, alternating between the
   // queues, so results of deliveries are taken in between: a long queue
-  // starts delivering at once instead of after it was all read.
-  constexpr int kBatch = 10;
+  // starts delivering at once instead of after it was all read. While
+  // enough deliveries wait for an agent, one per turn: the agents are kept
+  // busy without reading the whole queue into memory ahead of them.
+  const int kBatch = waiting_jobs_ < 200 ? 10 : 1;
   feed_scheduled_ = false;
   time_t now = ::time(nullptr);
   int loaded = 0;
@@ -398,6 +400,7 @@ void Manager::load_slice(Message& m, const QueueFileInfo& qi, int fd) {
       }
       rcpts_in_memory_ += static_cast<long>(job.req.recipients.size());
       it->second.waiting.push_back(std::move(job));
+      ++waiting_jobs_;
       ++m.pending;
     }
     if (!deferred_here.empty()) notify_flush(id, deferred_here);
@@ -476,6 +479,7 @@ void Manager::dispatch() {
       }
       Job job = std::move(d.waiting.front());
       d.waiting.pop_front();
+      --waiting_jobs_;
       start_job(key, std::move(job));
       progress = true;
     }
@@ -540,6 +544,7 @@ void Manager::defer_waiting(const std::string& key, const std::string& why) {
   if (it == dests_.end()) return;
   auto waiting = std::move(it->second.waiting);
   it->second.waiting.clear();
+  waiting_jobs_ -= static_cast<long>(waiting.size());
   for (auto& job : waiting) {
     auto m = messages_.find(job.id);
     if (m == messages_.end()) continue;

@@ -175,6 +175,7 @@ class Manager {
   UniqueFd pipe_read_, pipe_write_;
   int running_ = 0;
   long rcpts_in_memory_ = 0;
+  long waiting_jobs_ = 0;  // delivery requests queued for an agent
   Scan incoming_scan_, deferred_scan_;
   bool feed_scheduled_ = false;
   std::optional<MatchList> flush_domains_;
