@@ -178,6 +178,33 @@ def test_exceptions_networks_and_failures(tmp_path, dovecot):
         stop(i)
 
 
+def test_broken_sasl_auth_clients_get_the_old_auth_line(tmp_path, dovecot):
+    """broken_sasl_auth_clients = yes adds Outlook Express's "AUTH=" line with
+    the same mechanisms, after the standard one."""
+    i = smtpd_instance(tmp_path, **sasl_main(dovecot, broken_sasl_auth_clients="yes"))
+    try:
+        c = Client(i.port)
+        c.send("EHLO client.example")
+        lines = [l[4:] for l in c.reply()]
+        std = [l for l in lines if l.startswith("AUTH ")]
+        old = [l for l in lines if l.startswith("AUTH=")]
+        assert len(std) == 1 and "PLAIN" in std[0].split(), lines
+        assert old == ["AUTH=" + std[0][5:]], lines
+        assert lines.index(old[0]) == lines.index(std[0]) + 1, lines
+        c.close()
+    finally:
+        stop(i)
+    (tmp_path / "default").mkdir()
+    j = smtpd_instance(tmp_path / "default", **sasl_main(dovecot))
+    try:
+        c = Client(j.port)
+        c.send("EHLO client.example")
+        assert not any(l[4:].startswith("AUTH=") for l in c.reply())
+        c.close()
+    finally:
+        stop(j)
+
+
 def test_dovecot_socket_down(tmp_path):
     i = smtpd_instance(tmp_path, smtpd_sasl_auth_enable="yes", smtpd_sasl_type="dovecot",
                        smtpd_sasl_path=str(tmp_path / "no-such-socket"))
