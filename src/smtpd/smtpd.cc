@@ -180,16 +180,6 @@ bool tables_changed() {
 std::unique_ptr<sasl::ServerBackend> sasl_backend;
 TableLookup sni_table;
 
-std::string hex_encode(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
 std::string hex_decode(std::string_view hex) {
   auto nibble = [](char c) {
     return isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10;
@@ -231,11 +221,11 @@ void setup_session_cache(const Config& cfg, tls::ServerContext& ctx) {
   tls::ServerContext::SessionStore store;
   store.store = [](std::string_view id, std::string_view der) {
     (void)tlsmgr_request(AttrList{{"request", "update"}, {"cache_type", "smtpd"},
-                                  {"cache_id", hex_encode(id)}, {"session", hex_encode(der)}});
+                                  {"cache_id", hex_lower(id)}, {"session", hex_lower(der)}});
   };
   store.fetch = [](std::string_view id) -> Result<std::string> {
     auto r = tlsmgr_request(
-        AttrList{{"request", "lookup"}, {"cache_type", "smtpd"}, {"cache_id", hex_encode(id)}});
+        AttrList{{"request", "lookup"}, {"cache_type", "smtpd"}, {"cache_id", hex_lower(id)}});
     if (!r) return std::unexpected(r.error());
     if (r->str("status") != "0") return fail(Errc::kNotFound, "not cached");
     return hex_decode(r->str("session"));

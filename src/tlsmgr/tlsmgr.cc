@@ -37,16 +37,6 @@ std::string current_key;
 time_t key_made = 0;
 long key_lifetime = 3600;
 
-std::string hex(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
 // The key to hand out now: a fresh one when none exists or it is too old.
 const std::string& ticket_key() {
   time_t now = time(nullptr);
@@ -104,7 +94,7 @@ AttrList answer(const AttrList& req) {
   if (request == "tktkey") {
     AttrList out;
     out.add("status", 0);
-    out.add("keybuf", hex(ticket_key()));
+    out.add("keybuf", hex_lower(ticket_key()));
     return out;
   }
   log::warn("unknown request: \"{}\"", printable(request));

@@ -66,4 +66,7 @@ std::string join(const std::vector<std::string_view>& pieces, std::string_view s
 // Quotes a string for logging the way Postfix does in diagnostics: "text".
 std::string quoted(std::string_view s);
 
+// Lower-case hexadecimal digits of each byte ("\x01\xab" -> "01ab").
+std::string hex_lower(std::string_view bytes);
+
 }  // namespace postern

@@ -76,5 +76,11 @@ TEST(SplitKeepingBraces, BracesBelongToTheirToken) {
   EXPECT_EQ(v[2], "{e f}");
   EXPECT_EQ(v[3], "g");
 }
+
+TEST(Strings, HexLowerEncodesEveryByte) {
+  EXPECT_EQ(hex_lower(std::string_view("\x00\x01\xab\xff", 4)), "0001abff");
+  EXPECT_EQ(hex_lower(""), "");
+}
+
 }  // namespace
 }  // namespace postern
