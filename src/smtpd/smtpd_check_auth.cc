@@ -54,7 +54,18 @@ Checker::Outcome Checker::login_mismatch(CheckState& state, Stage stage, bool ch
     if (d != std::string::npos && d > 0)
       keys.emplace_back(sa.local.substr(0, d) + (sa.has_at ? "@" + sa.domain : ""), true);
   }
-  if (sa.has_at) keys.emplace_back("@" + sa.domain, true);
+  // For a domain of the local class, Postfix also tries the bare user
+  // name (with, then without, the address extension).
+  if (sa.has_at) {
+    auto r = lookups_->resolve("", lower);
+    if (r && (r->flags & kResolveClassLocal)) {
+      keys.emplace_back(sa.local, true);
+      if (size_t d = delim.empty() ? std::string::npos : sa.local.find_first_of(delim);
+          d != std::string::npos && d > 0)
+        keys.emplace_back(sa.local.substr(0, d), true);
+    }
+    keys.emplace_back("@" + sa.domain, true);
+  }
   auto owners = find_in_maps("smtpd_sender_login_maps", keys);
   if (!owners && owners.error().code != Errc::kNotFound)
     return reject(state, stage, 451, "4.3.0",

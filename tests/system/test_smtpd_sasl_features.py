@@ -45,7 +45,7 @@ def login(c):
 def test_sender_login_mismatch(tmp_path, dovecot):
     logins = tmp_path / "logins"
     logins.write_text("alice@example.com alice\n@shared.example bob, alice\n"
-                      "bob@example.com bob\n")
+                      "bob@example.com bob\ndave alice\n")
     i = smtpd_instance(
         tmp_path, **sasl_main(
             dovecot, smtpd_sender_login_maps=f"texthash:{logins}",
@@ -67,6 +67,10 @@ def test_sender_login_mismatch(tmp_path, dovecot):
         login(c)
         for sender, want in [("alice@example.com", "250"), ("x@shared.example", "250"),
                              ("ALICE@example.com", "250"),
+                             # A bare user name owns that user in local domains only.
+                             ("dave@oracle.test", "250"),
+                             ("dave@else.example", "553 5.7.1 <dave@else.example>: Sender "
+                                                   "address rejected: not owned by user alice"),
                              ("bob@example.com", "553 5.7.1 <bob@example.com>: Sender address "
                                                  "rejected: not owned by user alice"),
                              ("stranger@else.example", "553 5.7.1 <stranger@else.example>: "
