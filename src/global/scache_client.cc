@@ -18,26 +18,9 @@ Status scache_write_frame(int sock, const AttrList& attrs, int fd) {
                              static_cast<unsigned char>(body.size() >> 16),
                              static_cast<unsigned char>(body.size() >> 8),
                              static_cast<unsigned char>(body.size())};
-  iovec iov{header, sizeof header};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  }
-  ssize_t n;
-  do {
-    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_fail("scache: send");
-  if (n != sizeof header) return fail(Errc::kIo, "scache: short send");
+  if (auto st = send_with_fd(sock, std::string_view(reinterpret_cast<char*>(header), sizeof header), fd);
+      !st)
+    return fail(st.error().code, "scache: " + st.error().text);
   return write_all(sock, body);
 }
 
@@ -60,29 +43,11 @@ Status read_exact_fd(int sock, char* out, size_t n, Deadline deadline) {
 }  // namespace
 
 Result<ScacheFrame> scache_read_frame(int sock, Deadline deadline) {
-  if (auto w = wait_fd(sock, POLLIN, deadline); !w) return std::unexpected(w.error());
   unsigned char header[4];
-  iovec iov{header, sizeof header};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_fail("scache: receive");
-  if (n == 0) return fail(Errc::kEof, "scache: lost connection");
   ScacheFrame frame;
-  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-      frame.fd.reset(fd);
-    }
-  }
+  auto got = receive_with_fd(sock, reinterpret_cast<char*>(header), sizeof header, deadline, &frame.fd);
+  if (!got) return fail(got.error().code, "scache: " + got.error().text);
+  size_t n = *got;
   if (n < 4) {
     if (auto r = read_exact_fd(sock, reinterpret_cast<char*>(header) + n, 4 - n, deadline); !r)
       return std::unexpected(r.error());

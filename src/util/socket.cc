@@ -185,31 +185,34 @@ Status send_unix_dgram(const std::string& path, std::string_view data) {
   return {};
 }
 
-Status send_fd(int sock, int fd) {
-  char byte = 0;
-  iovec iov{&byte, 1};
+Status send_with_fd(int sock, std::string_view data, int fd) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  for (;;) {
-    if (::sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return {};
-    if (errno != EINTR) return sys_fail("send descriptor");
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
   }
+  ssize_t n;
+  do {
+    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return sys_fail("send descriptor");
+  if (static_cast<size_t>(n) != data.size()) return fail(Errc::kIo, "send descriptor: short send");
+  return {};
 }
 
-Result<UniqueFd> receive_fd(int sock, Deadline deadline) {
+Result<size_t> receive_with_fd(int sock, char* buf, size_t len, Deadline deadline, UniqueFd* fd) {
   if (auto w = wait_fd(sock, POLLIN, deadline); !w)
     return fail(w.error().code, "receive descriptor: " + w.error().text);
-  char byte;
-  iovec iov{&byte, 1};
+  iovec iov{buf, len};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -224,12 +227,22 @@ Result<UniqueFd> receive_fd(int sock, Deadline deadline) {
   if (n == 0) return fail(Errc::kEof, "receive descriptor: lost connection");
   for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
     if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-      return UniqueFd(fd);
+      int received;
+      std::memcpy(&received, CMSG_DATA(cm), sizeof(int));
+      fd->reset(received);
     }
   }
-  return fail(Errc::kInvalid, "receive descriptor: no descriptor in message");
+  return static_cast<size_t>(n);
+}
+
+Status send_fd(int sock, int fd) { return send_with_fd(sock, std::string_view("\0", 1), fd); }
+
+Result<UniqueFd> receive_fd(int sock, Deadline deadline) {
+  char byte;
+  UniqueFd fd;
+  if (auto n = receive_with_fd(sock, &byte, 1, deadline, &fd); !n) return std::unexpected(n.error());
+  if (!fd) return fail(Errc::kInvalid, "receive descriptor: no descriptor in message");
+  return fd;
 }
 
 std::string SocketAddress::to_string() const {

@@ -44,6 +44,12 @@ Status send_unix_dgram(const std::string& path, std::string_view data);
 
 // Passes `fd` (with one data byte) over a UNIX stream socket.
 Status send_fd(int sock, int fd);
+// Sends `data` (a few bytes, sent whole or not at all) with descriptor `fd`
+// attached (none when fd < 0).
+Status send_with_fd(int sock, std::string_view data, int fd);
+// Receives up to `len` bytes and, when one came with them, a descriptor
+// into *fd; waits until `deadline`. kEof when the peer closed.
+Result<size_t> receive_with_fd(int sock, char* buf, size_t len, Deadline deadline, UniqueFd* fd);
 // Receives a descriptor sent with send_fd(), waiting until `deadline`.
 Result<UniqueFd> receive_fd(int sock, Deadline deadline);
 
